@@ -1,0 +1,1 @@
+"""comma-tui: the lab console for the comma.ai video compression challenge."""

@@ -1,0 +1,33 @@
+"""`comma-tui demo-assets DIR`: the synthetic clip and demo scorer, made offline."""
+
+from __future__ import annotations
+
+import argparse
+
+from comma_tui.cli.progress_bar import ProgressBar
+from engine.demo_assets import DEFAULT_FRAMES, make_demo_assets
+from engine.errors import UserError
+from engine.progress import StageClock
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo-assets", help="write a synthetic clip and a calibrated demo scorer")
+    p.add_argument("dir", help="folder to write videos/0.mkv and models/ into")
+    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help=f"clip length (default {DEFAULT_FRAMES})")
+    p.add_argument("--seed", type=int, default=0, help="scene and weight seed (default 0)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.frames < 2:
+        raise UserError(f"--frames {args.frames} is too short: a clip needs at least 2 frames (one pair)")
+    bar = ProgressBar()
+    clocks: dict[str, StageClock] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        clocks.setdefault(stage, StageClock(stage, bar))(done, total)
+
+    assets = make_demo_assets(args.dir, frames=args.frames, seed=args.seed, progress=progress)
+    print(f"clip:   {assets.clip}")
+    print(f"models: {assets.models} (demo scorer: random weights calibrated on the clip)")
+    return 0

@@ -1,0 +1,116 @@
+"""Encoding RGB frames to a video file in-process with PyAV (libsvtav1, libx265, libx264, libvpx-vp9).
+
+Frames enter as RGB and are converted to yuv420p by our own BT.601 limited-range rule
+(`engine.video.rgb_to_yuv420_frame`), and the stream is tagged BT.601 limited, so the colour
+contract with the evaluator's decoder is explicit rather than left to codec defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from engine.video import rgb_to_yuv420_frame
+
+CODECS = ("libsvtav1", "libx265", "libx264", "libvpx-vp9")
+PIX_FMTS = ("yuv420p", "yuv420p10le")
+CRF_RANGE = {"libsvtav1": (0, 63), "libx265": (0, 51), "libx264": (0, 51), "libvpx-vp9": (0, 63)}
+PRESETS: dict[str, tuple[str, ...]] = {
+    "libsvtav1": tuple(str(p) for p in range(-1, 14)),
+    "libx265": ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"),
+    "libx264": ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"),
+    "libvpx-vp9": tuple(str(p) for p in range(0, 9)),
+}
+DEFAULT_PRESET = {"libsvtav1": "8", "libx265": "medium", "libx264": "medium", "libvpx-vp9": "5"}
+# The name under which each codec takes `key=value:key=value` pass-through parameters.
+PARAMS_OPTION = {"libsvtav1": "svtav1-params", "libx265": "x265-params", "libx264": "x264-params"}
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    """How to encode: validated at the edge (the spec), trusted here."""
+
+    codec: str = "libsvtav1"
+    crf: int = 35
+    preset: str | None = None
+    keyint: int = 0  # 0 = the codec's default GOP
+    pix_fmt: str = "yuv420p"
+    film_grain: int = 0  # svt-av1 film-grain synthesis level, 0 = off
+    film_grain_denoise: bool = False
+    params: dict[str, str] = field(default_factory=dict)
+
+
+def _codec_options(s: EncodeSettings) -> dict[str, str]:
+    preset = s.preset if s.preset is not None else DEFAULT_PRESET[s.codec]
+    params = dict(s.params)
+    options: dict[str, str] = {"crf": str(s.crf)}
+    if s.codec == "libsvtav1":
+        options["preset"] = preset
+        if s.film_grain:
+            params.setdefault("film-grain", str(s.film_grain))
+            params.setdefault("film-grain-denoise", "1" if s.film_grain_denoise else "0")
+        if s.keyint:
+            params.setdefault("keyint", str(s.keyint))
+    elif s.codec in ("libx265", "libx264"):
+        options["preset"] = preset
+        params.setdefault("log-level" if s.codec == "libx265" else "log", "error" if s.codec == "libx265" else "-1")
+        if s.keyint:
+            params.setdefault("keyint", str(s.keyint))
+            params.setdefault("min-keyint", "1")
+    elif s.codec == "libvpx-vp9":
+        # Constant-quality mode needs a zero bitrate target; "preset" is libvpx's cpu-used.
+        options.update({"b": "0", "cpu-used": preset, "deadline": "good", "row-mt": "1"})
+    option = PARAMS_OPTION.get(s.codec)
+    if option and params:
+        options[option] = ":".join(f"{k}={v}" for k, v in params.items())
+    return options
+
+
+class VideoEncoder:
+    """Stream RGB frames into a Matroska file with one of the supported codecs."""
+
+    def __init__(self, path: str | os.PathLike[str], settings: EncodeSettings, width: int, height: int, fps: int = 20):
+        self.path = Path(path)
+        self.settings = settings
+        self._container = av.open(str(self.path), mode="w", format="matroska")
+        stream = self._container.add_stream(settings.codec, rate=fps, options=_codec_options(settings))
+        stream.width, stream.height = width, height
+        stream.pix_fmt = settings.pix_fmt
+        stream.time_base = Fraction(1, fps)
+        if settings.keyint and settings.codec == "libvpx-vp9":
+            stream.codec_context.gop_size = settings.keyint
+        ctx = stream.codec_context
+        ctx.color_range = av.video.reformatter.ColorRange.MPEG
+        ctx.colorspace = av.video.reformatter.Colorspace.ITU601
+        # Thread use inside libsvtav1/x265 is their own; FFmpeg's frame threads add nothing here.
+        self._stream = stream
+        self._pts = 0
+
+    def write(self, rgb: np.ndarray) -> None:
+        """Encode one (H, W, 3) uint8 RGB frame."""
+        frame = rgb_to_yuv420_frame(rgb)
+        if self.settings.pix_fmt != "yuv420p":
+            frame = frame.reformat(format=self.settings.pix_fmt)
+        frame.pts = self._pts
+        self._pts += 1
+        self._container.mux(self._stream.encode(frame))
+
+    def close(self) -> None:
+        """Flush the encoder and finish the file."""
+        self._container.mux(self._stream.encode(None))
+        self._container.close()
+
+    def __enter__(self) -> VideoEncoder:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._container.close()
+            self.path.unlink(missing_ok=True)

@@ -1,0 +1,231 @@
+"""Video I/O exactly as the challenge evaluator sees it.
+
+Clips are decoded with PyAV and turned into RGB the way NVDEC does it (bilinear chroma
+upsampling, BT.601 limited range), whatever the container claims about colour. `.raw` files are
+flat uint8 RGB24 dumps of shape (N, 874, 1164, 3). Everything streams: a clip is never held in
+memory whole, only a batch of frame pairs at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.errors import UserError
+
+WIDTH, HEIGHT = 1164, 874
+CHANNELS = 3
+FRAME_BYTES = WIDTH * HEIGHT * CHANNELS
+SEQ_LEN = 2
+
+
+def _plane(plane: av.video.plane.VideoPlane, rows: int, cols: int) -> np.ndarray:
+    """One plane as (rows, cols) uint8, dropping the line-size padding on the right."""
+    flat = np.frombuffer(plane, dtype=np.uint8)
+    return flat.reshape(rows, plane.line_size)[:, :cols]
+
+
+def yuv420_planes_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Convert yuv420p planes to (H, W, 3) uint8 RGB like NVDEC.
+
+    The arithmetic is done in float32 torch ops in the evaluator's order so that every pixel
+    rounds the same way as the official CPU path.
+    """
+    height, width = y.shape
+    y_t = torch.from_numpy(np.ascontiguousarray(y)).float()
+    u_t = torch.from_numpy(np.ascontiguousarray(u)).float()[None, None]
+    v_t = torch.from_numpy(np.ascontiguousarray(v)).float()[None, None]
+    u_up = F.interpolate(u_t, size=(height, width), mode="bilinear", align_corners=False)[0, 0]
+    v_up = F.interpolate(v_t, size=(height, width), mode="bilinear", align_corners=False)[0, 0]
+    yf = (y_t - 16.0) * (255.0 / 219.0)
+    uf = (u_up - 128.0) * (255.0 / 224.0)
+    vf = (v_up - 128.0) * (255.0 / 224.0)
+    r = (yf + 1.402 * vf).clamp(0, 255)
+    g = (yf - 0.344136 * uf - 0.714136 * vf).clamp(0, 255)
+    b = (yf + 1.772 * uf).clamp(0, 255)
+    return torch.stack([r, g, b], dim=-1).round().to(torch.uint8).numpy()
+
+
+def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame as (H, W, 3) uint8 RGB, by the evaluator's BT.601 limited-range rule.
+
+    Frames in another pixel format (10-bit, 4:4:4) are first brought to 8-bit yuv420p by
+    swscale, which is what an 8-bit NVDEC output would hold.
+    """
+    if frame.format.name != "yuv420p":
+        frame = frame.reformat(format="yuv420p")
+    h, w = frame.height, frame.width
+    return yuv420_planes_to_rgb(
+        _plane(frame.planes[0], h, w),
+        _plane(frame.planes[1], h // 2, w // 2),
+        _plane(frame.planes[2], h // 2, w // 2),
+    )
+
+
+def _open_container(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise UserError(f"clip not found: {path}: check the path (videos/0.mkv in the challenge repo)")
+    fmt = "hevc" if path.suffix == ".hevc" else None
+    try:
+        container = av.open(str(path), format=fmt)
+    except (av.error.FFmpegError, OSError) as exc:
+        raise UserError(f"cannot read clip {path}: {exc}; pass a video PyAV can open") from None
+    if not container.streams.video:
+        container.close()
+        raise UserError(f"clip {path} has no video stream: pass a video file")
+    return container
+
+
+def iter_clip_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
+    """Decode a clip (mkv, mp4, raw .hevc, ...) frame by frame into (H, W, 3) uint8 RGB."""
+    path = Path(path)
+    container = _open_container(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for frame in container.decode(stream):
+                yield frame_to_rgb(frame)
+        except av.error.FFmpegError as exc:
+            raise UserError(f"clip {path} is damaged: {exc}; re-export or re-download it") from None
+    finally:
+        container.close()
+
+
+def open_raw(path: str | os.PathLike[str]) -> np.memmap:
+    """Map a `.raw` file read-only as (N, 874, 1164, 3) uint8, checking its size first."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"raw file not found: {path}: inflate must write <name>.raw")
+    size = path.stat().st_size
+    if size == 0 or size % FRAME_BYTES:
+        raise UserError(
+            f"{path} is {size:,} bytes, not a whole number of {HEIGHT}x{WIDTH}x3 RGB24 frames "
+            f"({FRAME_BYTES:,} bytes each): write packed uint8 RGB, frame after frame"
+        )
+    return np.memmap(path, dtype=np.uint8, mode="r", shape=(size // FRAME_BYTES, HEIGHT, WIDTH, 3))
+
+
+def is_raw(path: str | os.PathLike[str]) -> bool:
+    """Whether a path names a `.raw` RGB24 dump rather than an encoded clip."""
+    return Path(path).suffix == ".raw"
+
+
+def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
+    """Frames of a clip or a `.raw` file, one (H, W, 3) uint8 array at a time."""
+    if is_raw(path):
+        yield from open_raw(path)
+    else:
+        yield from iter_clip_frames(path)
+
+
+def count_frames(path: str | os.PathLike[str]) -> int:
+    """Number of frames in a clip or `.raw` file, without decoding pixels where possible."""
+    if is_raw(path):
+        return len(open_raw(path))
+    container = _open_container(Path(path))
+    try:
+        stream = container.streams.video[0]
+        if stream.frames:
+            return int(stream.frames)
+        # Matroska and raw bitstreams carry no frame count: count the packets that hold data.
+        return sum(1 for packet in container.demux(stream) if packet.size > 0)
+    finally:
+        container.close()
+
+
+def batch_pairs(frames: Iterable[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
+    """Group frames into consecutive pairs (0,1), (2,3), ... and pairs into batches.
+
+    Yields uint8 arrays of shape (B, 2, H, W, 3); the last batch may be short and a last odd
+    frame is dropped, as in the evaluator.
+    """
+    batch: list[np.ndarray] = []
+    pending: np.ndarray | None = None
+    for frame in frames:
+        if pending is None:
+            pending = frame
+            continue
+        batch.append(np.stack([pending, frame]))
+        pending = None
+        if len(batch) == batch_size:
+            yield np.stack(batch)
+            batch = []
+    if batch:
+        yield np.stack(batch)
+
+
+def iter_pair_batches(path: str | os.PathLike[str], batch_size: int) -> Iterator[np.ndarray]:
+    """Batches of frame pairs (B, 2, H, W, 3) uint8 from a clip or a `.raw` file."""
+    return batch_pairs(iter_frames(path), batch_size)
+
+
+class RawWriter:
+    """Append RGB24 frames to a `.raw` file, streaming; the file is complete once closed.
+
+    Frames go to `<path>.partial` and are renamed into place on a clean close, so a crash
+    never leaves a truncated `.raw` that looks finished.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._partial = self.path.with_name(self.path.name + ".partial")
+        self._file = open(self._partial, "wb")  # noqa: SIM115 - closed in close()
+        self.frames = 0
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one (874, 1164, 3) uint8 frame."""
+        if frame.shape != (HEIGHT, WIDTH, 3) or frame.dtype != np.uint8:
+            raise ValueError(f"frame must be ({HEIGHT}, {WIDTH}, 3) uint8, got {frame.shape} {frame.dtype}")
+        self._file.write(np.ascontiguousarray(frame).tobytes())
+        self.frames += 1
+
+    def close(self) -> None:
+        """Flush and move the finished file into place."""
+        self._file.close()
+        os.replace(self._partial, self.path)
+
+    def abort(self) -> None:
+        """Drop a half-written file."""
+        self._file.close()
+        self._partial.unlink(missing_ok=True)
+
+    def __enter__(self) -> RawWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def rgb_to_yuv420_frame(rgb: np.ndarray) -> av.VideoFrame:
+    """(H, W, 3) uint8 RGB -> a yuv420p frame in BT.601 limited range, tagged as such.
+
+    This is the exact inverse of the evaluator's decode rule (2x2-averaged chroma, which its
+    bilinear upsampling reconstructs), so encode and decode agree on colour whatever the codec
+    or container would assume by default.
+    """
+    h, w, _ = rgb.shape
+    f = rgb.astype(np.float32)
+    luma = f[..., 0] * 0.299 + f[..., 1] * 0.587 + f[..., 2] * 0.114
+    y = 16.0 + luma * (219.0 / 255.0)
+    u = 128.0 + (f[..., 2] - luma) / 1.772 * (224.0 / 255.0)
+    v = 128.0 + (f[..., 0] - luma) / 1.402 * (224.0 / 255.0)
+
+    def pool(p: np.ndarray) -> np.ndarray:
+        return (p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2]) * 0.25
+
+    planes = [y, pool(u), pool(v)]
+    flat = np.concatenate([np.clip(np.rint(p), 0, 255).astype(np.uint8).ravel() for p in planes])
+    frame = av.VideoFrame.from_ndarray(flat.reshape(h * 3 // 2, w), format="yuv420p")
+    frame.color_range = av.video.reformatter.ColorRange.MPEG
+    frame.colorspace = av.video.reformatter.Colorspace.ITU601
+    return frame
