@@ -125,10 +125,28 @@ def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
         yield from iter_clip_frames(path)
 
 
+def _count_hevc_pictures(path: Path) -> int:
+    """Pictures in a raw HEVC bitstream: VCL NAL units that start a new picture."""
+    data = path.read_bytes()
+    pictures, i = 0, 0
+    while (i := data.find(b"\x00\x00\x01", i)) >= 0:
+        header = i + 3
+        if header + 2 < len(data):
+            nal_type = (data[header] >> 1) & 0x3F
+            # first_slice_segment_in_pic_flag is the slice header's first bit
+            if nal_type <= 31 and data[header + 2] & 0x80:
+                pictures += 1
+        i = header
+    return pictures
+
+
 def count_frames(path: str | os.PathLike[str]) -> int:
     """Number of frames in a clip or `.raw` file, without decoding pixels where possible."""
     if is_raw(path):
         return len(open_raw(path))
+    if Path(path).suffix == ".hevc":
+        _open_container(Path(path)).close()
+        return _count_hevc_pictures(Path(path))
     container = _open_container(Path(path))
     try:
         stream = container.streams.video[0]

@@ -1,0 +1,292 @@
+"""Run records and their metrics: frozen dataclasses, and their form in the ledger files.
+
+A record is stored as one TinyDB document whose document id is the run's number (r0042 is
+document 42). The automatic verdict is stored in the document as `review`; a person's
+overrides are separate events beside it (see `ledger.segments`), and the record's `verdict`,
+`verdict_reason` and `verdict_at` are the effective ones: the latest override if there is one,
+else the review. Metrics are written once, by `Ledger.record_result`, and never edited.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
+from typing import Any
+
+from ledger.errors import LedgerError
+from ledger.specdiff import flatten
+
+STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+FINAL_STATUSES = ("done", "failed", "cancelled")
+VERDICTS = ("promoted", "rejected")
+DEVICE_KINDS = ("cpu", "cuda", "mps")
+LOG_TAIL_LIMIT = 8000
+
+_RUN_ID = re.compile(r"^r?0*(\d+)$", re.IGNORECASE)
+
+
+def run_id(number: int) -> str:
+    """The short id of run `number`: 42 -> "r0042" (five digits and more past r9999)."""
+    return f"r{number:04d}"
+
+
+def run_number(text: str) -> int:
+    """The number of a run id; accepts "r0042", "r42" and "42". Anything else: LedgerError."""
+    match = _RUN_ID.match(str(text).strip())
+    if not match or int(match.group(1)) == 0:
+        raise LedgerError(f"{text!r} is not a run id: run ids look like r0042; list them with comma-tui ledger list")
+    return int(match.group(1))
+
+
+def clip_log_tail(text: str) -> str:
+    """The last `LOG_TAIL_LIMIT` characters of a log: enough to explain a failure, never the whole log."""
+    return text if len(text) <= LOG_TAIL_LIMIT else "…" + text[-(LOG_TAIL_LIMIT - 1) :]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """What the scorer measured for one run, with the score's three terms.
+
+    `charged_bytes` are bytes the inflate step needs beyond the archive (weights, tables); when
+    present, `charged_score` is the score with them counted, and it is the score that ranks.
+    """
+
+    posenet: float
+    segnet: float
+    archive_bytes: int
+    original_bytes: int
+    rate: float
+    score: float
+    segnet_term: float
+    posenet_term: float
+    rate_term: float
+    charged_bytes: int | None = None
+    charged_score: float | None = None
+    pairs: int | None = None
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Metrics:
+        """Metrics from the engine's dict; missing rate, score and terms are derived.
+
+        Accepts `engine.scorer.ScoreReport.as_dict()` as it is (its `terms`, `fingerprint` and
+        `device` keys included). Raises ValueError for missing, unknown or non-finite values.
+        """
+        known = {f.name for f in fields(cls)} | {"terms", "fingerprint", "device"}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}: expected some of {sorted(known)}")
+        missing = [k for k in ("posenet", "segnet", "archive_bytes", "original_bytes") if values.get(k) is None]
+        if missing:
+            raise ValueError(f"metrics lack {missing}")
+        posenet, segnet = _finite(values, "posenet"), _finite(values, "segnet")
+        archive_bytes, original_bytes = int(values["archive_bytes"]), int(values["original_bytes"])
+        if original_bytes <= 0 or archive_bytes < 0:
+            raise ValueError(f"metrics bytes must be positive: archive {archive_bytes}, original {original_bytes}")
+        terms = values.get("terms") or {}
+        rate = _finite(values, "rate", archive_bytes / original_bytes)
+        segnet_term = _finite(values, "segnet_term", terms.get("segnet", 100 * segnet))
+        posenet_term = _finite(values, "posenet_term", terms.get("posenet", math.sqrt(10 * posenet)))
+        rate_term = _finite(values, "rate_term", terms.get("rate", 25 * rate))
+        score = _finite(values, "score", segnet_term + posenet_term + rate_term)
+        charged_bytes = values.get("charged_bytes")
+        charged_score = values.get("charged_score")
+        if charged_bytes is not None and charged_score is None:
+            charged_score = score + 25 * int(charged_bytes) / original_bytes
+        pairs = values.get("pairs")
+        return cls(
+            posenet=posenet,
+            segnet=segnet,
+            archive_bytes=archive_bytes,
+            original_bytes=original_bytes,
+            rate=rate,
+            score=score,
+            segnet_term=segnet_term,
+            posenet_term=posenet_term,
+            rate_term=rate_term,
+            charged_bytes=None if charged_bytes is None else int(charged_bytes),
+            charged_score=None if charged_score is None else _finite({"c": charged_score}, "c"),
+            pairs=None if pairs is None else int(pairs),
+        )
+
+    @property
+    def ranked_score(self) -> float:
+        """The score that ranks runs: the charged score when there is one."""
+        return self.score if self.charged_score is None else self.charged_score
+
+    @property
+    def total_bytes(self) -> int:
+        """The archive plus any bytes charged at inflate: what the submission really costs."""
+        return self.archive_bytes + (self.charged_bytes or 0)
+
+    @property
+    def terms(self) -> dict[str, float]:
+        """The score's three terms by name (segnet, posenet, rate)."""
+        return {"segnet": self.segnet_term, "posenet": self.posenet_term, "rate": self.rate_term}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict that `from_dict` reads back to an equal object."""
+        return asdict(self)
+
+
+def _finite(values: Mapping[str, Any], key: str, default: Any = None) -> float:
+    value = values.get(key)
+    value = default if value is None else value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"metric {key} is {value!r}, not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"metric {key} is {number}: scores must be finite")
+    return number
+
+
+@dataclass(frozen=True)
+class Override:
+    """A person's verdict on a run, with their note: an event beside the run, never an edit."""
+
+    verdict: str
+    note: str
+    at: float
+    host: str = ""
+    user: str = ""
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Override:
+        """An override from its stored event."""
+        return cls(
+            verdict=str(doc["verdict"]),
+            note=str(doc.get("note", "")),
+            at=float(doc["at"]),
+            host=str(doc.get("host", "")),
+            user=str(doc.get("user", "")),
+        )
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run of the lab: what it tried, how it went, what it scored, and its verdict.
+
+    Treat `spec`, `changed`, `stage_timings` and `extra` as read-only: records are shared.
+    """
+
+    id: str
+    created: float
+    started: float | None = None
+    finished: float | None = None
+    track: str = "main"
+    label: str = ""
+    notes: str = ""
+    spec: dict[str, Any] = field(default_factory=dict)
+    parent: str | None = None
+    changed: list[str] = field(default_factory=list)
+    status: str = "queued"
+    priority: int = 0
+    position: int = 0
+    stage_timings: dict[str, float] = field(default_factory=dict)
+    metrics: Metrics | None = None
+    scorer_fingerprint: str | None = None
+    scorer_demo: bool = False
+    clip_fingerprint: str | None = None
+    device_kind: str | None = None
+    decoder: str | None = None
+    host: str | None = None
+    artifacts: str = ""
+    failure_reason: str = ""
+    log_tail: str = ""
+    verdict: str | None = None
+    verdict_reason: str = ""
+    verdict_at: float | None = None
+    compared_with: str | None = None
+    overrides: tuple[Override, ...] = ()
+    engine_version: str | None = None
+    approximate: bool = False
+    requeued: int = 0
+    pid: int | None = None
+    slot: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def number(self) -> int:
+        """The run's number: r0042 -> 42. Sort by this, not by the id's text."""
+        return run_number(self.id)
+
+    @property
+    def measured(self) -> bool:
+        """Whether the run finished and has metrics."""
+        return self.status == "done" and self.metrics is not None
+
+    @property
+    def score(self) -> float | None:
+        """The ranking score (charged when there is one), or None before it is measured."""
+        return None if self.metrics is None else self.metrics.ranked_score
+
+    @property
+    def total_bytes(self) -> int | None:
+        """Archive plus charged bytes, or None before it is measured."""
+        return None if self.metrics is None else self.metrics.total_bytes
+
+    @property
+    def group(self) -> tuple[str, str | None, str | None, str | None]:
+        """What makes two scores comparable: track, scorer, source clip and scoring device kind."""
+        return (self.track, self.scorer_fingerprint, self.clip_fingerprint, self.device_kind)
+
+    @property
+    def overridden(self) -> bool:
+        """Whether a person set the verdict."""
+        return bool(self.overrides)
+
+    @property
+    def elapsed(self) -> float | None:
+        """Seconds from start to finish (or None when it has not both started and finished)."""
+        if self.started is None or self.finished is None:
+            return None
+        return self.finished - self.started
+
+    @cached_property
+    def search_text(self) -> str:
+        """Lower-case text that `/` filters search: id, track, label, notes, changes, reasons, spec."""
+        spec = " ".join(f"{k}={v}" for k, v in flatten(self.spec).items())
+        parts = [self.id, self.track, self.label, self.notes, self.status, self.verdict or "", self.verdict_reason]
+        parts += [self.failure_reason, *self.changed, spec]
+        return " ".join(parts).lower()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field (the effective verdict and the overrides included)."""
+        data = asdict(self)
+        data["overrides"] = [asdict(o) for o in self.overrides]
+        return data
+
+
+#: Fields kept in the stored document (the verdict fields are derived from review + events).
+_DERIVED = {"verdict", "verdict_reason", "verdict_at", "compared_with", "overrides"}
+STORED_FIELDS = tuple(f.name for f in fields(RunRecord) if f.name not in _DERIVED)
+
+
+def record_from_doc(doc: Mapping[str, Any], events: Iterable[Mapping[str, Any]] = ()) -> RunRecord:
+    """The record of a stored document and the override events stored beside it."""
+    values = {name: doc[name] for name in STORED_FIELDS if name in doc}
+    metrics = doc.get("metrics")
+    values["metrics"] = None if metrics is None else Metrics(**metrics)
+    overrides = tuple(sorted((Override.from_doc(e) for e in events), key=lambda o: o.at))
+    review = doc.get("review") or {}
+    values["compared_with"] = review.get("floor")
+    if overrides:
+        last = overrides[-1]
+        said = f"; review said {review['verdict']}: {review['reason']}" if review.get("verdict") else ""
+        values |= {"verdict": last.verdict, "verdict_reason": f"{last.verdict} by hand: {last.note}{said}"}
+        values["verdict_at"] = last.at
+    elif review:
+        values |= {"verdict": review.get("verdict"), "verdict_reason": review.get("reason", "")}
+        values["verdict_at"] = review.get("at")
+    return RunRecord(overrides=overrides, **values)
+
+
+def doc_from_record(record: RunRecord) -> dict[str, Any]:
+    """The stored document of a record (without its review, which only promotion writes)."""
+    data = {name: getattr(record, name) for name in STORED_FIELDS}
+    data["metrics"] = None if record.metrics is None else record.metrics.to_dict()
+    data["changed"] = list(record.changed)
+    return data
