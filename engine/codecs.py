@@ -17,6 +17,9 @@ import numpy as np
 
 from engine.video import rgb_to_yuv420_frame
 
+# SVT-AV1 logs its banner and config to stderr from C at every encode; errors are enough here.
+os.environ.setdefault("SVT_LOG", "1")
+
 CODECS = ("libsvtav1", "libx265", "libx264", "libvpx-vp9")
 PIX_FMTS = ("yuv420p", "yuv420p10le")
 CRF_RANGE = {"libsvtav1": (0, 63), "libx265": (0, 51), "libx264": (0, 51), "libvpx-vp9": (0, 63)}

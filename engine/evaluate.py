@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from engine.errors import UserError
 from engine.scorer import (
     DEFAULT_BATCH_SIZE,
     Distortions,
     ProgressFn,
+    ReferenceOutputs,
     Scorer,
     ScoreReport,
-    reference_and_candidate,
     score_batches,
 )
 from engine.video import count_frames, iter_pair_batches
+
+# Far beyond any codec's error at any sane setting, well below what a planar/yuv444p or
+# channel-order slip produces on a real clip.
+SANITY_MAX_MEAN_ABS_DIFF = 40.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,32 @@ def check_frame_counts(reference: Path, candidate: Path) -> int:
     return ref_frames // 2
 
 
+def check_plausible(reference: np.ndarray, candidate: np.ndarray, name: Path) -> float:
+    """A huge mean absolute difference between frames means a layout or colour bug, not a codec."""
+    diff = float(np.abs(reference.astype(np.int16) - candidate.astype(np.int16)).mean())
+    if diff > SANITY_MAX_MEAN_ABS_DIFF:
+        raise UserError(
+            f"inflated frames in {name} look nothing like the reference (mean abs diff {diff:.1f} > "
+            f"{SANITY_MAX_MEAN_ABS_DIFF:.0f}): write packed RGB24 (not planar or yuv444p), BT.601 limited range"
+        )
+    return diff
+
+
+def paired_batches(
+    scorer: Scorer, ref_batches: Iterable[np.ndarray], cand_batches: Iterable[np.ndarray], candidate: Path
+) -> Iterator[tuple[ReferenceOutputs, np.ndarray]]:
+    """Reference outputs beside candidate batches; shapes checked per batch, plausibility on the first."""
+    cand_iter = iter(cand_batches)
+    for index, ref_batch in enumerate(ref_batches):
+        cand_batch = next(cand_iter, None)
+        if cand_batch is None or cand_batch.shape != ref_batch.shape:
+            got = None if cand_batch is None else cand_batch.shape
+            raise UserError(f"candidate batch {got} does not match reference batch {ref_batch.shape}")
+        if index == 0:
+            check_plausible(ref_batch, cand_batch, candidate)
+        yield scorer.reference(ref_batch), cand_batch
+
+
 def evaluate(
     scorer: Scorer,
     reference: str | Path,
@@ -56,8 +89,8 @@ def evaluate(
         original_bytes = reference.stat().st_size
     if original_bytes <= 0:
         raise UserError(f"original bytes must be positive, got {original_bytes}")
-    items = reference_and_candidate(
-        scorer, iter_pair_batches(reference, batch_size), iter_pair_batches(candidate, batch_size)
+    items = paired_batches(
+        scorer, iter_pair_batches(reference, batch_size), iter_pair_batches(candidate, batch_size), candidate
     )
     distortions = score_batches(scorer, items, pairs, progress)
     report = ScoreReport(

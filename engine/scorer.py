@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -236,19 +236,6 @@ def score_batches(
         posenet_per_pair=np.concatenate(pose_all),
         segnet_per_pair=np.concatenate(seg_all),
     )
-
-
-def reference_and_candidate(
-    scorer: Scorer, ref_batches: Iterable[np.ndarray], cand_batches: Iterable[np.ndarray]
-) -> Iterator[tuple[ReferenceOutputs, np.ndarray]]:
-    """Pair up reference and candidate batches, checking shapes batch by batch."""
-    cand_iter = iter(cand_batches)
-    for ref_batch in ref_batches:
-        cand_batch = next(cand_iter, None)
-        if cand_batch is None or cand_batch.shape != ref_batch.shape:
-            got = None if cand_batch is None else cand_batch.shape
-            raise UserError(f"candidate batch {got} does not match reference batch {ref_batch.shape}")
-        yield scorer.reference(ref_batch), cand_batch
 
 
 def score_value(posenet: float, segnet: float, rate: float) -> float:

@@ -14,58 +14,27 @@ from pathlib import Path
 
 import av
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from engine.errors import UserError
+from engine.inflate_runtime import FRAME_BYTES, HEIGHT, WIDTH, RawWriter, frame_to_rgb, yuv420_planes_to_rgb
 
-WIDTH, HEIGHT = 1164, 874
-CHANNELS = 3
-FRAME_BYTES = WIDTH * HEIGHT * CHANNELS
+__all__ = [
+    "FRAME_BYTES",
+    "HEIGHT",
+    "WIDTH",
+    "RawWriter",
+    "batch_pairs",
+    "count_frames",
+    "frame_to_rgb",
+    "iter_clip_frames",
+    "iter_frames",
+    "iter_pair_batches",
+    "open_raw",
+    "rgb_to_yuv420_frame",
+    "yuv420_planes_to_rgb",
+]
+
 SEQ_LEN = 2
-
-
-def _plane(plane: av.video.plane.VideoPlane, rows: int, cols: int) -> np.ndarray:
-    """One plane as (rows, cols) uint8, dropping the line-size padding on the right."""
-    flat = np.frombuffer(plane, dtype=np.uint8)
-    return flat.reshape(rows, plane.line_size)[:, :cols]
-
-
-def yuv420_planes_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Convert yuv420p planes to (H, W, 3) uint8 RGB like NVDEC.
-
-    The arithmetic is done in float32 torch ops in the evaluator's order so that every pixel
-    rounds the same way as the official CPU path.
-    """
-    height, width = y.shape
-    y_t = torch.from_numpy(np.ascontiguousarray(y)).float()
-    u_t = torch.from_numpy(np.ascontiguousarray(u)).float()[None, None]
-    v_t = torch.from_numpy(np.ascontiguousarray(v)).float()[None, None]
-    u_up = F.interpolate(u_t, size=(height, width), mode="bilinear", align_corners=False)[0, 0]
-    v_up = F.interpolate(v_t, size=(height, width), mode="bilinear", align_corners=False)[0, 0]
-    yf = (y_t - 16.0) * (255.0 / 219.0)
-    uf = (u_up - 128.0) * (255.0 / 224.0)
-    vf = (v_up - 128.0) * (255.0 / 224.0)
-    r = (yf + 1.402 * vf).clamp(0, 255)
-    g = (yf - 0.344136 * uf - 0.714136 * vf).clamp(0, 255)
-    b = (yf + 1.772 * uf).clamp(0, 255)
-    return torch.stack([r, g, b], dim=-1).round().to(torch.uint8).numpy()
-
-
-def frame_to_rgb(frame: av.VideoFrame) -> np.ndarray:
-    """A decoded frame as (H, W, 3) uint8 RGB, by the evaluator's BT.601 limited-range rule.
-
-    Frames in another pixel format (10-bit, 4:4:4) are first brought to 8-bit yuv420p by
-    swscale, which is what an 8-bit NVDEC output would hold.
-    """
-    if frame.format.name != "yuv420p":
-        frame = frame.reformat(format="yuv420p")
-    h, w = frame.height, frame.width
-    return yuv420_planes_to_rgb(
-        _plane(frame.planes[0], h, w),
-        _plane(frame.planes[1], h // 2, w // 2),
-        _plane(frame.planes[2], h // 2, w // 2),
-    )
 
 
 def _open_container(path: Path) -> av.container.InputContainer:
@@ -182,46 +151,6 @@ def batch_pairs(frames: Iterable[np.ndarray], batch_size: int) -> Iterator[np.nd
 def iter_pair_batches(path: str | os.PathLike[str], batch_size: int) -> Iterator[np.ndarray]:
     """Batches of frame pairs (B, 2, H, W, 3) uint8 from a clip or a `.raw` file."""
     return batch_pairs(iter_frames(path), batch_size)
-
-
-class RawWriter:
-    """Append RGB24 frames to a `.raw` file, streaming; the file is complete once closed.
-
-    Frames go to `<path>.partial` and are renamed into place on a clean close, so a crash
-    never leaves a truncated `.raw` that looks finished.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._partial = self.path.with_name(self.path.name + ".partial")
-        self._file = open(self._partial, "wb")  # noqa: SIM115 - closed in close()
-        self.frames = 0
-
-    def write(self, frame: np.ndarray) -> None:
-        """Append one (874, 1164, 3) uint8 frame."""
-        if frame.shape != (HEIGHT, WIDTH, 3) or frame.dtype != np.uint8:
-            raise ValueError(f"frame must be ({HEIGHT}, {WIDTH}, 3) uint8, got {frame.shape} {frame.dtype}")
-        self._file.write(np.ascontiguousarray(frame).tobytes())
-        self.frames += 1
-
-    def close(self) -> None:
-        """Flush and move the finished file into place."""
-        self._file.close()
-        os.replace(self._partial, self.path)
-
-    def abort(self) -> None:
-        """Drop a half-written file."""
-        self._file.close()
-        self._partial.unlink(missing_ok=True)
-
-    def __enter__(self) -> RawWriter:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def rgb_to_yuv420_frame(rgb: np.ndarray) -> av.VideoFrame:

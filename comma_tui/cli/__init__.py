@@ -10,11 +10,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from comma_tui.cli import assets, score
+from comma_tui.cli import assets, ledger, run, score
 from engine import __version__
 from engine.errors import UserError
 
-COMMANDS = (assets, score)
+COMMANDS = (assets, score, run, ledger)
 
 
 def build_parser() -> argparse.ArgumentParser:

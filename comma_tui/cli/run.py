@@ -1,0 +1,118 @@
+"""`comma-tui run` (one spec or submission, headless, recorded) and `comma-tui export`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from comma_tui.cli.progress_bar import ProgressBar
+from engine.errors import UserError
+from engine.export import export_submission
+from engine.progress import json_lines_sink
+from engine.spec import RunSpec, SpecError, load_spec, parse_spec
+from engine.worker import execute_run, lab_source
+from ledger import Lab, Ledger, RunRecord
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run one spec (or score a submission folder) and record it in the lab")
+    p.add_argument("spec", nargs="?", type=Path, help="run spec (.toml)")
+    p.add_argument("--submission", type=Path, help="score an official-layout submission folder instead")
+    p.add_argument("--lab", type=Path, help="lab folder (default: the lab holding the current folder)")
+    p.add_argument("--keep-raw", action="store_true", help="keep the inflated .raw in the run's folder")
+    p.add_argument("--events", action="store_true", help="print progress as JSON lines on stdout")
+    p.add_argument("--track", help="track for a submission run (default main)")
+    p.add_argument("--label", help="label for a submission run")
+    p.add_argument("--timeout", type=int, help="time limit in seconds for a submission (default 1800)")
+    p.set_defaults(handler=run)
+
+    e = sub.add_parser("export", help="write a run as an official-layout submission folder")
+    e.add_argument("run_id", metavar="RUN", help="run id, e.g. r0042")
+    e.add_argument("dest", type=Path, help="new folder for archive.zip, inflate.sh, inflate.py")
+    e.add_argument("--lab", type=Path, help="lab folder (default: the lab holding the current folder)")
+    e.set_defaults(handler=export)
+
+
+def _raw_spec(path: Path) -> dict[str, Any]:
+    """Whatever of a bad spec file can be read, for the failed run's record."""
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def _record_bad_spec(ledger: Ledger, path: Path, error: SpecError) -> None:
+    raw = _raw_spec(path)
+    meta = raw.get("run") if isinstance(raw.get("run"), dict) else {}
+    try:
+        record = ledger.add_run(raw, track=str(meta.get("track") or "main"), label=path.name, status="running")
+    except UserError:
+        record = ledger.add_run({}, label=path.name, status="running")
+    ledger.record_failure(record.id, str(error))
+
+
+def _submission_spec(args: argparse.Namespace, lab: Lab) -> RunSpec:
+    run: dict[str, Any] = {"submission": str(args.submission.resolve()), "label": args.label or args.submission.name}
+    if args.track:
+        run["track"] = args.track
+    if args.timeout is not None:
+        run["timeout"] = args.timeout
+    return parse_spec({"run": run}, lab_source(lab))
+
+
+def run(args: argparse.Namespace) -> int:
+    if (args.spec is None) == (args.submission is None):
+        raise UserError("pass a spec file or --submission DIR (one of them)")
+    lab = Lab.find(args.lab) if args.lab is None else Lab.open(args.lab)
+    ledger = Ledger(lab)
+    try:
+        spec = _submission_spec(args, lab) if args.submission else load_spec(args.spec, lab_source(lab))
+    except SpecError as exc:
+        if args.spec is not None:
+            _record_bad_spec(ledger, args.spec, exc)
+        raise
+    record = ledger.add_run(
+        spec.to_dict(),
+        track=spec.run.track,
+        label=spec.run.label or (args.spec.stem if args.spec else ""),
+        notes=spec.run.notes,
+        parent=spec.run.parent or None,
+        status="running",
+    )
+    sink = json_lines_sink(sys.stdout) if args.events else ProgressBar()
+    print(f"{record.id}: running in {record.artifacts}", file=sys.stderr)
+    done = execute_run(ledger, record.id, sink, keep_raw=args.keep_raw)
+    return _report(done, events=args.events)
+
+
+def _report(record: RunRecord, events: bool) -> int:
+    if record.status != "done":
+        raise UserError(f"{record.id} {record.status}: {record.failure_reason}")
+    if events:
+        return 0
+    folder = Path(record.artifacts)
+    m = record.metrics
+    assert m is not None
+    print(f"=== {record.id} ({record.track}) ===")
+    print((folder / "report.txt").read_text().rstrip())
+    if m.charged_bytes is not None and m.charged_bytes != m.archive_bytes:
+        print(f"  Charged: {m.charged_bytes:,} bytes with the files beside inflate.sh, score {m.charged_score:.2f}")
+    print(f"  Verdict: {record.verdict} ({record.verdict_reason})")
+    print(f"  Artifacts: {folder}")
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    lab = Lab.find(args.lab) if args.lab is None else Lab.open(args.lab)
+    record = Ledger(lab).get(args.run_id)
+    if record.status != "done":
+        raise UserError(f"{record.id} is {record.status}: only finished runs can be exported")
+    spec = parse_spec(record.spec, lab_source(lab))
+    if spec.run.submission:
+        raise UserError(f"{record.id} scored an external submission ({spec.run.submission}): export it from there")
+    dest = export_submission(Path(record.artifacts) / "archive.zip", spec, args.dest, origin=f"run {record.id}")
+    print(f"exported {record.id} to {dest} (archive.zip, inflate.sh, inflate.py)")
+    return 0

@@ -1,0 +1,49 @@
+"""Export a lab run as an official-layout submission: archive.zip, inflate.sh, inflate.py.
+
+inflate.py is `engine/inflate_runtime.py` copied verbatim, so the exported inflate is the lab's
+inflate; it needs only torch, av and numpy. inflate.sh passes the run's inflate settings.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+from pathlib import Path
+
+from engine import inflate_runtime
+from engine.errors import UserError
+from engine.spec import RunSpec, spec_to_toml
+
+_INFLATE_SH = """#!/usr/bin/env bash
+# Made by comma-tui export{origin}. Usage: inflate.sh ARCHIVE_DIR INFLATED_DIR VIDEO_NAMES_FILE
+set -euo pipefail
+HERE="$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)"
+exec python3 "$HERE/inflate.py" "$1" "$2" "$3" {args}
+"""
+
+
+def inflate_args(spec: RunSpec) -> list[str]:
+    """The inflate.py flags that reproduce a spec's inflate stage."""
+    i = spec.inflate
+    args = ["--scaler", i.scaler, "--postfilter", i.postfilter]
+    if i.postfilter == "unsharp":
+        args += ["--unsharp-size", str(i.unsharp_size), "--unsharp-amount", repr(i.unsharp_amount)]
+    return args
+
+
+def export_submission(archive: Path, spec: RunSpec, dest: Path, origin: str = "") -> Path:
+    """Write archive.zip, inflate.sh, inflate.py and the spec into `dest` (new or empty)."""
+    if not archive.is_file():
+        raise UserError(f"{archive} not found: only finished runs with an archive can be exported")
+    if dest.exists() and any(dest.iterdir()):
+        raise UserError(f"{dest} is not empty: export into a new folder")
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(archive, dest / "archive.zip")
+    shutil.copy2(inflate_runtime.__file__, dest / "inflate.py")
+    script = dest / "inflate.sh"
+    script.write_text(
+        _INFLATE_SH.format(origin=f" from {origin}" if origin else "", args=shlex.join(inflate_args(spec)))
+    )
+    script.chmod(0o755)
+    (dest / "spec.toml").write_text(spec_to_toml(spec))
+    return dest
