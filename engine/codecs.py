@@ -80,7 +80,9 @@ class VideoEncoder:
     def __init__(self, path: str | os.PathLike[str], settings: EncodeSettings, width: int, height: int, fps: int = 20):
         self.path = Path(path)
         self.settings = settings
-        self._container = av.open(str(self.path), mode="w", format="matroska")
+        # bitexact: no random segment UID, no muxing date, no library version string, so the
+        # same frames and settings give the same file, byte for byte.
+        self._container = av.open(str(self.path), mode="w", format="matroska", options={"fflags": "+bitexact"})
         stream = self._container.add_stream(settings.codec, rate=fps, options=_codec_options(settings))
         stream.width, stream.height = width, height
         stream.pix_fmt = settings.pix_fmt
@@ -88,6 +90,7 @@ class VideoEncoder:
         if settings.keyint and settings.codec == "libvpx-vp9":
             stream.codec_context.gop_size = settings.keyint
         ctx = stream.codec_context
+        ctx.flags |= av.codec.context.Flags.bitexact
         ctx.color_range = av.video.reformatter.ColorRange.MPEG
         ctx.colorspace = av.video.reformatter.Colorspace.ITU601
         # Thread use inside libsvtav1/x265 is their own; FFmpeg's frame threads add nothing here.

@@ -82,8 +82,20 @@ def test_console_script_runs_as_a_real_process(demo_assets, reference_raw) -> No
     script = Path(sys.executable).with_name("comma-tui")
     cmd = [str(script) if script.exists() else sys.executable, *([] if script.exists() else ["-m", "comma_tui.cli"])]
     result = subprocess.run(
-        [*cmd, "score", "--reference", str(demo_assets.clip), "--candidate", str(reference_raw)]
-        + ["--models", str(demo_assets.models), "--archive-bytes", "0", "--threads", "2"],
+        [
+            *cmd,
+            "score",
+            "--reference",
+            str(demo_assets.clip),
+            "--candidate",
+            str(reference_raw),
+            "--models",
+            str(demo_assets.models),
+            "--archive-bytes",
+            "0",
+            "--threads",
+            "2",
+        ],
         capture_output=True,
         text=True,
         timeout=300,

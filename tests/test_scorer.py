@@ -86,7 +86,7 @@ def test_identical_inputs_score_zero_on_both_terms(demo_assets, reference_raw: P
 
 def test_heavier_degradation_scores_worse(demo_assets, light_and_heavy, scorer: Scorer) -> None:
     results = {}
-    for name, (encoded, raw) in light_and_heavy.items():
+    for name, (_encoded, raw) in light_and_heavy.items():
         results[name] = evaluate(scorer, demo_assets.clip, raw, archive_bytes=0).report
     light, heavy = results["light"], results["heavy"]
     assert 0 < light.posenet < heavy.posenet
