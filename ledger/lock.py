@@ -110,7 +110,7 @@ class FileLock:
                 if time.monotonic() >= deadline:
                     raise self._timeout_error()
                 time.sleep(pause)
-                pause = min(pause * 2, 0.02)
+                pause = min(pause * 2, 0.005)
         except BaseException:
             os.close(fd)
             raise

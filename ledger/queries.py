@@ -69,7 +69,8 @@ def sort_runs(runs: Iterable[RunRecord], key: str = "id", reverse: bool = False)
     getter = SORT_KEYS.get(key)
     if getter is None:
         raise LedgerError(f"cannot sort by {key!r}: use one of {', '.join(SORT_KEYS)}")
-    valued, empty = [], []
+    valued: list[RunRecord] = []
+    empty: list[RunRecord] = []
     for r in runs:
         (empty if getter(r) is None else valued).append(r)
     valued.sort(key=lambda r: (getter(r), r.number), reverse=reverse)
@@ -205,7 +206,10 @@ def pareto(
     context = current_context(scope)
     if context is None:
         return []
-    wanted = tuple(g if g is not None else c for g, c in zip((scorer_fingerprint, clip_fingerprint, device_kind), context, strict=True))
+    wanted = tuple(
+        g if g is not None else c
+        for g, c in zip((scorer_fingerprint, clip_fingerprint, device_kind), context, strict=True)
+    )
     candidates = sorted(
         (r for r in scope if _context(r) == wanted),
         key=lambda r: (r.total_bytes, r.score, r.number),

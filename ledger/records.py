@@ -9,6 +9,7 @@ else the review. Metrics are written once, by `Ledger.record_result`, and never 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -17,7 +18,6 @@ from functools import cached_property
 from typing import Any
 
 from ledger.errors import LedgerError
-from ledger.specdiff import flatten
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 FINAL_STATUSES = ("done", "failed", "cancelled")
@@ -50,8 +50,10 @@ def clip_log_tail(text: str) -> str:
 class Metrics:
     """What the scorer measured for one run, with the score's three terms.
 
-    `charged_bytes` are bytes the inflate step needs beyond the archive (weights, tables); when
-    present, `charged_score` is the score with them counted, and it is the score that ranks.
+    `charged_bytes` is what the submission really costs: the archive plus the files its inflate
+    step reads from beside it (weights, tables), which the official score does not charge. When
+    present, `charged_score` is the score with the rate term computed on those bytes, and it is
+    the score that ranks runs (`ranked_score`), so nobody fools themselves.
     """
 
     posenet: float
@@ -93,8 +95,12 @@ class Metrics:
         score = _finite(values, "score", segnet_term + posenet_term + rate_term)
         charged_bytes = values.get("charged_bytes")
         charged_score = values.get("charged_score")
+        if charged_bytes is not None and int(charged_bytes) < archive_bytes:
+            raise ValueError(
+                f"charged_bytes {charged_bytes} < archive_bytes {archive_bytes}: it counts the archive too"
+            )
         if charged_bytes is not None and charged_score is None:
-            charged_score = score + 25 * int(charged_bytes) / original_bytes
+            charged_score = score - rate_term + 25 * int(charged_bytes) / original_bytes
         pairs = values.get("pairs")
         return cls(
             posenet=posenet,
@@ -118,8 +124,8 @@ class Metrics:
 
     @property
     def total_bytes(self) -> int:
-        """The archive plus any bytes charged at inflate: what the submission really costs."""
-        return self.archive_bytes + (self.charged_bytes or 0)
+        """What the submission really costs: the charged bytes when known, else the archive."""
+        return self.archive_bytes if self.charged_bytes is None else self.charged_bytes
 
     @property
     def terms(self) -> dict[str, float]:
@@ -208,7 +214,7 @@ class RunRecord:
     slot: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def number(self) -> int:
         """The run's number: r0042 -> 42. Sort by this, not by the id's text."""
         return run_number(self.id)
@@ -225,7 +231,7 @@ class RunRecord:
 
     @property
     def total_bytes(self) -> int | None:
-        """Archive plus charged bytes, or None before it is measured."""
+        """Charged (else archive) bytes, or None before it is measured."""
         return None if self.metrics is None else self.metrics.total_bytes
 
     @property
@@ -248,7 +254,7 @@ class RunRecord:
     @cached_property
     def search_text(self) -> str:
         """Lower-case text that `/` filters search: id, track, label, notes, changes, reasons, spec."""
-        spec = " ".join(f"{k}={v}" for k, v in flatten(self.spec).items())
+        spec = json.dumps(self.spec, separators=(" ", "="), ensure_ascii=False, default=str).replace('"', "")
         parts = [self.id, self.track, self.label, self.notes, self.status, self.verdict or "", self.verdict_reason]
         parts += [self.failure_reason, *self.changed, spec]
         return " ".join(parts).lower()

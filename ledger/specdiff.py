@@ -56,8 +56,7 @@ def changed_axes(parent_spec: Mapping[str, Any], spec: Mapping[str, Any]) -> lis
     differing = [p for p in order if not _same(old.get(p, _MISSING), new.get(p, _MISSING))]
     names = _axis_names(differing, set(old) | set(new))
     return [
-        f"{names[p]} {format_value(old.get(p, _MISSING))} -> {format_value(new.get(p, _MISSING))}"
-        for p in differing
+        f"{names[p]} {format_value(old.get(p, _MISSING))} -> {format_value(new.get(p, _MISSING))}" for p in differing
     ]
 
 

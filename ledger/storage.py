@@ -107,7 +107,8 @@ def read_tables(path: Path, kind: str) -> tuple[Tables | None, Signature | None]
     except UnicodeDecodeError:
         raise _damaged(path, "it is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        cut = " (it is cut short)" if exc.pos >= len(raw.rstrip()) else ""
+        short = exc.pos >= len(raw.rstrip()) or exc.msg.startswith("Unterminated string")
+        cut = " (it is cut short)" if short else ""
         raise _damaged(path, f"not valid JSON at line {exc.lineno} column {exc.colno}{cut}") from None
     if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
         raise _damaged(path, "it is JSON, but not a table of documents")

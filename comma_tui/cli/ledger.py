@@ -1,0 +1,291 @@
+"""`comma-tui init` and `comma-tui ledger ...`: make a lab, and read or judge its runs.
+
+    comma-tui init DIR --clip C --models M [--original-bytes N]
+    comma-tui ledger list [--lab DIR] [--track T] [--verdict V] [--status S] [--text Q] [--json]
+    comma-tui ledger show RUN [--json]
+    comma-tui ledger promote|reject RUN --note TEXT
+    comma-tui ledger export --format csv|json|md [--output FILE]
+
+Without `--lab`, a command uses the lab holding the current folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from engine.errors import UserError
+from ledger import Lab, Ledger, LedgerError, RunRecord
+from ledger.export import FORMATS, export, when
+from ledger.queries import SORT_KEYS
+from ledger.records import STATUSES
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add `init` and `ledger` with its subcommands."""
+    p = sub.add_parser("init", help="make a lab: a folder for the runs on one clip")
+    p.add_argument("dir", type=Path, help="the lab folder (made if missing)")
+    p.add_argument("--clip", required=True, type=Path, help="the source clip (the challenge's videos/0.mkv)")
+    p.add_argument("--models", required=True, type=Path, help="folder with posenet/segnet.safetensors")
+    p.add_argument("--original-bytes", type=int, help="uncompressed size (default: the clip's decoded size)")
+    p.add_argument("--epsilon", type=float, default=0.005, help="how far a run must lower the floor (0.005)")
+    p.set_defaults(handler=run_init)
+
+    lab = argparse.ArgumentParser(add_help=False)
+    lab.add_argument("--lab", type=Path, help="the lab folder (default: the lab holding the current folder)")
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument("--track", help="only this track")
+    filters.add_argument("--verdict", help="promoted, rejected or none")
+    filters.add_argument("--status", help=", ".join(STATUSES))
+    filters.add_argument("--text", help="only runs whose id, label, notes, changes or spec contain this")
+    filters.add_argument("--sort", default="id", help=f"sort by {', '.join(SORT_KEYS)} (default id)")
+    filters.add_argument("--reverse", action="store_true", help="sort the other way")
+
+    group = sub.add_parser("ledger", help="list, show, promote, reject or export the lab's runs")
+    group.set_defaults(handler=lambda args: _print_help(group))
+    leaves = group.add_subparsers(dest="ledger_command", metavar="COMMAND")
+
+    p = leaves.add_parser("list", parents=[lab, filters], help="the runs, filtered and sorted")
+    p.add_argument("--json", action="store_true", help="print a JSON list of records")
+    p.set_defaults(handler=run_list)
+
+    p = leaves.add_parser("show", parents=[lab], help="one run: its verdict, and Prior / Current / Delta")
+    p.add_argument("run", help="run id, e.g. r0042")
+    p.add_argument("--json", action="store_true", help="print the record as JSON")
+    p.set_defaults(handler=run_show)
+
+    for verdict, verb in (("promoted", "promote"), ("rejected", "reject")):
+        p = leaves.add_parser(verb, parents=[lab], help=f"{verb} a measured run by hand, with a note")
+        p.add_argument("run", help="run id, e.g. r0042")
+        p.add_argument("--note", required=True, help="why (kept with the verdict)")
+        p.set_defaults(handler=run_override, verdict=verdict)
+
+    p = leaves.add_parser("export", parents=[lab, filters], help="the runs as CSV, JSON or Markdown")
+    p.add_argument("--format", required=True, help=" | ".join(FORMATS))
+    p.add_argument("--output", type=Path, help="write to this file (default: standard output)")
+    p.set_defaults(handler=run_export)
+
+
+def _print_help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 0
+
+
+def open_ledger(lab_dir: Path | None) -> Ledger:
+    """The ledger of `--lab DIR`, or of the lab holding the current folder."""
+    return Ledger(Lab.open(lab_dir) if lab_dir is not None else Lab.find())
+
+
+def run_init(args: argparse.Namespace) -> int:
+    """`comma-tui init`: make the lab folder and its lab.toml."""
+    lab = Lab.create(args.dir, args.clip, args.models, original_bytes=args.original_bytes, epsilon=args.epsilon)
+    source = lab.source()
+    print(f"made lab {lab.root}")
+    print(f"  clip:   {source.clip}")
+    print(f"  models: {source.models}")
+    if source.original_bytes is not None:
+        print(f"  original size: {source.original_bytes:,} bytes")
+    print(f"settings are in {lab.config_path}; open the console with: comma-tui --lab {lab.root}")
+    return 0
+
+
+def _filtered(ledger: Ledger, args: argparse.Namespace) -> list[RunRecord]:
+    return ledger.runs(
+        status=args.status, track=args.track, verdict=args.verdict, text=args.text, sort=args.sort, reverse=args.reverse
+    )
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """`comma-tui ledger list`: a table of runs (or JSON)."""
+    ledger = open_ledger(args.lab)
+    records = _filtered(ledger, args)
+    deltas = ledger.deltas()
+    if args.json:
+        rows = [r.to_dict() | {"delta_vs_floor": deltas.get(r.id)} for r in records]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    total = len(ledger.all())
+    if not records:
+        print("no runs match these filters" if total else "no runs yet: queue one with comma-tui queue add SPEC.toml")
+        return 0
+    floors = {r.id for r in ledger.floors().values()}
+    print(_table(records, deltas, floors))
+    shown = f"{len(records)} runs" if len(records) == total else f"{len(records)} of {total} runs"
+    floor_text = ", ".join(f"{t} {r.id} {r.score:.3f}" for t, r in ledger.floors().items() if r.score is not None)
+    print(f"{shown}" + (f"; * floor: {floor_text}" if floor_text else ""))
+    return 0
+
+
+def _table(records: list[RunRecord], deltas: dict[str, float], floors: set[str]) -> str:
+    head = ["id", "track", "label", "status", "score", "Δfloor", "bytes", "PoseNet", "SegNet", "verdict"]
+    rows = []
+    for r in records:
+        m = r.metrics
+        delta = deltas.get(r.id)
+        verdict = (r.verdict or "-") + (" (hand)" if r.overridden else "")
+        rows.append(
+            [
+                r.id + ("*" if r.id in floors else ""),
+                r.track,
+                _clip(r.label, 28),
+                r.status + (" ~" if r.approximate else ""),
+                "" if r.score is None else f"{r.score:.3f}",
+                "" if delta is None else f"{delta:+.3f}",
+                "" if m is None else f"{m.total_bytes:,}",
+                "" if m is None else f"{m.posenet:.5f}",
+                "" if m is None else f"{m.segnet:.5f}",
+                verdict,
+            ]
+        )
+    numeric = {4, 5, 6, 7, 8}
+    widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head))]
+    lines = []
+    for row in [head, *rows]:
+        cells = [
+            str(c).rjust(w) if i in numeric else str(c).ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """`comma-tui ledger show RUN`: everything about one run."""
+    ledger = open_ledger(args.lab)
+    record = ledger.get(args.run)
+    prior = _prior(ledger, record)
+    if args.json:
+        payload = record.to_dict() | {"prior": prior.id if prior else None}
+        print(json.dumps(payload, indent=2, ensure_ascii=False))
+        return 0
+    print("\n".join(show_lines(record, prior)))
+    return 0
+
+
+def _prior(ledger: Ledger, record: RunRecord) -> RunRecord | None:
+    """What a run is compared with: the floor it was reviewed against, else its parent."""
+    for candidate in (record.compared_with, record.parent):
+        if candidate:
+            try:
+                return ledger.get(candidate)
+            except LedgerError:
+                continue
+    return None
+
+
+def show_lines(r: RunRecord, prior: RunRecord | None) -> list[str]:
+    """The report of `ledger show`, line by line."""
+    title = f"{r.id}  track {r.track}  {r.status}" + (f"  {r.verdict}" if r.verdict else "")
+    lines = [title + (f"  “{r.label}”" if r.label else "")]
+    if r.verdict_reason:
+        lines.append(f"  {r.verdict_reason}")
+    if r.parent:
+        lines.append(f"parent {r.parent}" + (f": changed {', '.join(r.changed)}" if r.changed else ": same spec"))
+    times = f"created {when(r.created)}"
+    if r.started:
+        times += f", started {when(r.started)}"
+    if r.finished:
+        times += f", finished {when(r.finished)}"
+    if r.elapsed is not None:
+        times += f" ({_duration(r.elapsed)})"
+    lines.append(times)
+    if r.metrics is not None:
+        lines += ["", *_delta_table(r, prior)]
+        m = r.metrics
+        terms = f"terms: SegNet {m.segnet_term:.3f}  PoseNet {m.posenet_term:.3f}  rate {m.rate_term:.3f}"
+        lines.append(terms + ("  (approximate score)" if r.approximate else ""))
+        scorer = (r.scorer_fingerprint or "?") + (" (demo)" if r.scorer_demo else "")
+        lines.append(f"scored by {scorer} on {r.device_kind or '?'}, decoder {r.decoder or '?'}, host {r.host or '?'}")
+        lines.append(f"clip {r.clip_fingerprint or '?'}, engine {r.engine_version or '?'}")
+    if r.stage_timings:
+        lines.append("stages: " + ", ".join(f"{k} {_duration(v)}" for k, v in r.stage_timings.items()))
+    for o in r.overrides:
+        lines.append(f"{o.verdict} by hand {when(o.at)} ({o.user or '?'}@{o.host or '?'}): {o.note}")
+    if r.failure_reason:
+        lines.append(f"failure: {r.failure_reason}")
+    if r.requeued:
+        lines.append(f"requeued {r.requeued} time(s) after interruptions")
+    lines.append(f"artifacts: {r.artifacts}")
+    if r.notes:
+        lines.append(f"notes: {r.notes}")
+    lines += ["spec:", *_spec_lines(r.spec)]
+    if r.log_tail:
+        lines += ["log tail:", *("  " + line for line in r.log_tail.splitlines()[-20:])]
+    return lines
+
+
+def _delta_table(r: RunRecord, prior: RunRecord | None) -> list[str]:
+    current = r.metrics
+    before = prior.metrics if prior else None
+    head = ["", f"Prior {prior.id}" if prior else "Prior", f"Current {r.id}", "Delta"]
+    rows = []
+    for name, fmt, get in (
+        ("score", "{:.3f}", lambda m: m.ranked_score),
+        ("bytes", "{:,}", lambda m: m.total_bytes),
+        ("PoseNet", "{:.5f}", lambda m: m.posenet),
+        ("SegNet", "{:.5f}", lambda m: m.segnet),
+    ):
+        now = get(current)
+        old = get(before) if before else None
+        delta = "" if old is None else ("+" if now - old >= 0 else "-") + fmt.format(abs(now - old))
+        rows.append([name, "-" if old is None else fmt.format(old), fmt.format(now), delta])
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(4)]
+    return [
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        for row in [head, *rows]
+    ]
+
+
+def _spec_lines(spec: dict) -> list[str]:
+    lines = []
+    for section, values in spec.items():
+        if isinstance(values, dict):
+            lines.append(f"  [{section}] " + ", ".join(f"{k}={json.dumps(v)}" for k, v in values.items()))
+        else:
+            lines.append(f"  {section}={json.dumps(values)}")
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def run_override(args: argparse.Namespace) -> int:
+    """`comma-tui ledger promote|reject RUN --note TEXT`."""
+    ledger = open_ledger(args.lab)
+    record = ledger.override(args.run, args.verdict, args.note)
+    floor = ledger.floor(record.track)
+    print(f"{record.id} {record.verdict} by hand: {args.note.strip()}")
+    if floor is not None and floor.score is not None:
+        print(f"floor of track {record.track}: {floor.id} ({floor.score:.3f})")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """`comma-tui ledger export`: the runs as CSV, JSON or Markdown, to stdout or a file."""
+    if args.format not in FORMATS:
+        raise UserError(f"unknown export format {args.format!r}: use --format csv, json or md")
+    ledger = open_ledger(args.lab)
+    records = _filtered(ledger, args)
+    text = export(records, args.format, ledger.deltas())
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write {args.output} ({exc.strerror}): pick a writable --output path") from None
+    print(f"wrote {len(records)} runs to {args.output}")
+    return 0

@@ -1,0 +1,65 @@
+"""Per-pair distortions, kept in a run's artifacts folder rather than in the ledger.
+
+The engine writes `per_pair.npz` (arrays `posenet` and `segnet`) or `per_pair.json`
+(`{"posenet": [...], "segnet": [...]}`) into `runs/<run_id>/`. They are 600 numbers each per
+run: in the ledger they would multiply its size for a plot only the detail screen draws.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ledger.errors import LedgerError
+from ledger.records import run_id, run_number
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ledger.lab import Lab
+
+PER_PAIR_NAMES = ("per_pair.npz", "per_pair.json")
+
+
+@dataclass(frozen=True)
+class PerPair:
+    """PoseNet and SegNet distortion of every frame pair of the clip, in clip order."""
+
+    posenet: np.ndarray
+    segnet: np.ndarray
+    path: Path
+
+
+def per_pair_path(lab: Lab, run: str, artifacts: str | Path | None = None) -> Path | None:
+    """Where a run's per-pair file is: in `runs/<run_id>/`, else in `artifacts`; None if nowhere."""
+    folders = [lab.run_dir(run_id(run_number(run)))]
+    if artifacts:
+        folders.append(Path(artifacts))
+    for folder in folders:
+        for name in PER_PAIR_NAMES:
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def load_per_pair(lab: Lab, run: str, artifacts: str | Path | None = None) -> PerPair | None:
+    """A run's per-pair distortions, or None when it has none (not measured, or files removed)."""
+    import numpy as np
+
+    path = per_pair_path(lab, run, artifacts)
+    if path is None:
+        return None
+    try:
+        if path.suffix == ".npz":
+            with np.load(path) as data:
+                posenet, segnet = np.asarray(data["posenet"]), np.asarray(data["segnet"])
+        else:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            posenet, segnet = np.asarray(data["posenet"]), np.asarray(data["segnet"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LedgerError(
+            f"{path} cannot be read ({exc}): the run's per-pair file is damaged; rescore the run"
+        ) from None
+    return PerPair(posenet.astype(np.float64), segnet.astype(np.float64), path)

@@ -1,0 +1,178 @@
+"""A lab: the folder that holds one line of experiments on one clip.
+
+    lab.toml          the default source (clip, scorer models, original size) and settings
+    ledger/           the run history, the queue's state and live progress (see `Ledger`)
+    runs/<run_id>/    each run's artifacts: archive, logs, per-pair distortions
+    cache/            anything the engine may rebuild (decoded references, network outputs)
+
+`lab.toml` is written by `comma-tui init` and may be edited by hand; relative paths in it are
+relative to the lab folder.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ledger.errors import LedgerError
+from ledger.promotion import DEFAULT_EPSILON
+
+CONFIG_NAME = "lab.toml"
+INIT_HINT = "comma-tui init DIR --clip CLIP --models MODELS"
+
+
+@dataclass(frozen=True)
+class Source:
+    """The lab's default source: the clip, the scorer's model folder, the uncompressed size."""
+
+    clip: Path
+    models: Path
+    original_bytes: int | None = None
+
+
+class Lab:
+    """The layout of a lab folder. Making one writes `lab.toml`; nothing else is written here."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.config_path = self.root / CONFIG_NAME
+        # Not "ledger": a folder of that name in the working directory would shadow the ledger
+        # package for `python -m` runs started there.
+        self.ledger_dir = self.root / "db"
+        self.runs_dir = self.root / "runs"
+        self.cache_dir = self.root / "cache"
+
+    def __repr__(self) -> str:
+        return f"Lab({str(self.root)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Lab) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
+    @classmethod
+    def create(
+        cls,
+        root: str | Path,
+        clip: str | Path,
+        models: str | Path,
+        original_bytes: int | None = None,
+        epsilon: float = DEFAULT_EPSILON,
+    ) -> Lab:
+        """Make a lab in `root` (made if missing) for this clip and scorer; refuses to overwrite one."""
+        lab = cls(root)
+        clip, models = Path(clip).expanduser().resolve(), Path(models).expanduser().resolve()
+        if lab.config_path.exists():
+            raise LedgerError(f"{lab.root} already holds a lab ({CONFIG_NAME}): use it with --lab {lab.root}")
+        if lab.root.exists() and not lab.root.is_dir():
+            raise LedgerError(f"{lab.root} is a file, not a folder: pick a folder for the lab")
+        if not clip.is_file():
+            raise LedgerError(f"clip {clip} not found: pass --clip the challenge's videos/0.mkv (or a demo clip)")
+        if not models.is_dir():
+            raise LedgerError(
+                f"models folder {models} not found: pass --models the challenge repo's models/ folder "
+                "(or make demo weights with comma-tui demo-assets DIR)"
+            )
+        if original_bytes is not None and original_bytes <= 0:
+            raise LedgerError(f"--original-bytes {original_bytes} must be positive")
+        if not (math.isfinite(epsilon) and epsilon >= 0):
+            raise LedgerError(f"promotion epsilon {epsilon} must be a non-negative number")
+        for folder in (lab.root, lab.ledger_dir, lab.runs_dir, lab.cache_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        lab.config_path.write_text(_config_text(clip, models, original_bytes, epsilon), encoding="utf-8")
+        return lab
+
+    @classmethod
+    def open(cls, root: str | Path) -> Lab:
+        """The lab in exactly this folder (as `--lab DIR` names it)."""
+        lab = cls(root)
+        if not lab.config_path.is_file():
+            raise LedgerError(f"no lab in {lab.root} (no {CONFIG_NAME}): make one with {INIT_HINT}")
+        return lab
+
+    @classmethod
+    def find(cls, start: str | Path | None = None) -> Lab:
+        """The lab holding `start` (default: the current folder), looking upwards like git does."""
+        here = Path(start or Path.cwd()).expanduser().resolve()
+        for folder in (here, *here.parents):
+            if (folder / CONFIG_NAME).is_file():
+                return cls(folder)
+        raise LedgerError(
+            f"no lab in {here} or its parents (no {CONFIG_NAME}): make one with {INIT_HINT}, or pass --lab DIR"
+        )
+
+    def run_dir(self, run_id: str) -> Path:
+        """The artifacts folder of a run (not made here)."""
+        return self.runs_dir / run_id
+
+    def config(self) -> dict[str, Any]:
+        """`lab.toml` as a dict; a missing or broken file raises LedgerError naming it."""
+        try:
+            with open(self.config_path, "rb") as f:
+                return tomllib.load(f)
+        except FileNotFoundError:
+            raise LedgerError(f"no lab in {self.root} (no {CONFIG_NAME}): make one with {INIT_HINT}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise LedgerError(f"{self.config_path} is not valid TOML ({exc}): fix it by hand") from None
+
+    def source(self) -> Source:
+        """The default `[source]` of the lab's runs."""
+        section = self.config().get("source")
+        if not isinstance(section, dict) or "clip" not in section or "models" not in section:
+            raise LedgerError(f"{self.config_path} lacks [source] clip and models: add them, as {INIT_HINT} writes")
+        original = section.get("original_bytes")
+        if original is not None and (not isinstance(original, int) or original <= 0):
+            raise LedgerError(f"{self.config_path}: [source] original_bytes {original!r} must be a positive integer")
+        return Source(clip=self._path(section["clip"]), models=self._path(section["models"]), original_bytes=original)
+
+    def epsilon(self) -> float:
+        """How much a run must lower the floor to be promoted (`[promotion] epsilon`)."""
+        value = self.config().get("promotion", {}).get("epsilon", DEFAULT_EPSILON)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise LedgerError(f"{self.config_path}: [promotion] epsilon {value!r} must be a non-negative number")
+        return float(value)
+
+    def _path(self, value: object) -> Path:
+        if not isinstance(value, str) or not value:
+            raise LedgerError(f"{self.config_path}: [source] paths must be strings, not {value!r}")
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.root / path
+
+
+def _toml_string(text: str) -> str:
+    escapes = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+    out = []
+    for ch in text:
+        if ch in escapes:
+            out.append(escapes[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _config_text(clip: Path, models: Path, original_bytes: int | None, epsilon: float) -> str:
+    lines = [
+        "# A comma-tui lab. Edit freely; relative paths are relative to this folder.",
+        "",
+        "[source]",
+        f"clip = {_toml_string(str(clip))}",
+        f"models = {_toml_string(str(models))}",
+    ]
+    if original_bytes is not None:
+        lines.append(f"original_bytes = {int(original_bytes)}")
+    else:
+        lines.append("# original_bytes = N  (default: the uncompressed size of the clip)")
+    lines += [
+        "",
+        "[promotion]",
+        "# A run is promoted when it lowers its track's floor by more than this.",
+        f"epsilon = {epsilon!r}",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,357 @@
+"""`Ledger`: the lab's memory of every run, and the one API the engine, scheduler and console use.
+
+Each method that changes something takes the lab's file lock, brings its cache up to date with
+the files, checks the change against what is there now, and writes one file atomically (see
+`ledger.storage`, `ledger.segments`). A method returns only once its change is on disk, so a
+run whose `add_run` or `record_result` returned survives any crash that follows. Reading
+methods take no lock and cost one `stat` per file when nothing changed.
+
+Files, in the lab's `ledger/` folder: `runs-NNNN.json` (the history), `queue.json` (paused or
+not), `progress.json` (live progress), `ledger.lock` and `progress.lock`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ledger import queries
+from ledger.errors import LedgerError
+from ledger.lab import Lab
+from ledger.lock import DEFAULT_TIMEOUT, FileLock
+from ledger.progress import Progress, ProgressStore
+from ledger.promotion import review
+from ledger.queue_state import QueueStateStore
+from ledger.records import FINAL_STATUSES, VERDICTS, RunRecord, clip_log_tail, run_id, run_number
+from ledger.results import check_result, result_changes
+from ledger.segments import RunStore
+from ledger.specdiff import changed_axes, check_spec
+from ledger.storage import signature_of
+
+#: Status changes `update` allows. `done` comes only from `record_result`, requeueing from `requeue`.
+TRANSITIONS: dict[str, set[str]] = {
+    "queued": {"running", "cancelled", "failed"},
+    "running": {"failed", "cancelled", "interrupted"},
+    "interrupted": {"running", "failed", "cancelled"},
+    "done": set(),
+    "failed": set(),
+    "cancelled": set(),
+}
+UPDATABLE = frozenset(
+    {"status", "started", "finished", "pid", "slot", "priority", "position", "label", "notes", "track"}
+    | {"artifacts", "log_tail", "failure_reason", "stage_timings", "extra"}
+)
+
+
+class Ledger:
+    """Every run of one lab: add, update, record results and verdicts, and ask questions."""
+
+    def __init__(self, lab: Lab | str | Path, lock_timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.lab = lab if isinstance(lab, Lab) else Lab.open(lab)
+        self.epsilon = self.lab.epsilon()
+        self.folder = self.lab.ledger_dir
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock.for_path(self.folder / "ledger.lock", lock_timeout)
+        self._runs = RunStore(self.folder)
+        self._queue = QueueStateStore(self.folder)
+        self._progress = ProgressStore(self.folder)
+        self._runs.refresh()
+        self._queue.read()
+
+    @classmethod
+    def open(cls, lab: Lab | str | Path) -> Ledger:
+        """The ledger of `lab`, read and checked (a damaged file raises LedgerError naming it)."""
+        return cls(lab)
+
+    def __repr__(self) -> str:
+        return f"Ledger({str(self.lab.root)!r})"
+
+    # Runs in and out.
+
+    def add_run(
+        self,
+        spec: Mapping[str, Any],
+        *,
+        track: str = "main",
+        label: str = "",
+        notes: str = "",
+        parent: str | None = None,
+        priority: int = 0,
+        status: str = "queued",
+    ) -> RunRecord:
+        """Add a run (queued, or running when started at once) and return its record with its new id."""
+        try:
+            plain = check_spec(spec)
+        except ValueError as exc:
+            raise LedgerError(f"cannot add the run: {exc}; fix the spec") from None
+        track = str(track).strip()
+        if not track:
+            raise LedgerError("a run's track cannot be empty: use --track main, or any name")
+        if status not in ("queued", "running"):
+            raise LedgerError(f"a new run is queued or running, not {status!r}")
+        with self._lock:
+            self._runs.refresh()
+            parent_id, changed = None, []
+            if parent is not None:
+                parent_record = self.get(parent)
+                parent_id, changed = parent_record.id, changed_axes(parent_record.spec, plain)
+            number = self._runs.max_number() + 1
+            now = time.time()
+            doc = {
+                "id": run_id(number),
+                "created": now,
+                "started": now if status == "running" else None,
+                "track": track,
+                "label": str(label),
+                "notes": str(notes),
+                "spec": plain,
+                "parent": parent_id,
+                "changed": changed,
+                "status": status,
+                "priority": int(priority),
+                "position": number,
+                "artifacts": str(self.lab.run_dir(run_id(number))),
+            }
+            record = self._runs.insert(number, doc)
+        Path(record.artifacts).mkdir(parents=True, exist_ok=True)
+        return record
+
+    def get(self, run: str) -> RunRecord:
+        """The record of a run ("r0042", "r42" or "42"); an unknown id raises LedgerError."""
+        number = run_number(run)
+        record = self._runs.get(number)
+        if record is None:
+            raise LedgerError(f"no run {run_id(number)} in {self.folder}: list runs with comma-tui ledger list")
+        return record
+
+    def update(self, run: str, **fields: Any) -> RunRecord:
+        """Change a run's bookkeeping: status (see `TRANSITIONS`), pid, slot, times, priority, label...
+
+        Entering `running` sets `started` (unless given); ending sets `finished` and clears `pid`
+        and `slot` (unless given). Metrics and verdicts are not fields of `update`.
+        """
+        unknown = sorted(set(fields) - UPDATABLE)
+        if unknown:
+            raise ValueError(f"update cannot change {unknown}: it changes {sorted(UPDATABLE)}")
+        with self._lock:
+            self._runs.refresh()
+            record = self.get(run)
+            changes = dict(fields)
+            if "log_tail" in changes:
+                changes["log_tail"] = clip_log_tail(str(changes["log_tail"]))
+            if "track" in changes and record.status != "queued":
+                raise LedgerError(f"{record.id} is {record.status}: only a queued run can move to another track")
+            new_status = changes.get("status", record.status)
+            if new_status != record.status:
+                self._check_transition(record, new_status)
+                now = time.time()
+                if new_status == "running":
+                    changes.setdefault("started", now)
+                else:
+                    changes.setdefault("finished", now)
+                    changes.setdefault("pid", None)
+                    changes.setdefault("slot", None)
+            if not changes:
+                return record
+            return self._runs.update(record.number, changes)
+
+    def requeue(self, run: str) -> RunRecord:
+        """Put an interrupted (or still running) run back in the queue, counting it in `requeued`."""
+        with self._lock:
+            self._runs.refresh()
+            record = self.get(run)
+            if record.status not in ("interrupted", "running"):
+                raise LedgerError(f"{record.id} is {record.status}: only interrupted or running runs are requeued")
+            changes: dict[str, Any] = {"status": "queued", "started": None, "finished": None, "pid": None}
+            changes |= {"slot": None, "requeued": record.requeued + 1}
+            return self._runs.update(record.number, changes)
+
+    def record_result(self, run: str, result: Mapping[str, Any]) -> RunRecord:
+        """Store a finished run's result, review it for promotion, and return it with its verdict.
+
+        `result` is described in `ledger.results`: `metrics` and what scored them. The run becomes
+        done whatever its status was (a finished run is never lost), unless it is done already.
+        """
+        metrics = check_result(result)
+        with self._lock:
+            self._runs.refresh()
+            record = self.get(run)
+            if record.status == "done":
+                raise LedgerError(f"{record.id} already has a result: a run is measured once; retry it as a new run")
+            changes = result_changes(record, result, metrics)
+            candidate = replace(record, **{k: v for k, v in changes.items() if k != "metrics"}, metrics=metrics)
+            verdict = review(candidate, self._runs.records(), self.epsilon, now=time.time())
+            changes["review"] = verdict.to_doc()
+            done = self._runs.update(record.number, changes)
+        self._progress.clear(done.id)
+        return done
+
+    def record_failure(self, run: str, reason: str, log_tail: str = "", status: str = "failed") -> RunRecord:
+        """End a run as failed, cancelled or interrupted, with the reason and the log's tail.
+
+        A run that has already ended (done, failed, cancelled) keeps its first ending: the call
+        changes nothing and returns the record, so a late report can never undo a result.
+        """
+        if status not in ("failed", "cancelled", "interrupted"):
+            raise ValueError(f"record_failure ends a run as failed, cancelled or interrupted, not {status!r}")
+        with self._lock:
+            self._runs.refresh()
+            record = self.get(run)
+            if record.status in FINAL_STATUSES:
+                return record
+            changes = {
+                "status": status,
+                "finished": time.time(),
+                "failure_reason": str(reason),
+                "log_tail": clip_log_tail(str(log_tail)) if log_tail else record.log_tail,
+                "pid": None,
+                "slot": None,
+            }
+            ended = self._runs.update(record.number, changes)
+        self._progress.clear(ended.id)
+        return ended
+
+    def override(self, run: str, verdict: str, note: str) -> RunRecord:
+        """A person's verdict on a measured run, with a note; stored as an event beside the run."""
+        if verdict not in VERDICTS:
+            raise LedgerError(f"unknown verdict {verdict!r}: a run is promoted or rejected")
+        note = str(note).strip()
+        if not note:
+            raise LedgerError("an override needs a note saying why: pass --note TEXT")
+        with self._lock:
+            self._runs.refresh()
+            record = self.get(run)
+            if not record.measured:
+                raise LedgerError(f"{record.id} is {record.status}: only measured (done) runs are promoted or rejected")
+            if verdict == "promoted" and record.approximate:
+                raise LedgerError(
+                    f"{record.id} has an approximate score, and approximate scores are never promoted: "
+                    "rerun it exactly, then promote that run"
+                )
+            event = {"kind": "override", "verdict": verdict, "note": note, "at": time.time()}
+            event |= {"host": socket.gethostname(), "user": _user()}
+            return self._runs.add_event(record.number, event)
+
+    def _check_transition(self, record: RunRecord, status: str) -> None:
+        if status not in TRANSITIONS:
+            raise LedgerError(f"unknown status {status!r}: use one of {', '.join(TRANSITIONS)}")
+        if status == "done":
+            raise LedgerError(f"{record.id} cannot be marked done by hand: results come through record_result")
+        if status not in TRANSITIONS[record.status]:
+            allowed = ", ".join(sorted(TRANSITIONS[record.status])) or "nothing: it has ended"
+            raise LedgerError(f"{record.id} is {record.status} and cannot become {status} (it can become {allowed})")
+
+    # Questions.
+
+    def runs(
+        self,
+        status: str | None = None,
+        track: str | None = None,
+        verdict: str | None = None,
+        text: str | None = None,
+        sort: str = "id",
+        reverse: bool = False,
+    ) -> list[RunRecord]:
+        """Runs matching the filters, sorted (see `queries.filter_runs`, `queries.SORT_KEYS`)."""
+        found = queries.filter_runs(self._runs.records(), status, track, verdict, text)
+        return queries.sort_runs(found, sort, reverse)
+
+    def all(self) -> list[RunRecord]:
+        """Every run by id (a shared list: do not modify it)."""
+        return self._runs.records()
+
+    def queued(self) -> list[RunRecord]:
+        """Queued runs in launch order: priority high first, then position."""
+        return queries.launch_order(self._runs.records())
+
+    def running(self) -> list[RunRecord]:
+        """Runs now running, by id."""
+        return [r for r in self._runs.records() if r.status == "running"]
+
+    def floor(
+        self,
+        track: str,
+        *,
+        scorer_fingerprint: str | None = None,
+        clip_fingerprint: str | None = None,
+        device_kind: str | None = None,
+    ) -> RunRecord | None:
+        """The floor of a track (its latest promotion), within the scorer, clip and device given."""
+        return queries.floor(self._runs.records(), track, scorer_fingerprint, clip_fingerprint, device_kind)
+
+    def floors(self) -> dict[str, RunRecord]:
+        """The floor of each track that has one."""
+        return queries.floors(self._runs.records())
+
+    def deltas(self) -> dict[str, float]:
+        """Each measured run's score minus the current floor of its comparison group."""
+        return queries.floor_deltas(self._runs.records())
+
+    def turning_points(self, track: str) -> list[queries.TurningPoint]:
+        """The promotions of a track's current comparison group, in order, with their deltas."""
+        return queries.turning_points(self._runs.records(), track)
+
+    def pareto(self, track: str | None = None) -> list[RunRecord]:
+        """The bytes-vs-score frontier of exact measured runs (of one track, or all), by bytes."""
+        return queries.pareto(self._runs.records(), track)
+
+    def neighbourhood(self, run: str) -> list[queries.NeighbourRow]:
+        """The runs whose parent is `run`, with Δscore, Δbytes, changed axes and verdict."""
+        return queries.neighbourhood(self._runs.records(), self.get(run))
+
+    def counts(self, track: str | None = None) -> queries.Counts:
+        """How many runs are measured, promoted, rejected, failed, queued, running..."""
+        return queries.counts(self._runs.records(), track)
+
+    def tracks(self) -> list[str]:
+        """Track names in the order of their first run."""
+        return queries.tracks(self._runs.records())
+
+    def revision(self) -> tuple[Any, ...]:
+        """A value that changes whenever a run or the queue's state changes: poll it to redraw."""
+        try:
+            queue_sig: Any = signature_of(self._queue.path.stat())
+        except FileNotFoundError:
+            queue_sig = None
+        return (self._runs.revision(), queue_sig)
+
+    # Live progress and the queue's state.
+
+    def set_progress(
+        self, run: str, stage: str, done: int, total: int, elapsed: float = 0.0, eta: float | None = None
+    ) -> Progress:
+        """Say where a running run is (kept apart from the history; see `ledger.progress`)."""
+        return self._progress.set(run, stage, done, total, elapsed, eta)
+
+    def progress(self) -> dict[str, Progress]:
+        """The latest progress of each run that reported some, by run id."""
+        return self._progress.all()
+
+    def clear_progress(self, run: str) -> None:
+        """Forget a run's progress (done automatically when a run ends)."""
+        self._progress.clear(run)
+
+    def paused(self) -> bool:
+        """Whether the queue is paused (running runs finish; nothing new starts)."""
+        return self._queue.read().paused
+
+    def paused_since(self) -> float | None:
+        """When the queue was last paused or resumed."""
+        return self._queue.read().since
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume the whole queue."""
+        with self._lock:
+            self._queue.write(bool(paused))
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
