@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -83,24 +84,30 @@ class RunLog:
             return "\n".join(self._tail)
 
 
-def _execute(spec: RunSpec, run_dir: Path, sink: Sink | None, log: RunLog, keep_raw: bool) -> RunResult:
+def _execute(
+    spec: RunSpec, run_dir: Path, sink: Sink | None, log: RunLog, keep_raw: bool, cache_dir: Path
+) -> RunResult:
     if spec.run.submission:
         timeout = spec.run.timeout or OFFICIAL_TIMEOUT
-        return score_submission(Path(spec.run.submission), spec, run_dir, sink, log, timeout=timeout)
-    return run_spec(spec, run_dir, sink, log, keep_raw)
+        submission = Path(spec.run.submission)
+        return score_submission(submission, spec, run_dir, sink, log, timeout=timeout, cache_dir=cache_dir)
+    return run_spec(spec, run_dir, sink, log, keep_raw, cache_dir=cache_dir)
 
 
 def execute_run(ledger: Ledger, run_id: str, sink: Sink | None = None, keep_raw: bool = False) -> RunRecord:
     """Run a recorded run and record how it ended; user errors come back as a failed record."""
     record = ledger.get(run_id)
+    # Recording our pid lets a scheduler tell a live foreground run from one whose process died.
     if record.status != "running":
-        record = ledger.update(record.id, status="running", started=time.time())
+        record = ledger.update(record.id, status="running", started=time.time(), pid=os.getpid())
+    elif record.pid is None:
+        record = ledger.update(record.id, pid=os.getpid())
     run_dir = Path(record.artifacts)
     log = RunLog(run_dir / LOG_NAME)
     try:
         spec = parse_spec(record.spec, lab_source(ledger.lab))
         with _deadline(spec.run.timeout if not spec.run.submission else 0):
-            result = _execute(spec, run_dir, sink, log, keep_raw)
+            result = _execute(spec, run_dir, sink, log, keep_raw, ledger.lab.cache_dir)
     except UserError as exc:
         log(f"failed: {exc}")
         return ledger.record_failure(record.id, str(exc), log.tail())

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 SECTIONS = ("source", "run", "preprocess", "encode", "archive", "inflate", "score")
+# Bookkeeping, not something the run tried: a child always differs from its parent here.
+IGNORED = frozenset({"run.label", "run.notes", "run.parent", "run.track", "run.timeout"})
 _MISSING = object()
 
 
@@ -51,7 +53,8 @@ def _axis_names(paths: list[str], all_paths: set[str]) -> dict[str, str]:
 
 def changed_axes(parent_spec: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
     """The axes on which `spec` differs from `parent_spec`, in the spec's order, e.g. `crf 34 -> 35`."""
-    old, new = flatten(parent_spec), flatten(spec)
+    old = {p: v for p, v in flatten(parent_spec).items() if p not in IGNORED}
+    new = {p: v for p, v in flatten(spec).items() if p not in IGNORED}
     order = list(new) + [p for p in old if p not in new]
     differing = [p for p in order if not _same(old.get(p, _MISSING), new.get(p, _MISSING))]
     names = _axis_names(differing, set(old) | set(new))

@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from comma_tui.cli import assets, ledger, run, score
+from comma_tui.cli import assets, ledger, run, sched, score
 from engine import __version__
 from engine.errors import UserError
 
-COMMANDS = (assets, score, run, ledger)
+COMMANDS = (assets, score, run, ledger, sched)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="The lab console for the comma.ai video compression challenge.",
     )
     parser.add_argument("--version", action="version", version=f"comma-tui {__version__}")
+    # dest app_lab: the subcommands' own --lab would otherwise overwrite it with their default.
+    parser.add_argument("--lab", dest="app_lab", metavar="DIR", help="the lab to open (default: the lab here)")
+    parser.add_argument("--demo", action="store_true", help="open a demo lab with runs already moving")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS:
         module.register(sub)
@@ -34,10 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `comma-tui` script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 0
+    if args.app_lab and hasattr(args, "lab") and args.lab is None:
+        args.lab = Path(args.app_lab)  # `comma-tui --lab DIR ledger list` means that lab too
+    handler = getattr(args, "handler", None) or open_console
     try:
         return int(handler(args) or 0)
     except UserError as exc:
@@ -46,6 +49,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("comma-tui: interrupted", file=sys.stderr)
         return 130
+
+
+def open_console(args: argparse.Namespace) -> int:
+    """No command: open the console on `--lab`, the lab here, or the demo lab."""
+    from ledger import Lab
+
+    if args.demo:
+        from comma_tui.demo import ensure_demo_lab
+
+        lab = ensure_demo_lab()
+    else:
+        lab = Lab.open(args.app_lab) if args.app_lab else Lab.find()
+    from comma_tui.app import CommaApp
+
+    CommaApp(lab).run()
+    return 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from comma_tui.cli.progress_bar import ProgressBar
 from engine.errors import UserError
 from engine.evaluate import check_frame_counts, evaluate
 from engine.progress import StageClock
+from engine.reference_cache import ReferenceCache
 from engine.scorer import DEFAULT_BATCH_SIZE, Scorer
 from engine.video import is_raw
 
@@ -27,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="pairs per batch (default 16)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    p.add_argument(
+        "--cache", type=Path, help="folder that keeps the reference side's network outputs between runs (optional)"
+    )
     p.set_defaults(handler=run)
 
 
@@ -62,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         original_bytes=args.original_bytes,
         batch_size=args.batch_size,
         progress=clock,
+        cache=ReferenceCache(args.cache) if args.cache is not None else None,
     )
     report = result.report
     if args.json:

@@ -1,0 +1,81 @@
+"""`comma-tui --demo`: a demo lab in the user's data folder, with runs already queued.
+
+Made once: demo assets (a 60-frame synthetic clip and the calibrated demo scorer, about 30 s),
+a lab on them, a first svt-av1 run, and a small crf and film-grain sweep around it whose parent
+is the first run. Opening the demo again reuses the lab and its history.
+
+The folder is `platformdirs.user_data_dir("comma-tui")/demo-lab`, or `$COMMA_TUI_DATA/demo-lab`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from comma_tui.cli.progress_bar import ProgressBar
+from engine.demo_assets import DemoAssets, make_demo_assets
+from engine.progress import StageClock
+from engine.spec import RunSpec, parse_spec
+from ledger import Lab, Ledger
+
+DATA_ENV = "COMMA_TUI_DATA"
+DEMO_FRAMES = 60
+FIRST_RUN = {
+    "preprocess": {"width": 524, "height": 394, "scaler": "lanczos"},
+    "encode": {"codec": "libsvtav1", "crf": 35, "preset": "10", "film_grain": 22},
+    "inflate": {"scaler": "lanczos"},
+}
+SWEEPS: tuple[dict[str, list[int]], ...] = ({"crf": [31, 33, 37, 39]}, {"film_grain": [0, 10, 30]})
+
+
+def data_dir() -> Path:
+    """Where comma-tui keeps its own files (the demo lab): `$COMMA_TUI_DATA`, else the platform's."""
+    override = os.environ.get(DATA_ENV)
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("comma-tui"))
+
+
+def demo_lab_dir() -> Path:
+    """The demo lab's folder."""
+    return data_dir() / "demo-lab"
+
+
+def _progress(stream: TextIO) -> Callable[[str, int, int], None]:
+    bar = ProgressBar(stream, enabled=True)
+    clocks: dict[str, StageClock] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        clocks.setdefault(stage, StageClock(stage, bar))(done, total)
+
+    return report
+
+
+def ensure_demo_lab(stream: TextIO = sys.stderr, frames: int = DEMO_FRAMES) -> Lab:
+    """The demo lab, made (assets, lab, first run and sweeps) the first time; progress on `stream`."""
+    root = demo_lab_dir()
+    assets = DemoAssets(root / "assets")
+    if not assets.exist():
+        print(f"comma-tui: making the demo clip and scorer in {assets.root} (once, about 30 s)", file=stream)
+        make_demo_assets(assets.root, frames=frames, progress=_progress(stream))
+    lab = Lab.open(root) if (root / "lab.toml").is_file() else Lab.create(root, assets.clip, assets.models)
+    if not Ledger(lab).all():
+        queue_demo_runs(lab)
+        print(f"comma-tui: demo lab {lab.root}: queued a first run and a crf and film-grain sweep", file=stream)
+    return lab
+
+
+def queue_demo_runs(lab: Lab) -> None:
+    """Queue the first svt-av1 run and the sweeps around it (their parent is the first run)."""
+    from comma_tui.lab_client import LabClient
+
+    client = LabClient(lab)
+    spec: RunSpec = parse_spec(FIRST_RUN, client.source())
+    first = client.queue_run(spec, "main", "first svt-av1", None, priority=1)
+    for sweep in SWEEPS:
+        client.queue_sweep(spec, dict(sweep), first.id, "main")

@@ -1,0 +1,382 @@
+"""The console's one door into the lab: the ledger, the scheduler's controls and the engine's specs.
+
+The Textual app never reads a file or calls the engine itself; it calls a `LabClient` from
+thread workers and gets back plain frozen values (`Snapshot`, `Live`, `RunDetail`). Every
+method blocks, so none may run on the UI thread.
+
+Scheduler control goes through `engine.control` when it is there. Where it is not (an older
+checkout, or a test without a scheduler) the queue-only operations fall back to the ledger
+itself: pausing, cancelling a queued run, retrying and bumping priorities need no scheduler.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from engine.errors import UserError
+from engine.spec import RunSpec, SourceSpec, parse_spec
+from ledger import Counts, Lab, Ledger, Progress, RunRecord, load_per_pair
+
+LOG_NAME = "log.txt"
+LOG_TAIL_LINES = 40
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the main screen draws from the history, read at one revision."""
+
+    revision: Any
+    runs: list[RunRecord]
+    by_id: dict[str, RunRecord]
+    deltas: dict[str, float]
+    floors: dict[str, RunRecord]
+    counts: Counts
+    tracks: list[str]
+    paused: bool
+    queued: list[RunRecord]
+    running: list[RunRecord]
+    scorer: str | None = None
+    scorer_demo: bool = False
+
+    @property
+    def floor_ids(self) -> set[str]:
+        """Ids of the runs that are the floor of their track now."""
+        return {r.id for r in self.floors.values()}
+
+
+@dataclass(frozen=True)
+class SchedulerInfo:
+    """The scheduler as the status line shows it."""
+
+    state: str = "unknown"  # running, paused, stopped, unknown
+    pid: int | None = None
+    slots: int | None = None
+    since: float | None = None
+    available: bool = True  # False when engine.control is missing
+
+
+@dataclass(frozen=True)
+class Live:
+    """What changes several times a second: per-run progress and the scheduler's state."""
+
+    scheduler: SchedulerInfo
+    progress: dict[str, Progress] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PerPairSeries:
+    """PoseNet and SegNet distortion per frame pair, as plain lists for plotting."""
+
+    posenet: list[float]
+    segnet: list[float]
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    """One run with what the detail screen compares it against."""
+
+    run: RunRecord
+    prior: RunRecord | None
+    prior_kind: str  # "floor", "parent" or ""
+    parent: RunRecord | None
+    per_pair: PerPairSeries | None
+    prior_per_pair: PerPairSeries | None
+    log_tail: str
+    artifacts: str
+
+
+def _control() -> ModuleType | None:
+    """`engine.control` if this checkout has it (imported late: it may land while we run)."""
+    try:
+        return importlib.import_module("engine.control")
+    except ImportError:
+        return None
+
+
+def _control_function(name: str) -> Any:
+    """`engine.control.<name>`, or None where this checkout lacks it."""
+    control = _control()
+    return getattr(control, name, None) if control is not None else None
+
+
+class LabClient:
+    """Blocking calls on one lab, safe to make from several worker threads at once."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        # One lock for every ledger call: a Ledger caches files and is not thread-safe.
+        self._lock = threading.RLock()
+        self._ledger: Ledger | None = None
+        self._source: SourceSpec | None = None
+        self._scheduler: SchedulerInfo | None = None
+
+    @property
+    def ledger(self) -> Ledger:
+        """The lab's ledger, opened on first use (in a worker, since opening reads every file)."""
+        with self._lock:
+            if self._ledger is None:
+                self._ledger = Ledger(self.lab)
+            return self._ledger
+
+    def source(self) -> SourceSpec:
+        """The lab's default [source] (read once)."""
+        with self._lock:
+            if self._source is None:
+                source = self.lab.source()
+                self._source = SourceSpec(str(source.clip), str(source.models), source.original_bytes or 0)
+            return self._source
+
+    # Reading.
+
+    def revision(self) -> Any:
+        """Changes whenever a run or the queue's paused state changes."""
+        with self._lock:
+            return self.ledger.revision()
+
+    def snapshot(self, since: Any = None) -> Snapshot | None:
+        """The whole history at its current revision, or None when it is still `since`."""
+        with self._lock:
+            ledger = self.ledger
+            revision = ledger.revision()
+            if since is not None and revision == since:
+                return None
+            runs = list(ledger.all())
+            measured = [r for r in runs if r.measured]
+            latest = max(measured, key=lambda r: (r.finished or 0.0, r.number), default=None)
+            snapshot = Snapshot(
+                revision=revision,
+                runs=runs,
+                by_id={r.id: r for r in runs},
+                deltas=ledger.deltas(),
+                floors=ledger.floors(),
+                counts=ledger.counts(),
+                tracks=ledger.tracks(),
+                paused=ledger.paused(),
+                queued=ledger.queued(),
+                running=ledger.running(),
+                scorer=latest.scorer_fingerprint if latest else None,
+                scorer_demo=bool(latest and latest.scorer_demo),
+            )
+        return snapshot
+
+    @staticmethod
+    def prime_search(snapshot: Snapshot) -> None:
+        """Work out each record's search text now (it is cached), so the first `/` filter is quick."""
+        for r in snapshot.runs:
+            _ = r.search_text
+
+    def live(self, ask_scheduler: bool = True) -> Live:
+        """Progress of running runs, and the scheduler's state (the last one known unless `ask_scheduler`)."""
+        with self._lock:
+            progress = self.ledger.progress()
+            paused = self.ledger.paused()
+        # Asking the scheduler scans the whole history (0.1 s at 10,000 runs): not at every tick.
+        if ask_scheduler or self._scheduler is None:
+            self._scheduler = self.scheduler_info(paused)
+        return Live(self._scheduler, progress)
+
+    def _with_control(self, name: str, *args: Any, **kwargs: Any) -> tuple[bool, Any]:
+        """Call `engine.control.<name>(ledger, ...)` with this client's ledger: (found, result).
+
+        The ledger is passed so control reuses its cache instead of reading the history again;
+        the lock is held because a Ledger is not thread-safe.
+        """
+        function = _control_function(name)
+        if function is None:
+            return False, None
+        with self._lock:
+            return True, function(self.ledger, *args, **kwargs)
+
+    def scheduler_info(self, paused: bool = False) -> SchedulerInfo:
+        """The scheduler's state from `engine.control.status`, or what the ledger alone can say."""
+        found, status = self._with_control("status")
+        if not found:
+            return SchedulerInfo("paused" if paused else "unknown", available=False)
+        state = str(getattr(status, "state", "unknown"))
+        if getattr(status, "stopping", False):
+            state = "stopping"
+        return SchedulerInfo(
+            state=state,
+            pid=getattr(status, "pid", None),
+            slots=getattr(status, "slots", None),
+            since=getattr(status, "since", None),
+        )
+
+    def detail(self, run_id: str) -> RunDetail:
+        """A run, the run it is compared with, per-pair distortions of both, and its log's tail."""
+        with self._lock:
+            ledger = self.ledger
+            run = ledger.get(run_id)
+            parent = ledger.get(run.parent) if run.parent else None
+            prior, kind = None, ""
+            if run.compared_with:
+                prior, kind = ledger.get(run.compared_with), "floor"
+            elif (floor := ledger.floor(run.track)) is not None and floor.id != run.id:
+                prior, kind = floor, "floor"
+            elif parent is not None:
+                prior, kind = parent, "parent"
+        return RunDetail(
+            run=run,
+            prior=prior,
+            prior_kind=kind,
+            parent=parent,
+            per_pair=self._per_pair(run),
+            prior_per_pair=self._per_pair(prior) if prior is not None else None,
+            log_tail=self.log_tail(run),
+            artifacts=run.artifacts,
+        )
+
+    def _per_pair(self, run: RunRecord) -> PerPairSeries | None:
+        try:
+            found = load_per_pair(self.lab, run.id, run.artifacts)
+        except UserError:
+            return None  # a damaged file only costs the plot, not the screen
+        if found is None:
+            return None
+        return PerPairSeries(found.posenet.tolist(), found.segnet.tolist())
+
+    def log_tail(self, run: RunRecord) -> str:
+        """The last lines of a run's log.txt (live while it runs), else the tail kept in the ledger."""
+        path = Path(run.artifacts) / LOG_NAME if run.artifacts else None
+        if path is not None:
+            try:
+                return "\n".join(path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
+            except OSError:
+                pass
+        return run.log_tail
+
+    def get(self, run_id: str) -> RunRecord:
+        """One run's record, fresh from the ledger."""
+        with self._lock:
+            return self.ledger.get(run_id)
+
+    def spec_of(self, run_id: str | None) -> RunSpec:
+        """A run's spec, validated with the lab's source; the defaults when `run_id` is None."""
+        source = self.source()
+        if run_id is None:
+            return parse_spec({}, source)
+        return parse_spec(self.get(run_id).spec, source)
+
+    # Changing the queue.
+
+    def ensure_scheduler(self) -> str:
+        """Start the lab's scheduler unless one runs already (never a second); says which runs."""
+        ensure = _control_function("ensure_running")
+        if ensure is None:
+            raise UserError("the scheduler (engine.control) is not installed: runs stay queued; update comma-tui")
+        # Not under the lock: starting waits for the new process (seconds), and the lab is enough.
+        return f"Scheduler running (pid {ensure(self.lab)})"
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause or resume the whole queue (running runs finish)."""
+        found, _ = self._with_control("pause" if paused else "resume")
+        if not found:
+            with self._lock:
+                self.ledger.set_paused(paused)
+
+    def toggle_pause(self) -> bool:
+        """Pause a running queue or resume a paused one; returns whether it is paused now."""
+        with self._lock:
+            paused = not self.ledger.paused()
+        self.set_paused(paused)
+        return paused
+
+    def cancel(self, run_id: str) -> RunRecord:
+        """Cancel a queued or running run (the scheduler kills a running one's process group)."""
+        found, ended = self._with_control("cancel", run_id)
+        if found:
+            return ended
+        with self._lock:
+            run = self.ledger.get(run_id)
+            if run.status != "queued":
+                raise UserError(f"{run.id} is {run.status}: without the scheduler only queued runs can be cancelled")
+            return self.ledger.update(run.id, status="cancelled")
+
+    def retry(self, run_id: str) -> RunRecord:
+        """Queue a failed, cancelled or interrupted run again, as a new run whose parent is the old one."""
+        found, queued = self._with_control("retry", run_id)
+        if found:
+            return queued
+        with self._lock:
+            run = self.ledger.get(run_id)
+            if run.status not in ("failed", "cancelled", "interrupted"):
+                raise UserError(f"{run.id} is {run.status}: only failed, cancelled or interrupted runs are retried")
+            return self.ledger.add_run(run.spec, track=run.track, label=run.label, parent=run.id)
+
+    def bump(self, run_id: str, delta: int) -> RunRecord:
+        """Raise (positive delta) or lower a queued run's priority."""
+        found, bumped = self._with_control("bump", run_id, delta)
+        if found:
+            return bumped
+        with self._lock:
+            run = self.ledger.get(run_id)
+            if run.status != "queued":
+                raise UserError(f"{run.id} is {run.status}: only a queued run's priority can change")
+            return self.ledger.update(run.id, priority=run.priority + delta)
+
+    def queue_run(self, spec: RunSpec, track: str, label: str, parent: str | None, priority: int = 0) -> RunRecord:
+        """Queue one run of a validated spec (its `run.track` follows `track`)."""
+        if spec.run.track != track:
+            spec = spec.with_value("run.track", track)
+        with self._lock:
+            return self.ledger.add_run(spec.to_dict(), track=track, label=label, parent=parent, priority=priority)
+
+    def clone(self, run_id: str) -> RunRecord:
+        """Queue the same spec again as a child of `run_id` (a remeasure, or a base to vary)."""
+        with self._lock:
+            run = self.ledger.get(run_id)
+            label = run.label if run.label.startswith("clone of") else f"clone of {run.id}"
+            return self.ledger.add_run(run.spec, track=run.track, label=label, parent=run.id)
+
+    def queue_sweep(
+        self, base: RunSpec, sweeps: dict[str, list[Any]], parent: str | None, track: str, priority: int = 0
+    ) -> list[RunRecord]:
+        """Queue one run per point of the grid `sweeps` ({axis: values}) around `base`, in `track`.
+
+        Every point is validated before any is queued (all or nothing). The parent goes to the
+        ledger, not into the spec: `engine.control.queue_sweep` reads it from `run.parent`, which
+        would list `parent "" -> r0001` among every child's changed axes.
+        """
+        if base.run.track != track:
+            base = base.with_value("run.track", track)
+        points = [dict(zip(sweeps, values, strict=True)) for values in itertools.product(*sweeps.values())]
+        specs = []
+        for point in points:
+            spec = base
+            for axis, value in point.items():
+                spec = spec.with_value(axis, value)
+            specs.append((spec, " ".join(f"{a}={v}" for a, v in point.items())))
+        with self._lock:
+            if parent is not None:
+                parent = self.ledger.get(parent).id  # an unknown parent fails before anything is queued
+            return [self.queue_run(s, track, label, parent, priority) for s, label in specs]
+
+    # Verdicts and exports.
+
+    def override(self, run_id: str, verdict: str, note: str) -> RunRecord:
+        """Promote or reject a measured run by hand, with a note."""
+        with self._lock:
+            return self.ledger.override(run_id, verdict, note)
+
+    def default_export_dir(self, run_id: str) -> Path:
+        """Where `e` proposes to export a run: `<lab>/exports/<run>`."""
+        return self.lab.root / "exports" / run_id
+
+    def export(self, run_id: str, dest: Path) -> Path:
+        """Write a finished run as an official-layout submission folder."""
+        from engine.export import export_submission
+
+        run = self.get(run_id)
+        if run.status != "done":
+            raise UserError(f"{run.id} is {run.status}: only finished runs can be exported")
+        spec = parse_spec(run.spec, self.source())
+        if spec.run.submission:
+            raise UserError(f"{run.id} scored an external submission ({spec.run.submission}): export it from there")
+        archive = Path(run.artifacts) / "archive.zip"
+        return export_submission(archive, spec, Path(dest).expanduser(), origin=f"run {run.id}")

@@ -1,0 +1,120 @@
+"""Rejection review mode: rejected runs only, newest first, each with its reason and costliest term.
+
+`c` turns the highlighted rejection into a new variant (the new-run form, prefilled from it);
+Enter opens its detail. The newest `LIMIT` rejections are listed: review is about recent work.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from comma_tui.lab_client import Snapshot
+from comma_tui.widgets import format as fmt
+from ledger import RunRecord
+
+if TYPE_CHECKING:
+    from comma_tui.app import CommaApp
+
+LIMIT = 500
+
+
+def rejected_newest_first(snapshot: Snapshot) -> list[RunRecord]:
+    """Rejected runs, the most recent verdict first."""
+    rejected = [r for r in snapshot.runs if r.verdict == "rejected"]
+    rejected.sort(key=lambda r: (r.verdict_at or r.finished or 0.0, r.number), reverse=True)
+    return rejected
+
+
+def cost_cell(run: RunRecord, snapshot: Snapshot) -> str:
+    """`SegNet +0.014`: the term that cost the run most against the floor it lost to."""
+    floor = snapshot.by_id.get(run.compared_with or "")
+    cost = fmt.costliest_term(run, floor)
+    return f"{cost[0]} {fmt.delta(cost[1])}" if cost else ""
+
+
+class ReviewScreen(Screen[None]):
+    """Rejected runs, newest first; the highlighted one's reason in full below."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,v", "app.pop_screen", "Back", id="back"),
+        Binding("c", "app.clone_variant", "Variant", tooltip="Clone into a new variant: the form, prefilled"),
+        Binding("enter", "app.detail", "Detail", tooltip="Open the run"),
+        Binding("P", "app.verdict('promoted')", "Promote", tooltip="Promote it by hand after all, with a note"),
+    ]
+
+    @property
+    def lab_app(self) -> CommaApp:
+        """The app, typed."""
+        return cast("CommaApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="review", cursor_type="row", zebra_stripes=True)
+        yield Static(id="review-reason")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#review", DataTable)
+        table.add_column("id", key="id")
+        table.add_column("score", key="score")
+        table.add_column("Δ floor", key="delta")
+        table.add_column("cost most", key="cost")
+        table.add_column("reason", key="reason")
+        self.query_one("#review-reason").border_title = "Why"
+        self.lab_app.ledger_changed.subscribe(self, self._draw)
+        if self.lab_app.snapshot is not None:
+            self._draw(self.lab_app.snapshot)
+        table.focus()
+
+    def _draw(self, snapshot: Snapshot) -> None:
+        table = self.query_one("#review", DataTable)
+        keep = self.selected_run()
+        rejected = rejected_newest_first(snapshot)
+        table.clear()
+        for run in rejected[:LIMIT]:
+            table.add_row(
+                f"{fmt.REJECTED} {run.id}",
+                fmt.score(run.score),
+                fmt.delta(snapshot.deltas.get(run.id)),
+                cost_cell(run, snapshot),
+                Text(run.verdict_reason, overflow="ellipsis", no_wrap=True),
+                key=run.id,
+            )
+        more = f" (newest {LIMIT} shown)" if len(rejected) > LIMIT else ""
+        table.border_title = f"Rejection review · {len(rejected)} rejected, newest first{more}"
+        if keep is not None and keep.id in snapshot.by_id and keep.verdict == "rejected":
+            table.move_cursor(row=table.get_row_index(keep.id))
+        self._show_reason()
+
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self._show_reason()
+
+    def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
+        # The focused table takes Enter before the screen's binding sees it.
+        self.lab_app.action_detail()
+
+    def _show_reason(self) -> None:
+        run = self.selected_run()
+        reason = self.query_one("#review-reason", Static)
+        if run is None:
+            reason.update(Text("No rejected runs yet.", style="dim"))
+            return
+        text = Text.assemble((f"{run.id}: ", "bold"), run.verdict_reason or "")
+        cost = cost_cell(run, self.lab_app.snapshot) if self.lab_app.snapshot else ""
+        if cost:
+            text.append(f"\nCost most against the floor {run.compared_with}: {cost}", style="bold")
+        reason.update(text)
+
+    def selected_run(self) -> RunRecord | None:
+        """The highlighted rejected run."""
+        snapshot = self.lab_app.snapshot
+        table = self.query_one("#review", DataTable)
+        if snapshot is None or table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return snapshot.by_id.get(key or "")

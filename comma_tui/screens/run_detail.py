@@ -1,0 +1,227 @@
+"""One run in full: its spec (changes from the parent marked), Prior / Current / Delta, the verdict
+and why, stage timings, per-pair distortions against the floor, the log's tail and the artifacts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from comma_tui.lab_client import RunDetail, Snapshot
+from comma_tui.screens.main import RUN_BINDINGS
+from comma_tui.widgets import format as fmt
+from comma_tui.widgets.pair_plot import PairPlot
+from ledger import Metrics, RunRecord
+from ledger.specdiff import flatten
+
+if TYPE_CHECKING:
+    from comma_tui.app import CommaApp
+
+LIVE_SECONDS = 1.0
+
+
+def comparison_rows(run: RunRecord, prior: RunRecord | None) -> list[tuple[str, str, str, str]]:
+    """(metric, prior, current, delta) for the score, bytes, distortions and the three terms."""
+    m, p = run.metrics, prior.metrics if prior else None
+    cost = fmt.costliest_term(run, prior)
+    rows = []
+    specs: list[tuple[str, Callable[[Metrics], float], Callable[[Any], str], Callable[[float | None], str]]] = [
+        ("score", lambda x: x.ranked_score, fmt.score, fmt.delta),
+        ("bytes", lambda x: x.total_bytes, fmt.size, lambda d: fmt.signed_size(None if d is None else int(d))),
+        ("PoseNet", lambda x: x.posenet, fmt.small, lambda d: fmt.delta(d, 5)),
+        ("SegNet", lambda x: x.segnet, fmt.small, lambda d: fmt.delta(d, 5)),
+        ("SegNet term", lambda x: x.segnet_term, fmt.score, fmt.delta),
+        ("PoseNet term", lambda x: x.posenet_term, fmt.score, fmt.delta),
+        ("rate term", lambda x: x.rate_term, fmt.score, fmt.delta),
+    ]
+    for name, get, show, show_delta in specs:
+        current = get(m) if m else None
+        before = get(p) if p else None
+        change = current - before if current is not None and before is not None else None
+        mark = " ◀ most" if cost and name == f"{cost[0]} term" and cost[1] > 0 else ""
+        rows.append((name, show(before), show(current), show_delta(change) + mark))
+    return rows
+
+
+def spec_table(run: RunRecord) -> Table:
+    """The spec by section; axes changed from the parent are marked ● with the parent's value."""
+    changed = {}
+    for entry in run.changed:
+        name, _, rest = entry.partition(" ")
+        changed[name] = rest.split(" -> ")[0]
+    table = Table.grid(padding=(0, 1))
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
+    section = None
+    for path, value in flatten(run.spec).items():
+        head, _, key = path.rpartition(".")
+        if head != section:
+            section = head
+            table.add_row(Text(f"[{head}]", style="bold"), "")
+        hit = next((n for n in changed if n in (path, key)), None)
+        shown = Text(str(value))
+        if hit is not None:
+            shown.stylize("bold")
+            shown.append(f"  (parent {changed[hit]})", style="italic")
+            table.add_row(Text(f"● {key}", style="bold reverse"), shown)
+        else:
+            table.add_row(Text(f"  {key}", style="dim"), shown)
+    return table
+
+
+def verdict_text(detail: RunDetail) -> Text:
+    """The verdict and its reason; for a rejection, what it lost to and which term cost most."""
+    run, prior = detail.run, detail.prior
+    text = Text()
+    if run.status == "failed":
+        text.append("! failed: ", style="bold")
+        text.append(run.failure_reason or "no reason recorded")
+        return text
+    if run.verdict is None:
+        text.append(f"{fmt.status_text(run.status)}: no verdict until it is measured", style="italic")
+        return text
+    symbol = fmt.PROMOTED if run.verdict == "promoted" else fmt.REJECTED
+    text.append(f"{symbol} {run.verdict}", style="bold")
+    text.append(f": {run.verdict_reason}")
+    if run.verdict == "rejected" and prior is not None and prior.metrics is not None:
+        text.append(f"\nLost to {prior.id} (floor {fmt.score(prior.score)}).", style="bold")
+        cost = fmt.costliest_term(run, prior)
+        if cost is not None and cost[1] > 0:
+            text.append(f" The {cost[0]} term cost the most: {fmt.delta(cost[1])}.")
+    return text
+
+
+def timings_text(run: RunRecord) -> Text:
+    """`encode 12.1s · archive 0s · inflate 3.2s · score 20s · total 35s`."""
+    if not run.stage_timings:
+        return Text("no stage timings yet", style="dim")
+    parts = [f"{stage} {fmt.duration(seconds)}" for stage, seconds in run.stage_timings.items()]
+    parts.append(f"total {fmt.duration(sum(run.stage_timings.values()))}")
+    return Text(" · ".join(parts))
+
+
+class RunDetailScreen(Screen[None]):
+    """The detail of one run; Escape goes back. Keys act on this run."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back", id="back"),
+        *RUN_BINDINGS,
+    ]
+
+    class Loaded(Message):
+        """The run's detail was read."""
+
+        def __init__(self, detail: RunDetail) -> None:
+            self.detail = detail
+            super().__init__()
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.detail: RunDetail | None = None
+
+    def show_run(self, run_id: str) -> None:
+        """Show another run (the app keeps one detail screen: composing it anew costs ~0.3 s)."""
+        self.run_id, self.detail = run_id, None
+        if self.is_mounted:
+            self.query_one("#detail-title", Static).update(Text(f"{run_id} · loading…"))
+            body = self.query_one("#detail-body", VerticalScroll)
+            body.scroll_home(animate=False)
+            body.focus()
+            self.load()
+
+    @property
+    def lab_app(self) -> CommaApp:
+        """The app, typed."""
+        return cast("CommaApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"{self.run_id} · loading…", id="detail-title")
+        with VerticalScroll(id="detail-body"):
+            with Horizontal(id="detail-top"):
+                # The comparison first: on a narrow terminal it stacks above the (long) spec.
+                with Vertical(id="detail-right"):
+                    yield DataTable(id="delta", cursor_type="none", zebra_stripes=True)
+                    yield Static(id="verdict")
+                    yield Static(id="timings")
+                yield Static(id="spec")
+            with Horizontal(id="pairs"):
+                yield PairPlot("PoseNet", id="posenet-plot")
+                yield PairPlot("SegNet", id="segnet-plot")
+            yield Static(id="log")
+            yield Static(id="artifacts")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        for widget_id, title in (("spec", "Spec"), ("delta", "Prior / Current / Delta"), ("verdict", "Verdict")):
+            self.query_one(f"#{widget_id}").border_title = title
+        self.query_one("#timings").border_title = "Stage timings"
+        self.query_one("#log").border_title = "Log tail"
+        self.query_one("#artifacts").border_title = "Artifacts"
+        # The body takes the keys (arrows, page up/down, home/end scroll it); the table only shows.
+        self.query_one("#delta", DataTable).can_focus = False
+        self.query_one("#detail-body", VerticalScroll).focus()
+        self.lab_app.ledger_changed.subscribe(self, self._on_ledger)
+        self.set_interval(LIVE_SECONDS, self._live)
+        self.load()
+
+    @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
+    def load(self) -> None:
+        """Read the run, its prior, per-pair distortions and log tail."""
+        self.post_message(self.Loaded(self.lab_app.client.detail(self.run_id)))
+
+    def _on_ledger(self, snapshot: Snapshot) -> None:
+        current = snapshot.by_id.get(self.run_id)
+        if self.is_current and self.detail is not None and current is not None and current != self.detail.run:
+            self.load()
+
+    def _live(self) -> None:
+        if self.is_current and self.detail is not None and self.detail.run.status == "running":
+            self.load()  # the log tail moves while the run works
+
+    @on(Loaded)
+    def _show(self, message: Loaded) -> None:
+        if message.detail.run.id != self.run_id:
+            return  # a late answer for the run shown before
+        self.detail = detail = message.detail
+        run, prior = detail.run, detail.prior
+        label = f" · {run.label}" if run.label else ""
+        verdict = f" · {fmt.verdict_text(run, False)}" if run.verdict else ""
+        self.query_one("#detail-title", Static).update(
+            Text.assemble((run.id, "bold"), f" · {run.track}{label} · {fmt.status_text(run.status)}{verdict}")
+        )
+        parent = f" · ● changed from parent {run.parent}" if run.parent else ""
+        self.query_one("#spec", Static).border_title = f"Spec{parent}"
+        self.query_one("#spec", Static).update(spec_table(run))
+        table = self.query_one("#delta", DataTable)
+        table.clear(columns=True)
+        prior_name = f"{detail.prior_kind.title()} {prior.id}" if prior else "Prior"
+        table.add_columns("", prior_name, f"Current {run.id}", "Delta")
+        table.add_rows(comparison_rows(run, prior))
+        self.query_one("#verdict", Static).update(verdict_text(detail))
+        self.query_one("#timings", Static).update(timings_text(run))
+        names = (run.id, prior.id if prior else "")
+        pp, prior_pp = detail.per_pair, detail.prior_per_pair
+        self.query_one("#posenet-plot", PairPlot).show(
+            pp.posenet if pp else None, prior_pp.posenet if prior_pp else None, names
+        )
+        self.query_one("#segnet-plot", PairPlot).show(
+            pp.segnet if pp else None, prior_pp.segnet if prior_pp else None, names
+        )
+        log = self.query_one("#log", Static)
+        log.border_title = "Log tail · live" if run.status == "running" else "Log tail"
+        log.update(Text(detail.log_tail or "(no log yet)", no_wrap=True, overflow="ellipsis"))
+        self.query_one("#artifacts", Static).update(Text(detail.artifacts or "(none)"))
+
+    def selected_run(self) -> RunRecord | None:
+        """The run shown."""
+        return self.detail.run if self.detail else None

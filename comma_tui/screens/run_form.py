@@ -1,0 +1,174 @@
+"""`n`: a new run from a form prefilled from the selected run; every spec axis editable, checked as typed.
+
+Each keystroke re-validates the whole spec with the engine's own `parse_spec`, so the form says
+exactly what `comma-tui run` would say (the key, and the values it accepts) and marks the field.
+Track, label and priority are the ledger's; the parent is the run the form started from.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label
+
+from engine.errors import UserError
+from engine.spec import RunSpec, SourceSpec, SpecError, parse_axis_value, parse_spec
+from ledger import RunRecord
+
+#: Run-section keys kept out of the axes: the ledger records them for every run (as track, label,
+#: parent), and copying them into the spec would list them as changes of every child.
+LEDGER_KEYS = frozenset({"track", "label", "notes", "parent"})
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the form asks to queue."""
+
+    spec: RunSpec
+    track: str
+    label: str
+    parent: str | None
+    priority: int = 0
+
+
+def value_text(value: Any) -> str:
+    """A spec value as the form shows it: true/false, pixel=1.0,scorer=0.5, 35."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
+
+
+def parse_value(section: str, key: str, text: str) -> Any:
+    """A field's text as its axis's type; `inflate.loss` also takes `pixel=1,scorer=0.5`."""
+    if section == "inflate" and key == "loss" and "=" in text:
+        weights = {}
+        for item in text.split(","):
+            name, _, weight = item.partition("=")
+            try:
+                weights[name.strip()] = float(weight)
+            except ValueError:
+                raise SpecError(f"inflate.loss weight {item!r} is not name=number (e.g. pixel=1,scorer=0.5)") from None
+        return weights
+    return parse_axis_value(f"{section}.{key}", text)
+
+
+def axes(spec: RunSpec) -> list[tuple[str, str, Any]]:
+    """(section, key, value) of every editable axis, in the spec's order."""
+    found = []
+    for section, table in spec.to_dict().items():
+        for key, value in table.items():
+            if not (section == "run" and key in LEDGER_KEYS):
+                found.append((section, key, value))
+    return found
+
+
+class RunForm(ModalScreen[RunRequest | None]):
+    """Edit a spec and queue it: Ctrl+S (or Enter in a field) queues, Escape cancels."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("ctrl+s", "submit", "Queue", priority=True),
+    ]
+
+    def __init__(
+        self, spec: RunSpec, source: SourceSpec, parent: RunRecord | None = None, tracks: Sequence[str] = ()
+    ) -> None:
+        super().__init__()
+        self.base = spec
+        self.source = source
+        self.base_run = parent
+        self.tracks = list(tracks)
+        self.spec: RunSpec | None = spec
+
+    def compose(self) -> ComposeResult:
+        origin = f"from {self.base_run.id} (it becomes the parent)" if self.base_run else "from the defaults"
+        track = self.base_run.track if self.base_run else (self.tracks[0] if self.tracks else "main")
+        with Vertical(classes="dialog form"):
+            yield Label(f"New run {origin}", classes="dialog-title", markup=False)
+            with Horizontal(classes="form-meta"):
+                yield Label("track")
+                yield Input(track, id="meta-track")
+                yield Label("label")
+                yield Input("", placeholder="what it tries", id="meta-label")
+                yield Label("prio")
+                yield Input("0", id="meta-priority", type="integer")
+            with VerticalScroll(id="axes"):
+                section = None
+                for name, key, value in axes(self.base):
+                    if name != section:
+                        section = name
+                        yield Label(f"[{name}]", classes="form-section", markup=False)
+                    with Horizontal(classes="axis-row"):
+                        yield Label(key, classes="axis-name")
+                        yield Input(value_text(value), id=f"ax-{name}-{key}", classes="axis", compact=True)
+            yield Label("", id="form-error", classes="error", markup=False)
+            yield Label("Ctrl+S or Enter: queue · Tab: next field · Esc: cancel", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        first = self.query("#ax-encode-crf")
+        (first.first() if first else self.query_one("#meta-label")).focus()
+
+    def _read(self) -> RunSpec:
+        """The spec the fields describe; SpecError names the key at fault."""
+        data: dict[str, dict[str, Any]] = {s: dict(t) for s, t in self.base.to_dict().items()}
+        for field in self.query(".axis").results(Input):
+            _, section, key = (field.id or "").split("-", 2)
+            data[section][key] = parse_value(section, key, field.value)
+        return parse_spec(data, self.source)
+
+    @on(Input.Changed)
+    def _check(self) -> None:
+        error = self.query_one("#form-error", Label)
+        for field in self.query(".-invalid"):
+            field.remove_class("-invalid")
+        try:
+            self.spec = self._read()
+        except UserError as exc:
+            self.spec = None
+            error.update(f"✗ {exc}")
+            self._mark(str(exc))
+            return
+        track = self.query_one("#meta-track", Input).value.strip()
+        if not track:
+            self.spec = None
+            error.update("✗ the track cannot be empty (e.g. main)")
+            return
+        error.update("")
+
+    def _mark(self, message: str) -> None:
+        """Mark the field a SpecError names (`encode.crf = 99 is out of range...`)."""
+        for field in self.query(".axis").results(Input):
+            _, section, key = (field.id or "").split("-", 2)
+            if re.search(rf"\b{re.escape(section)}\.{re.escape(key)}\b", message):
+                field.add_class("-invalid")
+
+    @on(Input.Submitted)
+    def action_submit(self) -> None:
+        """Queue the run, if the spec is valid."""
+        self._check()
+        if self.spec is None:
+            return
+        try:
+            priority = int(self.query_one("#meta-priority", Input).value or 0)
+        except ValueError:
+            self.query_one("#form-error", Label).update("✗ priority must be a whole number")
+            return
+        self.dismiss(
+            RunRequest(
+                spec=self.spec,
+                track=self.query_one("#meta-track", Input).value.strip(),
+                label=self.query_one("#meta-label", Input).value.strip(),
+                parent=self.base_run.id if self.base_run else None,
+                priority=priority,
+            )
+        )

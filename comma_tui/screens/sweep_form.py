@@ -1,0 +1,167 @@
+"""`s`: a sweep of one or two axes around the selected run, every grid point checked before queueing.
+
+Values are a list (`33,35,37`, `0,22`, `lanczos,bicubic`) or an inclusive whole-number range
+(`32..36`, `20..40..5`). The form shows the grid it would queue, or the first point that cannot run.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, Vertical
+from textual.screen import ModalScreen
+from textual.suggester import SuggestFromList
+from textual.widgets import Input, Label
+
+from comma_tui.screens.run_form import LEDGER_KEYS
+from engine.errors import UserError
+from engine.spec import RunSpec, SpecError, parse_axis_value, resolve_axis
+from ledger import RunRecord
+
+MAX_POINTS = 100
+ROWS = 2
+
+
+@dataclass(frozen=True)
+class SweepRequest:
+    """What the sweep form asks to queue."""
+
+    base: RunSpec
+    sweeps: dict[str, list[Any]]
+    parent: str | None
+    track: str
+    priority: int = 0
+
+
+def axis_names(spec: RunSpec) -> list[str]:
+    """Every axis a sweep may vary, by its short name where that is unambiguous."""
+    names = []
+    for section, table in spec.to_dict().items():
+        for key in table:
+            if section == "run" and key in LEDGER_KEYS:
+                continue
+            try:
+                resolve_axis(key)
+                names.append(key)
+            except SpecError:
+                names.append(f"{section}.{key}")
+    return names
+
+
+def expand_values(axis: str, text: str) -> list[Any]:
+    """`32..36` -> [32, 33, 34, 35, 36]; `0,22` -> [0, 22]; each value typed for its axis."""
+    text = text.strip()
+    if not text:
+        raise SpecError(f"give {axis} some values: a list like 33,35 or a range like 32..36")
+    if ".." in text:
+        parts = text.split("..")
+        try:
+            low, high, *step = (int(p) for p in parts)
+        except ValueError:
+            raise SpecError(f"range {text!r} must be whole numbers: low..high or low..high..step") from None
+        stride = step[0] if step else 1
+        if stride <= 0 or high < low or len(step) > 1:
+            raise SpecError(f"range {text!r} must go up: low..high or low..high..step with step > 0")
+        return [parse_axis_value(axis, str(v)) for v in range(low, high + 1, stride)]
+    return [parse_axis_value(axis, part) for part in text.split(",") if part.strip()]
+
+
+def check_grid(base: RunSpec, sweeps: dict[str, list[Any]]) -> int:
+    """How many runs the grid is; the first point that cannot run raises SpecError naming it."""
+    points = list(itertools.product(*sweeps.values()))
+    if len(points) > MAX_POINTS:
+        raise SpecError(f"{len(points)} grid points is too many for one sweep: keep it to {MAX_POINTS}")
+    for values in points:
+        spec = base
+        for axis, value in zip(sweeps, values, strict=True):
+            spec = spec.with_value(axis, value)
+    return len(points)
+
+
+class SweepForm(ModalScreen[SweepRequest | None]):
+    """Pick one or two axes and their values; Ctrl+S (or Enter) queues the grid."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss(None)", "Cancel"),
+        Binding("ctrl+s", "submit", "Queue", priority=True),
+    ]
+
+    def __init__(self, spec: RunSpec, parent: RunRecord | None = None) -> None:
+        super().__init__()
+        self.base = spec
+        self.base_run = parent
+        self.request: SweepRequest | None = None
+
+    def compose(self) -> ComposeResult:
+        origin = f"around {self.base_run.id}" if self.base_run else "around the defaults"
+        suggester = SuggestFromList(axis_names(self.base), case_sensitive=False)
+        with Vertical(classes="dialog"):
+            yield Label(f"Sweep {origin}", classes="dialog-title", markup=False)
+            with Grid(classes="sweep-grid"):
+                for row in range(1, ROWS + 1):
+                    yield Input(
+                        "crf" if row == 1 else "",
+                        placeholder="axis (crf, film_grain…)",
+                        suggester=suggester,
+                        id=f"axis-{row}",
+                    )
+                    yield Input("", placeholder="values: 33,35 or 32..36", id=f"values-{row}")
+                yield Input(self.base_run.track if self.base_run else "main", placeholder="track", id="sweep-track")
+                yield Input("0", placeholder="priority", id="sweep-priority", type="integer")
+            yield Label("", id="sweep-preview", markup=False)
+            yield Label("", id="sweep-error", classes="error", markup=False)
+            yield Label("Ctrl+S or Enter: queue · Tab: next field · Esc: cancel", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#values-1", Input).focus()
+
+    def _read(self) -> SweepRequest:
+        sweeps: dict[str, list[Any]] = {}
+        for row in range(1, ROWS + 1):
+            axis = self.query_one(f"#axis-{row}", Input).value.strip()
+            values = self.query_one(f"#values-{row}", Input).value
+            if not axis and not values.strip():
+                continue
+            if not axis:
+                raise SpecError(f"row {row} has values but no axis: name one (e.g. crf)")
+            section, key = resolve_axis(axis)
+            if section == "run" and key in LEDGER_KEYS:
+                raise SpecError(f"{axis} is the ledger's, not an axis to sweep")
+            sweeps[axis] = expand_values(axis, values)
+        if not sweeps:
+            raise SpecError("name an axis and its values (e.g. crf and 33,35,37)")
+        track = self.query_one("#sweep-track", Input).value.strip()
+        if not track:
+            raise SpecError("the track cannot be empty (e.g. main)")
+        priority = int(self.query_one("#sweep-priority", Input).value or 0)
+        check_grid(self.base, sweeps)
+        return SweepRequest(self.base, sweeps, self.base_run.id if self.base_run else None, track, priority)
+
+    @on(Input.Changed)
+    def _check(self) -> None:
+        preview, error = self.query_one("#sweep-preview", Label), self.query_one("#sweep-error", Label)
+        try:
+            self.request = self._read()
+        except (UserError, ValueError) as exc:
+            self.request = None
+            error.update(f"✗ {exc}")
+            preview.update("")
+            return
+        error.update("")
+        grid = " × ".join(f"{axis} {', '.join(map(str, values))}" for axis, values in self.request.sweeps.items())
+        count = 1
+        for values in self.request.sweeps.values():
+            count *= len(values)
+        preview.update(f"Queues {count} run{'s' if count != 1 else ''}: {grid}")
+
+    @on(Input.Submitted)
+    def action_submit(self) -> None:
+        """Queue the grid, if every point can run."""
+        self._check()
+        if self.request is not None:
+            self.dismiss(self.request)

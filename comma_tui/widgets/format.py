@@ -1,0 +1,136 @@
+"""How numbers, states and verdicts read on screen: one place, so every pane says them alike.
+
+States and verdicts carry a symbol as well as a colour, so they read in monochrome, in 256
+colours and to colour-blind eyes: ★ floor, ✓ promoted, ✗ rejected, ! failed.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ledger import RunRecord
+
+FLOOR = "★"
+PROMOTED = "✓"
+REJECTED = "✗"
+
+STATUS_TEXT = {
+    "queued": "○ queued",
+    "running": "▶ running",
+    "done": "done",
+    "failed": "! failed",
+    "cancelled": "⊘ cancel",
+    "interrupted": "↺ interr",
+}
+TERM_NAMES = {"segnet": "SegNet", "posenet": "PoseNet", "rate": "rate"}
+
+
+def status_text(status: str) -> str:
+    """A run's status with its symbol."""
+    return STATUS_TEXT.get(status, status)
+
+
+def verdict_text(run: RunRecord, is_floor: bool) -> str:
+    """The verdict with its symbol; the current floor says so."""
+    if is_floor:
+        return f"{FLOOR} floor"
+    if run.verdict == "promoted":
+        return f"{PROMOTED} promoted"
+    if run.verdict == "rejected":
+        return f"{REJECTED} rejected"
+    return ""
+
+
+def verdict_class(run: RunRecord, is_floor: bool) -> str:
+    """The style name of a run's row: floor, promoted, rejected, failed, running, quiet or plain."""
+    if is_floor:
+        return "floor"
+    if run.status == "failed":
+        return "failed"
+    if run.status in ("running",):
+        return "running"
+    if run.status in ("cancelled", "interrupted"):
+        return "quiet"
+    return run.verdict or "plain"
+
+
+def score(value: float | None, digits: int = 3) -> str:
+    """A score, or an empty cell."""
+    return "" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def delta(value: float | None, digits: int = 3) -> str:
+    """A signed difference; exactly zero reads as ±0."""
+    if value is None or not math.isfinite(value):
+        return ""
+    if abs(value) < 0.5 * 10**-digits:
+        return "±0"
+    return f"{value:+.{digits}f}"
+
+
+def size(n: int | float | None) -> str:
+    """Bytes as 812, 45.2k, 1.23M."""
+    if n is None:
+        return ""
+    n = float(n)
+    if abs(n) < 1e3:
+        return f"{n:.0f}"
+    for unit, div in (("k", 1e3), ("M", 1e6), ("G", 1e9)):
+        value = n / div
+        if abs(value) < 1e3 or unit == "G":
+            return f"{value:.1f}{unit}" if abs(value) < 100 else f"{value:.0f}{unit}"
+    return f"{n:.0f}"
+
+
+def signed_size(n: int | None) -> str:
+    """A change in bytes: +1.2k, -300."""
+    if n is None:
+        return ""
+    return ("+" if n > 0 else "-" if n < 0 else "±") + size(abs(n))
+
+
+def small(value: float | None) -> str:
+    """A distortion (PoseNet, SegNet): four significant digits."""
+    if value is None or not math.isfinite(value):
+        return ""
+    return f"{value:.4g}" if abs(value) >= 1e-4 or value == 0 else f"{value:.2e}"
+
+
+def duration(seconds: float | None) -> str:
+    """Seconds as 42s, 3m05s, 1h02m."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def fingerprint(full: str, demo: bool) -> str:
+    """A scorer fingerprint as people read it: `demo-1a2b3c4d` for the demo scorer, else 12 digits."""
+    if full.startswith("demo"):
+        return full[:13]
+    return f"demo-{full[:8]}" if demo else full[:12]
+
+
+def costliest_term(run: RunRecord, against: RunRecord | None) -> tuple[str, float] | None:
+    """The score term that cost `run` the most against `against` (name, how much), or None."""
+    if run.metrics is None or against is None or against.metrics is None:
+        return None
+    mine, theirs = run.metrics.terms, against.metrics.terms
+    name = max(mine, key=lambda k: mine[k] - theirs[k])
+    return TERM_NAMES[name], mine[name] - theirs[name]
+
+
+def short_spec(run: RunRecord) -> str:
+    """What a run tried, in a few words, for a row with no label: `libsvtav1 crf35 fg22 524x394`."""
+    encode = run.spec.get("encode", {}) if isinstance(run.spec, dict) else {}
+    pre = run.spec.get("preprocess", {}) if isinstance(run.spec, dict) else {}
+    parts = [str(encode.get("codec", "")).removeprefix("lib"), f"crf{encode.get('crf', '?')}"]
+    if encode.get("film_grain"):
+        parts.append(f"fg{encode['film_grain']}")
+    if pre.get("width"):
+        parts.append(f"{pre['width']}x{pre.get('height', '?')}")
+    return " ".join(p for p in parts if p)

@@ -1,0 +1,134 @@
+"""The queue pane: running runs with a bar per stage and an ETA, then the queued runs in launch order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+
+from comma_tui.widgets import format as fmt
+from comma_tui.widgets.colors import theme_hex
+from ledger import Progress, RunRecord
+
+STAGES = ("encode", "archive", "inflate", "score")
+SHORT = {"encode": "enc", "archive": "arc", "inflate": "inf", "score": "scr"}
+EIGHTHS = " ▏▎▍▌▋▊▉"
+MAX_QUEUED = 60
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """What the queue pane shows."""
+
+    running: Sequence[RunRecord] = ()
+    queued: Sequence[RunRecord] = ()
+    paused: bool = False
+    progress: dict[str, Progress] = field(default_factory=dict)
+    scheduler: str = "unknown"
+
+
+def bar(fraction: float, width: int) -> str:
+    """A bar `width` cells wide, filled to `fraction` in eighths of a cell."""
+    fraction = min(1.0, max(0.0, fraction))
+    eighths = round(fraction * width * 8)
+    full, part = divmod(eighths, 8)
+    text = "█" * full + (EIGHTHS[part] if part and full < width else "")
+    return text.ljust(width, "·")
+
+
+def stages_of(run: RunRecord, current: str | None) -> list[str]:
+    """The stages a run goes through; an unexpected current stage is shown too."""
+    stages = list(STAGES)
+    if current and current not in stages:
+        stages.insert(len(stages) - 1, current)  # e.g. a training stage, before scoring
+    return stages
+
+
+def stage_bars(run: RunRecord, progress: Progress | None, width: int, done: str = "green", now: str = "cyan") -> Text:
+    """`enc ████ arc ██▌· inf ···· scr ····`: finished stages full, the current one partly."""
+    current = progress.stage if progress else None
+    stages = stages_of(run, current)
+    done_index = stages.index(current) if current in stages else -1
+    names = [SHORT.get(s, s[:3]) for s in stages]
+    cells = max(2, (width - sum(len(n) + 2 for n in names)) // len(stages))
+    text = Text()
+    for i, (stage, name) in enumerate(zip(stages, names, strict=True)):
+        if i < done_index:
+            fraction, style = 1.0, done
+        elif i == done_index and progress is not None:
+            fraction, style = progress.fraction, f"bold {now}"
+        else:
+            fraction, style = 0.0, "dim"
+        text.append(f"{name} ", style="bold" if stage == current else "dim")
+        text.append(bar(fraction, cells), style=style)
+        text.append(" ")
+    return text
+
+
+def eta_text(progress: Progress | None) -> str:
+    """`score 12/30 · 42s left`, or `starting` before the first report."""
+    if progress is None:
+        return "starting"
+    left = f" · {fmt.duration(progress.eta)} left" if progress.eta is not None else ""
+    return f"{progress.stage} {progress.done}/{progress.total}{left}"
+
+
+class QueueBody(Widget):
+    """The text of the queue, drawn for the pane's width."""
+
+    DEFAULT_CSS = """
+    QueueBody { height: auto; width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = QueueState()
+
+    def render(self) -> Text:
+        state, width = self.state, max(20, self.size.width)
+        colours = (theme_hex(self.app, "success", "green"), theme_hex(self.app, "accent", "cyan"))
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if state.paused:
+            text.append("⏸ PAUSED", style="bold reverse")
+            text.append("  running runs finish; nothing new starts (p resumes)\n")
+        if not state.running and not state.queued:
+            text.append("idle: nothing running or queued (n: new run, s: sweep)", style="dim")
+            return text
+        for run in state.running:
+            progress = state.progress.get(run.id)
+            text.append(f"▶ {run.id} ", style="bold")
+            text.append(eta_text(progress), style="italic")
+            text.append(f"  {run.label or fmt.short_spec(run)}\n")
+            text.append("  ")
+            text.append_text(stage_bars(run, progress, width - 3, colours[0], colours[1]))
+            text.append("\n")
+        for place, run in enumerate(state.queued[:MAX_QUEUED], start=1):
+            prio = f" prio {run.priority:+d}" if run.priority else ""
+            text.append(f"{place:>2}. {run.id} ", style="dim" if state.paused else "")
+            text.append(f"{run.label or fmt.short_spec(run)}{prio}\n", style="dim" if state.paused else "")
+        if len(state.queued) > MAX_QUEUED:
+            text.append(f"    … and {len(state.queued) - MAX_QUEUED} more queued\n", style="dim")
+        text.rstrip()
+        return text
+
+
+class QueuePane(VerticalScroll, can_focus=False):
+    """Running and queued runs; its title says the scheduler's state."""
+
+    DEFAULT_CSS = """
+    QueuePane { height: auto; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield QueueBody()
+
+    def show(self, state: QueueState) -> None:
+        """Draw a new state of the queue."""
+        self.query_one(QueueBody).state = state
+        self.query_one(QueueBody).refresh(layout=True)
+        paused = " · paused" if state.paused else ""
+        self.border_title = f"Queue · {len(state.running)} running · {len(state.queued)} queued{paused}"

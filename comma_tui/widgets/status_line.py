@@ -1,0 +1,61 @@
+"""The status line: scheduler and slots, the floor of each track, counts, and the scorer's fingerprint."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from comma_tui.lab_client import SchedulerInfo, Snapshot
+from comma_tui.widgets import format as fmt
+from comma_tui.widgets.colors import theme_hex
+
+SCHEDULER_MARK = {"running": "●", "paused": "⏸", "stopped": "■", "stopping": "◐", "unknown": "?"}
+
+
+def status_text(snapshot: Snapshot | None, scheduler: SchedulerInfo | None, filters: str = "") -> Text:
+    """The status line's text (plain-styled; the widget colours the scheduler's state)."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    info = scheduler or SchedulerInfo()
+    state = info.state
+    if snapshot is not None and state in ("running", "paused"):
+        state = "paused" if snapshot.paused else "running"  # the queue's own flag is the fresher one
+    if not info.available:
+        state = f"{state} (no scheduler control)"
+    text.append(f"{SCHEDULER_MARK.get(state.split()[0], '?')} sched {state}", style="bold")
+    if info.slots:
+        text.append(f" · {info.slots} slot{'s' if info.slots != 1 else ''}")
+    if snapshot is None:
+        text.append("  │ loading the ledger…")
+        return text
+    for track, floor in snapshot.floors.items():
+        text.append(f"  │ {fmt.FLOOR} {track} ")
+        text.append(fmt.score(floor.score), style="bold")
+        text.append(f" {floor.id}")
+    c = snapshot.counts
+    text.append(
+        f"  │ {c.measured} measured · {fmt.PROMOTED}{c.promoted} promoted · "
+        f"{fmt.REJECTED}{c.rejected} rejected · !{c.failed} failed"
+    )
+    if snapshot.scorer:
+        text.append(f"  │ scorer {fmt.fingerprint(snapshot.scorer, snapshot.scorer_demo)}")
+    if filters:
+        text.append(f"  │ filter: {filters}", style="italic")
+    return text
+
+
+class StatusLine(Static):
+    """One or two lines at the bottom of the main screen."""
+
+    DEFAULT_CSS = """
+    StatusLine { height: auto; max-height: 2; background: $panel; color: $foreground; padding: 0 1; }
+    """
+
+    def show(self, snapshot: Snapshot | None, scheduler: SchedulerInfo | None, filters: str = "") -> None:
+        """Redraw from the latest snapshot and scheduler state."""
+        text = status_text(snapshot, scheduler, filters)
+        state = text.plain.split()[2] if len(text.plain.split()) > 2 else ""
+        colour = {"running": "success", "paused": "warning", "stopped": "error", "stopping": "warning"}.get(state)
+        if colour:
+            text.stylize(theme_hex(self.app, colour), 0, 1)
+        text.no_wrap = False
+        self.update(text)
