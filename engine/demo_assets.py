@@ -25,12 +25,13 @@ from torch.nn import functional as F
 
 from engine import networks
 from engine.codecs import EncodeSettings, VideoEncoder
+from engine.defaults import DEMO_FRAMES
 from engine.scorer import DEMO_METADATA_KEY, POSENET_FILE, SEGNET_FILE
 from engine.synthetic import FPS, SyntheticDrive
 from engine.video import HEIGHT, WIDTH, iter_pair_batches
 
 CLIP_NAME = "0.mkv"
-DEFAULT_FRAMES = 60
+DEFAULT_FRAMES = DEMO_FRAMES
 _CLIP_SETTINGS = EncodeSettings(codec="libx265", crf=16, preset="faster")
 _CALIBRATION_PAIRS = 24
 _BATCH = 4

@@ -22,6 +22,7 @@ from tests.ledger_fixtures import end, make_lab, read_line, start_child
 
 APPENDER = """
 import sys
+import time
 from pathlib import Path
 from ledger import Ledger
 
@@ -30,7 +31,7 @@ go = Path(sys.argv[2]) if len(sys.argv) > 2 else None
 count = int(sys.argv[3]) if len(sys.argv) > 3 else 10**9
 print("ready", flush=True)
 while go is not None and not go.exists():
-    pass
+    time.sleep(0.002)  # wait without burning a core the other child needs
 metrics = {"posenet": 0.01, "segnet": 0.005, "archive_bytes": 1000, "original_bytes": 10**6}
 pad = "x" * 3000  # make each write take a while, so kills land mid-write too
 for i in range(count):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from comma_tui.cli.progress_bar import ProgressBar
-from engine.demo_assets import DEFAULT_FRAMES, make_demo_assets
+from engine.defaults import DEMO_FRAMES
 from engine.errors import UserError
 from engine.progress import StageClock
 
@@ -13,7 +13,7 @@ from engine.progress import StageClock
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo-assets", help="write a synthetic clip and a calibrated demo scorer")
     p.add_argument("dir", help="folder to write videos/0.mkv and models/ into")
-    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help=f"clip length (default {DEFAULT_FRAMES})")
+    p.add_argument("--frames", type=int, default=DEMO_FRAMES, help=f"clip length (default {DEMO_FRAMES})")
     p.add_argument("--seed", type=int, default=0, help="scene and weight seed (default 0)")
     p.set_defaults(handler=run)
 
@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.frames < 2:
         raise UserError(f"--frames {args.frames} is too short: a clip needs at least 2 frames (one pair)")
+    from engine.demo_assets import make_demo_assets  # torch: only when there is work to do
+
     bar = ProgressBar()
     clocks: dict[str, StageClock] = {}
 

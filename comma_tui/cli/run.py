@@ -6,15 +6,15 @@ import argparse
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from comma_tui.cli.progress_bar import ProgressBar
 from engine.errors import UserError
-from engine.export import export_submission
 from engine.progress import json_lines_sink
-from engine.spec import RunSpec, SpecError, load_spec, parse_spec
-from engine.worker import execute_run, lab_source
 from ledger import Lab, Ledger, RunRecord
+
+if TYPE_CHECKING:
+    from engine.spec import RunSpec, SpecError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -55,6 +55,9 @@ def _record_bad_spec(ledger: Ledger, path: Path, error: SpecError) -> None:
 
 
 def _submission_spec(args: argparse.Namespace, lab: Lab) -> RunSpec:
+    from engine.spec import parse_spec
+    from engine.worker import lab_source
+
     run: dict[str, Any] = {"submission": str(args.submission.resolve()), "label": args.label or args.submission.name}
     if args.track:
         run["track"] = args.track
@@ -64,6 +67,10 @@ def _submission_spec(args: argparse.Namespace, lab: Lab) -> RunSpec:
 
 
 def run(args: argparse.Namespace) -> int:
+    # The engine loads torch: imported here so that `comma-tui --help` and quick commands stay quick.
+    from engine.spec import SpecError, load_spec
+    from engine.worker import execute_run, lab_source
+
     if (args.spec is None) == (args.submission is None):
         raise UserError("pass a spec file or --submission DIR (one of them)")
     lab = Lab.find(args.lab) if args.lab is None else Lab.open(args.lab)
@@ -106,6 +113,10 @@ def _report(record: RunRecord, events: bool) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
+    from engine.export import export_submission
+    from engine.spec import parse_spec
+    from engine.worker import lab_source
+
     lab = Lab.find(args.lab) if args.lab is None else Lab.open(args.lab)
     record = Ledger(lab).get(args.run_id)
     if record.status != "done":

@@ -1,0 +1,4 @@
+"""Defaults the CLI shows in its help, importable without loading torch."""
+
+DEMO_FRAMES = 60  # one demo clip: 3 s at 20 fps, enough motion for both distortions to move
+SCORE_BATCH_SIZE = 16  # the official evaluator's batch size; CPU results depend on it slightly
