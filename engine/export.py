@@ -28,6 +28,8 @@ def inflate_args(spec: RunSpec) -> list[str]:
     args = ["--scaler", i.scaler, "--postfilter", i.postfilter]
     if i.postfilter == "unsharp":
         args += ["--unsharp-size", str(i.unsharp_size), "--unsharp-amount", repr(i.unsharp_amount)]
+    # `--postfilter learned` needs nothing more: the filter's shape and weights are in
+    # postfilter.bin inside archive.zip, so the training keys (hidden, steps, ...) stay out of inflate.
     return args
 
 

@@ -9,14 +9,26 @@ Command line (what inflate.sh runs):
         [--postfilter none|unsharp|learned] [--unsharp-size 5] [--unsharp-amount 0.5]
 For every line `name.ext` of NAMES_FILE it decodes ARCHIVE_DIR/<name>.mkv and writes
 INFLATED_DIR/<name>.raw: packed uint8 RGB24 frames of 874x1164, frame after frame.
+
+The learned post-filter (`--postfilter learned`) is rebuilt from ARCHIVE_DIR/postfilter.bin alone.
+That file, version 1, is a JSON header line then raw little-endian arrays, no pickle:
+    {"depth":3,"format":"comma-tui-postfilter","hidden":64,"quant":"per-channel","version":1}\n
+    then for each of the `depth` 3x3 convolutions, in order (3->h, (depth-2) x h->h, h->3):
+        int8    weights  (out, in, 3, 3), C order
+        float32 scales   (out,) for per-channel, (1,) for per-tensor
+        float32 biases   (out,)
+A weight is int8 * scale. The model is y = clamp(x + 255 * f(x / 255), 0, 255) on RGB in 0..255,
+f = conv, ReLU, ..., conv, each conv 3x3 with one pixel of edge-replicated padding.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -104,6 +116,154 @@ def unsharp(rgb: np.ndarray, size: int, amount: float) -> np.ndarray:
     return out[0].permute(1, 2, 0).to(torch.uint8).numpy()
 
 
+FILTER_FORMAT = "comma-tui-postfilter"
+FILTER_VERSION = 1
+QUANT_MODES = ("per-tensor", "per-channel")
+# Rows of a frame filtered at once: at h=64 a 256-row tile holds ~80 MB of activations per layer
+# instead of ~260 MB for the whole frame, and is no slower on CPU.
+TILE_ROWS = 256
+
+
+def filter_layers(hidden: int, depth: int) -> list[tuple[int, int]]:
+    """(in, out) channels of each 3x3 conv of the learned filter: 3->h, (depth-2) x h->h, h->3."""
+    return [(3, hidden)] + [(hidden, hidden)] * (depth - 2) + [(hidden, 3)]
+
+
+@dataclass(frozen=True, eq=False)
+class PackedFilter:
+    """The learned filter as shipped: int8 weights, their float32 scales and float32 biases per conv."""
+
+    hidden: int
+    depth: int
+    quant: str
+    weights: tuple[np.ndarray, ...]  # int8 (out, in, 3, 3)
+    scales: tuple[np.ndarray, ...]  # float32 (out,) per-channel or (1,) per-tensor
+    biases: tuple[np.ndarray, ...]  # float32 (out,)
+
+
+def _scale_count(quant: str, out: int) -> int:
+    return out if quant == "per-channel" else 1
+
+
+def pack_filter(packed: PackedFilter) -> bytes:
+    """The postfilter.bin bytes of a filter (format in the module docstring)."""
+    header = {
+        "format": FILTER_FORMAT,
+        "version": FILTER_VERSION,
+        "hidden": packed.hidden,
+        "depth": packed.depth,
+        "quant": packed.quant,
+    }
+    parts = [json.dumps(header, sort_keys=True, separators=(",", ":")).encode() + b"\n"]
+    layers = filter_layers(packed.hidden, packed.depth)
+    for (cin, cout), q, scale, bias in zip(layers, packed.weights, packed.scales, packed.biases, strict=True):
+        if q.dtype != np.int8 or q.shape != (cout, cin, 3, 3):
+            raise ValueError(f"weights must be int8 ({cout}, {cin}, 3, 3), got {q.dtype} {q.shape}")
+        if scale.shape != (_scale_count(packed.quant, cout),) or bias.shape != (cout,):
+            raise ValueError(f"scales {scale.shape} or biases {bias.shape} do not fit a conv with {cout} outputs")
+        parts += [q.tobytes(), scale.astype("<f4").tobytes(), bias.astype("<f4").tobytes()]
+    return b"".join(parts)
+
+
+def unpack_filter(data: bytes) -> PackedFilter:
+    """Read postfilter.bin bytes back; every size is checked, so a damaged file fails loudly."""
+    head, sep, body = data.partition(b"\n")
+    try:
+        header = json.loads(head) if sep else {}
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        header = {}
+    if not isinstance(header, dict) or header.get("format") != FILTER_FORMAT:
+        raise ValueError("not a comma-tui post-filter file: it must start with its JSON header line")
+    if header.get("version") != FILTER_VERSION:
+        raise ValueError(f"post-filter file version {header.get('version')} is not {FILTER_VERSION}: re-run training")
+    hidden, depth, quant = header["hidden"], header["depth"], header["quant"]
+    if quant not in QUANT_MODES or not (isinstance(hidden, int) and isinstance(depth, int) and depth >= 2):
+        raise ValueError(f"post-filter header {header} is invalid")
+    weights, scales, biases = [], [], []
+    offset = 0
+
+    def take(dtype: str, count: int) -> np.ndarray:
+        nonlocal offset
+        size = np.dtype(dtype).itemsize * count
+        if offset + size > len(body):
+            raise ValueError("post-filter file is truncated")
+        array = np.frombuffer(body, dtype=dtype, count=count, offset=offset)
+        offset += size
+        return array
+
+    for cin, cout in filter_layers(hidden, depth):
+        weights.append(take("i1", cout * cin * 9).reshape(cout, cin, 3, 3))
+        scales.append(take("<f4", _scale_count(quant, cout)).astype(np.float32))
+        biases.append(take("<f4", cout).astype(np.float32))
+    if offset != len(body):
+        raise ValueError(f"post-filter file has {len(body) - offset} bytes past its last array")
+    return PackedFilter(hidden, depth, quant, tuple(weights), tuple(scales), tuple(biases))
+
+
+def dequantize(q: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """int8-valued weights times their scales (one per output channel, or one in all), in float32.
+
+    Training's fake quantisation ends with this same multiplication, so both sides get the
+    same float weights bit for bit.
+    """
+    return q.float() * scale.view(-1, 1, 1, 1)
+
+
+def residual_filter(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The learned filter's forward pass: (N, 3, H, W) float RGB in 0..255 -> the same, clamped.
+
+    Replicated edges (not zeros) pad each conv, so a frame's border looks to the filter like the
+    edges of the crops it was trained on.
+    """
+    h = x / 255.0
+    last = len(weights) - 1
+    for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
+        h = F.conv2d(F.pad(h, (1, 1, 1, 1), mode="replicate"), w, b)
+        if i < last:
+            h = F.relu(h)
+    return (x + 255.0 * h).clamp(0.0, 255.0)
+
+
+class LearnedFilter:
+    """A shipped filter rebuilt for inflate: float32 weights from int8, applied frame by frame."""
+
+    def __init__(self, packed: PackedFilter, device: str | torch.device | None = None) -> None:
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.weights = [
+            dequantize(torch.from_numpy(q.copy()), torch.from_numpy(s.copy())).to(self.device)
+            for q, s in zip(packed.weights, packed.scales, strict=True)
+        ]
+        self.biases = [torch.from_numpy(b.copy()).to(self.device) for b in packed.biases]
+
+    @classmethod
+    def from_file(cls, path: Path, device: str | torch.device | None = None) -> LearnedFilter:
+        """Load postfilter.bin from an unpacked archive."""
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: a learned post-filter ships it inside archive.zip")
+        return cls(unpack_filter(path.read_bytes()), device)
+
+    @torch.inference_mode()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Float (N, 3, H, W) in 0..255 through the filter, whole, unrounded."""
+        return residual_filter(x.to(self.device), self.weights, self.biases)
+
+    @torch.inference_mode()
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """Filter one (H, W, 3) uint8 frame in row tiles; each tile carries a halo of one row per conv,
+        enough that its own rows come out as if the frame were filtered whole."""
+        x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1)[None].float()
+        out = torch.empty_like(x)
+        rows, halo = x.shape[2], len(self.weights)
+        for top in range(0, rows, TILE_ROWS):
+            bottom = min(rows, top + TILE_ROWS)
+            lo, hi = max(0, top - halo), min(rows, bottom + halo)
+            tile = residual_filter(x[:, :, lo:hi], self.weights, self.biases)
+            out[:, :, top:bottom] = tile[:, :, top - lo : bottom - lo]
+        return out.round()[0].permute(1, 2, 0).to(torch.uint8).cpu().numpy()
+
+
 PostFilter = Callable[[np.ndarray], np.ndarray]
 
 
@@ -113,6 +273,8 @@ def make_postfilter(name: str, archive_dir: Path, unsharp_size: int = 5, unsharp
         return lambda rgb: rgb
     if name == "unsharp":
         return lambda rgb: unsharp(rgb, unsharp_size, unsharp_amount)
+    if name == "learned":
+        return LearnedFilter.from_file(Path(archive_dir) / LEARNED_FILTER_FILE)
     raise ValueError(f"unknown post-filter {name!r}")
 
 
@@ -194,7 +356,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unsharp-size", type=int, default=5)
     parser.add_argument("--unsharp-amount", type=float, default=0.5)
     args = parser.parse_args(argv)
-    postfilter = make_postfilter(args.postfilter, args.archive_dir, args.unsharp_size, args.unsharp_amount)
+    try:
+        postfilter = make_postfilter(args.postfilter, args.archive_dir, args.unsharp_size, args.unsharp_amount)
+    except (OSError, ValueError) as exc:  # a missing or damaged postfilter.bin
+        print(f"inflate: {exc}", file=sys.stderr)
+        return 1
     args.inflated_dir.mkdir(parents=True, exist_ok=True)
     for line in args.names_file.read_text().splitlines():
         name = line.strip()

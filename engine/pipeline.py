@@ -1,9 +1,11 @@
 """A native run: preprocess+encode -> archive -> inflate -> score, each stage timed and reported.
 
 Everything streams: source frames are decoded, shrunk and encoded one at a time; inflate writes
-the `.raw` frame by frame; scoring reads it back in batches. The run's folder keeps what a person
-needs to understand or reproduce it: the spec as run, archive.zip, the log, report.json,
-per-pair distortions and stage timings.
+the `.raw` frame by frame; scoring reads it back in batches. A learned post-filter adds two stages
+between encode and archive (train-data, train): it keeps only a bounded random subset of frame
+pairs (engine.postfilter), and its file ships inside archive.zip, so its bytes are scored.
+The run's folder keeps what a person needs to understand or reproduce it: the spec as run,
+archive.zip, the log, report.json, per-pair distortions and stage timings.
 """
 
 from __future__ import annotations
@@ -28,11 +30,20 @@ from engine.archive import unpack_archive, write_archive
 from engine.codecs import VideoEncoder
 from engine.errors import UserError
 from engine.evaluate import Evaluation, evaluate
-from engine.inflate_runtime import HEIGHT, VIDEO_SUFFIX, WIDTH, inflate_video, make_postfilter
+from engine.inflate_runtime import (
+    HEIGHT,
+    LEARNED_FILTER_FILE,
+    VIDEO_SUFFIX,
+    WIDTH,
+    inflate_video,
+    make_postfilter,
+)
+from engine.postfilter import gather_pairs, train_filter, write_filter
 from engine.preprocess import preprocess_frames
 from engine.progress import Sink, StageClock
+from engine.reference_cache import ReferenceCache
 from engine.scorer import Scorer
-from engine.spec import RunSpec, SpecError, spec_to_toml
+from engine.spec import RunSpec, spec_to_toml
 from engine.synthetic import FPS
 from engine.video import count_frames, iter_frames
 
@@ -138,6 +149,31 @@ def encode_stage(spec: RunSpec, clip: Path, frames: int, out: Path, progress: Ca
     return video
 
 
+def train_stage(
+    spec: RunSpec, clip: Path, frames: int, video: Path, scorer: Scorer, work: Path, stages: Stages, log: Log
+) -> tuple[Path, dict[str, Any]]:
+    """Learn the post-filter on this run's own encode; returns postfilter.bin and its summary.
+
+    `train-data` decodes the encode, upscaled as inflate will, beside the clip and keeps a random
+    subset of pairs; `train` fits the filter on the scorer's device and writes the int8 file.
+    """
+    i = spec.inflate
+    with stages.stage("train-data") as clock:
+        pairs = gather_pairs(video, clip, i.scaler, frames, spec.run.seed, progress=clock)
+    log(f"post-filter: training on {len(pairs)} of {frames // 2} pairs, {i.steps} steps on {scorer.device}")
+    with stages.stage("train") as clock:
+        trained = train_filter(pairs, i, spec.run.seed, scorer, scorer.device, clock, log)
+    path = work / LEARNED_FILTER_FILE
+    size = write_filter(path, trained.packed)
+    summary = {"bytes": size, "hidden": i.hidden, "depth": i.depth, "quant": i.quant, "loss": i.loss}
+    summary |= {"pairs": len(pairs)} | trained.summary()
+    log(
+        f"post-filter: {size:,} bytes, probe loss {summary['loss_first']:.6f} -> {summary['loss_last']:.6f} "
+        f"(best {summary['loss_best']:.6f} at step {summary['loss_best_step']}), {summary['steps_per_s']} steps/s"
+    )
+    return path, summary
+
+
 def inflate_stage(spec: RunSpec, archive: Path, work: Path, frames: int, progress: Callable[[int, int], None]) -> Path:
     """Unpack the archive as the evaluator would and rebuild full-size frames into a .raw."""
     unpacked = work / "archive"
@@ -155,11 +191,17 @@ def inflate_stage(spec: RunSpec, archive: Path, work: Path, frames: int, progres
 
 
 def run_spec(
-    spec: RunSpec, run_dir: Path, sink: Sink | None = None, log: Log = print, keep_raw: bool = False
+    spec: RunSpec,
+    run_dir: Path,
+    sink: Sink | None = None,
+    log: Log = print,
+    keep_raw: bool = False,
+    cache_dir: Path | None = None,
 ) -> RunResult:
-    """Run one spec end to end in `run_dir` and return what it measured."""
-    if spec.inflate.postfilter == "learned":
-        raise SpecError("inflate.postfilter = 'learned' is not built yet: use none or unsharp")
+    """Run one spec end to end in `run_dir` and return what it measured.
+
+    `cache_dir` (a lab's cache folder) keeps the reference side's network outputs between runs.
+    """
     clip, models, frames = _check_source(spec)
     scorer = Scorer(models, device=spec.score.device)  # fail on bad weights before minutes of encoding
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -171,17 +213,24 @@ def run_spec(
 
     with stages.stage("encode") as clock:
         video = encode_stage(spec, clip, frames, work, clock)
+    files, extra = {VIDEO_NAME: video}, {}
+    if spec.inflate.postfilter == "learned":
+        files[LEARNED_FILTER_FILE], extra["postfilter"] = train_stage(
+            spec, clip, frames, video, scorer, work, stages, log
+        )
     with stages.stage("archive") as clock:
         archive = run_dir / "archive.zip"
-        archive_bytes = write_archive(archive, {VIDEO_NAME: video}, spec.archive.compression)
-        video.unlink()
+        archive_bytes = write_archive(archive, files, spec.archive.compression)
+        for path in files.values():
+            path.unlink()
         clock(1, 1)
     log(f"archive.zip: {archive_bytes:,} bytes")
     with stages.stage("inflate") as clock:
         raw = inflate_stage(spec, archive, work, frames, clock)
     with stages.stage("score") as clock:
         original = spec.source.original_bytes or None
-        evaluation = evaluate(scorer, clip, raw, archive_bytes, original, spec.score.batch_size, clock)
+        cache = ReferenceCache(cache_dir, log) if cache_dir is not None else None
+        evaluation = evaluate(scorer, clip, raw, archive_bytes, original, spec.score.batch_size, clock, cache)
     if keep_raw:
         raw.replace(run_dir / "0.raw")
     shutil.rmtree(work)
@@ -196,6 +245,7 @@ def run_spec(
         clip_fingerprint=file_fingerprint(clip),
         device_kind=scorer.device.type,
         artifacts=run_dir,
+        extra=extra,
     )
     write_artifacts(result)
     for line in evaluation.report.lines():

@@ -3,8 +3,10 @@
 The API keeps the two sides apart: `Scorer.reference` turns a batch of reference pairs into
 `ReferenceOutputs` (PoseNet outputs and SegNet class maps), and `Scorer.distortions` compares a
 batch of candidate pairs against them. Reference outputs can therefore be computed once and
-reused for every run. Per-pair distortions are kept; the means are accumulated the evaluator's
-way (float32 batch sums), so the printed digits agree.
+reused for every run. Both take uint8 frame pairs or `NetworkInputs` already prepared pair by
+pair (`engine.model_inputs`, bit-identical to the evaluator's whole-batch conversion). Per-pair
+distortions are kept; the means are accumulated the evaluator's way (float32 batch sums), so the
+printed digits agree.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from safetensors.torch import load_file
 
 from engine import networks
 from engine.errors import UserError
+from engine.model_inputs import NetworkInputs, prepare_inputs
 
 POSENET_FILE = "posenet.safetensors"
 SEGNET_FILE = "segnet.safetensors"
@@ -175,25 +178,46 @@ class Scorer:
         self.segnet = networks.SegNet()
         _load_strict(self.posenet, models_dir / POSENET_FILE)
         _load_strict(self.segnet, models_dir / SEGNET_FILE)
-        self.posenet.eval().to(self.device)
-        self.segnet.eval().to(self.device)
+        # Built once per Scorer and never trained: no autograd state anywhere.
+        for model in (self.posenet, self.segnet):
+            model.eval().requires_grad_(False).to(self.device)
+
+    def numerics_key(self) -> dict[str, object]:
+        """Everything besides the inputs and the batch size that can move this scorer's numbers.
+
+        CPU kernels split their sums by thread count and GPU kernels differ between cards, so
+        outputs computed under one of these must not be reused under another.
+        """
+        cuda = self.device.type == "cuda"
+        device = f"cuda:{torch.cuda.get_device_name(self.device)}" if cuda else self.device.type
+        return {
+            "scorer": self.fingerprint.full,
+            "device": device,
+            "threads": torch.get_num_threads() if self.device.type == "cpu" else 0,
+            "torch": torch.__version__,
+        }
+
+    def prepare(self, batch: np.ndarray | NetworkInputs) -> NetworkInputs:
+        """A uint8 batch of pairs (B, 2, H, W, 3) as network inputs on this scorer's device."""
+        return batch if isinstance(batch, NetworkInputs) else prepare_inputs(batch, self.device)
 
     @torch.inference_mode()
-    def _outputs(self, batch: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        x = networks.to_model_input(torch.from_numpy(np.asarray(batch)).to(self.device))
-        pose = self.posenet(networks.posenet_input(x))
-        seg = self.segnet(networks.segnet_input(x)).argmax(dim=1)
+    def _outputs(self, inputs: NetworkInputs) -> tuple[torch.Tensor, torch.Tensor]:
+        pose = self.posenet(inputs.pose)
+        seg = self.segnet(inputs.seg).argmax(dim=1)
         return pose, seg
 
-    def reference(self, batch: np.ndarray) -> ReferenceOutputs:
-        """Network outputs for a batch of reference pairs (B, 2, H, W, 3) uint8."""
-        pose, seg = self._outputs(batch)
+    def reference(self, batch: np.ndarray | NetworkInputs) -> ReferenceOutputs:
+        """Network outputs for a batch of reference pairs: uint8 (B, 2, H, W, 3), or prepared."""
+        pose, seg = self._outputs(self.prepare(batch))
         return ReferenceOutputs(pose=pose, seg=seg.to(torch.uint8))
 
     @torch.inference_mode()
-    def distortions(self, ref: ReferenceOutputs, batch: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def distortions(
+        self, ref: ReferenceOutputs, batch: np.ndarray | NetworkInputs
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-pair (PoseNet, SegNet) distortions of candidate pairs against reference outputs."""
-        pose, seg = self._outputs(batch)
+        pose, seg = self._outputs(self.prepare(batch))
         d = networks.POSE_DISTORTION_DIMS
         pose_d = (ref.pose[..., :d] - pose[..., :d]).pow(2).mean(dim=1)
         seg_d = (ref.seg.to(seg.dtype) != seg).float().mean(dim=(1, 2))
@@ -205,7 +229,7 @@ ProgressFn = Callable[[int, int], None]
 
 def score_batches(
     scorer: Scorer,
-    pairs: Iterable[tuple[ReferenceOutputs, np.ndarray]],
+    pairs: Iterable[tuple[ReferenceOutputs, np.ndarray | NetworkInputs]],
     total_pairs: int,
     progress: ProgressFn | None = None,
 ) -> Distortions:

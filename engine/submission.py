@@ -24,6 +24,7 @@ from engine.errors import UserError
 from engine.evaluate import evaluate
 from engine.pipeline import Log, RunResult, Stages, file_fingerprint, write_artifacts
 from engine.progress import Sink
+from engine.reference_cache import ReferenceCache
 from engine.scorer import Scorer
 from engine.spec import RunSpec, spec_to_toml
 from engine.video import FRAME_BYTES, count_frames
@@ -84,8 +85,12 @@ def score_submission(
     sink: Sink | None = None,
     log: Log = print,
     timeout: float = OFFICIAL_TIMEOUT,
+    cache_dir: Path | None = None,
 ) -> RunResult:
-    """Score an official-layout submission folder against the spec's source clip."""
+    """Score an official-layout submission folder against the spec's source clip.
+
+    `cache_dir` (a lab's cache folder) keeps the reference side's network outputs between runs.
+    """
     submission = submission.resolve()
     if not submission.is_dir():
         raise UserError(f"submission {submission} is not a folder: pass the folder holding inflate.sh")
@@ -126,7 +131,8 @@ def score_submission(
     archive_bytes = archive.stat().st_size
     with stages.stage("score") as clock:
         original = spec.source.original_bytes or None
-        evaluation = evaluate(scorer, clip, raw, archive_bytes, original, spec.score.batch_size, clock)
+        cache = ReferenceCache(cache_dir, log) if cache_dir is not None else None
+        evaluation = evaluate(scorer, clip, raw, archive_bytes, original, spec.score.batch_size, clock, cache)
     shutil.rmtree(work)
     extras = charged_extras(submission)
     result = RunResult(

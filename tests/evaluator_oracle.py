@@ -30,9 +30,16 @@ class _AllNorm(nn.Module):
 class _ResBlock(nn.Module):
     def __init__(self, f: int) -> None:
         super().__init__()
-        self.block_a = nn.Sequential(nn.Linear(f, 2 * f), _AllNorm(), nn.ReLU(inplace=True), nn.Linear(2 * f, f), _AllNorm())
+        self.block_a = nn.Sequential(
+            nn.Linear(f, 2 * f), _AllNorm(), nn.ReLU(inplace=True), nn.Linear(2 * f, f), _AllNorm()
+        )
         self.block_b = nn.Sequential(
-            nn.ReLU(inplace=True), nn.Linear(f, 2 * f), _AllNorm(), nn.ReLU(inplace=True), nn.Linear(2 * f, f), _AllNorm()
+            nn.ReLU(inplace=True),
+            nn.Linear(f, 2 * f),
+            _AllNorm(),
+            nn.ReLU(inplace=True),
+            nn.Linear(2 * f, f),
+            _AllNorm(),
         )
         self.final_relu = nn.ReLU()
 
@@ -47,7 +54,9 @@ class _Hydra(nn.Module):
         self.resblock = _ResBlock(f)
         self.relu = nn.ReLU(inplace=True)
         self.in_layer = nn.ModuleDict({"pose": nn.Linear(f, 32)})
-        self.res_layer = nn.ModuleDict({"pose": nn.Sequential(nn.Linear(32, 32), nn.ReLU(inplace=True), nn.Linear(32, 32))})
+        self.res_layer = nn.ModuleDict(
+            {"pose": nn.Sequential(nn.Linear(32, 32), nn.ReLU(inplace=True), nn.Linear(32, 32))}
+        )
         self.final_layer = nn.ModuleDict({"pose": nn.Linear(32, 12)})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -29,7 +29,7 @@ def _bt601(y: float, u: float, v: float) -> tuple[int, int, int]:
     """The evaluator's rule in plain double arithmetic, for hand-checkable pixels."""
     yf, uf, vf = (y - 16) * 255 / 219, (u - 128) * 255 / 224, (v - 128) * 255 / 224
     rgb = (yf + 1.402 * vf, yf - 0.344136 * uf - 0.714136 * vf, yf + 1.772 * uf)
-    return tuple(int(round(min(max(c, 0), 255))) for c in rgb)  # type: ignore[return-value]
+    return tuple(round(min(max(c, 0), 255)) for c in rgb)  # type: ignore[return-value]
 
 
 @pytest.mark.parametrize(
