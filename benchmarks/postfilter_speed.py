@@ -2,7 +2,7 @@
 
 Training runs the real loop (QAT, EMA, clipping, probe checkpoints) on synthetic frame pairs at
 the spec's default batch and crop; inflate filters full 1164x874 frames as `inflate.py` does.
-Prints figures only.
+Prints figures only; the CPU seconds beside each figure show how much a busy machine held it back.
 
     python benchmarks/postfilter_speed.py [--steps 30] [--frames 3] [--widths 16,32,64] [--device cpu]
 """
@@ -47,18 +47,22 @@ def main() -> None:
     print(f"training: batch {defaults.batch}, crop {defaults.crop}, depth {defaults.depth}, pixel loss")
     for hidden in (int(w) for w in args.widths.split(",")):
         spec = dataclasses.replace(defaults, postfilter="learned", hidden=hidden, steps=args.steps)
+        cpu = time.process_time()
         trained = train_filter(pairs, spec, seed=0, device=args.device)
+        train_cpu = time.process_time() - cpu
         shipped = LearnedFilter(trained.packed, args.device)
         shipped(frame)  # warm-up: first-call allocations
-        start = time.monotonic()
+        start, cpu = time.monotonic(), time.process_time()
         for _ in range(args.frames):
             shipped(frame)
         fps = args.frames / (time.monotonic() - start)
+        inflate_cpu = (time.process_time() - cpu) / args.frames
         steps_per_s = trained.summary()["steps_per_s"]
         size = sum(w.size for w in trained.packed.weights)
         print(
-            f"h{hidden:<3} train {steps_per_s:6.2f} steps/s ({1000 / steps_per_s / 60:5.1f} min for 1000)   "
-            f"inflate {fps:5.2f} frames/s ({1200 / fps / 60:5.1f} min for 1200)   {size:,} int8 weights"
+            f"h{hidden:<3} train {steps_per_s:6.2f} steps/s ({1000 / steps_per_s / 60:5.1f} min for 1000, "
+            f"{train_cpu / args.steps:.2f} cpu-s/step)   inflate {fps:5.2f} frames/s "
+            f"({1200 / fps / 60:5.1f} min for 1200, {inflate_cpu:.2f} cpu-s/frame)   {size:,} int8 weights"
         )
 
 
