@@ -11,8 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ from comma_tui.cli import main
 from engine import control
 from engine.pool import alive, child_env
 from ledger import Lab, Ledger
+from tests.polling import wait_until
 
 SPEC = """
 [run]
@@ -34,15 +34,6 @@ height = 96
 crf = 34
 preset = "12"
 """
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 30.0, what: str = "a condition") -> None:
-    """Poll `predicate` until it is true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture

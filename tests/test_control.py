@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,24 +20,7 @@ from engine.spec import RunSpec, SpecError, parse_spec
 from engine.sweep import MAX_POINTS
 from engine.worker import lab_source
 from ledger import Lab, Ledger, RunRecord
-
-
-def wait_until(predicate: Callable[[], object], timeout: float = 30.0, what: str = "a condition") -> None:
-    """Poll `predicate` until it is true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def group_exists(pgid: int) -> bool:
-    """Whether any process (a zombie included) is left in process group `pgid`."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+from tests.polling import group_exists, wait_until
 
 
 @pytest.fixture

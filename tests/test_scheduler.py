@@ -30,6 +30,8 @@ from engine.spec import parse_spec
 from engine.video import RawWriter, iter_frames
 from engine.worker import lab_source
 from ledger import Lab, Ledger, RunRecord
+from tests import polling
+from tests.polling import group_exists
 
 FRAMES = 2  # one pair: a run that gets as far as scoring is scored in seconds
 INFLATE = """#!/bin/bash
@@ -43,22 +45,10 @@ cp "{reference}" "$2/0.raw"
 """
 
 
+# Scheduler tests start real workers: give them longer than the default.
 def wait_until(predicate: Callable[[], object], timeout: float = 60.0, what: str = "a condition") -> None:
-    """Poll `predicate` until it is true; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def group_exists(pgid: int) -> bool:
-    """Whether any process (a zombie included) is left in process group `pgid`."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    """`polling.wait_until` with the longer default these tests need."""
+    polling.wait_until(predicate, timeout, what)
 
 
 @dataclass(frozen=True)
