@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from engine.demo_assets import make_demo_assets
-from engine.spec import parse_spec
-from engine.worker import execute_run, lab_source
+from engine.spec import lab_source, parse_spec
+from engine.worker import execute_run
 from ledger import Lab, Ledger
 
 

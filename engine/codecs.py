@@ -1,7 +1,7 @@
 """Encoding RGB frames to a video file in-process with PyAV (libsvtav1, libx265, libx264, libvpx-vp9).
 
 Frames enter as RGB and are converted to yuv420p by our own BT.601 limited-range rule
-(`engine.video.rgb_to_yuv420_frame`), and the stream is tagged BT.601 limited, so the colour
+(`rgb_to_yuv420_frame`), and the stream is tagged BT.601 limited, so the colour
 contract with the evaluator's decoder is explicit rather than left to codec defaults.
 """
 
@@ -14,8 +14,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-
-from engine.video import rgb_to_yuv420_frame
 
 # SVT-AV1 logs its banner and config to stderr from C at every encode; errors are enough here.
 os.environ.setdefault("SVT_LOG", "1")
@@ -32,6 +30,31 @@ PRESETS: dict[str, tuple[str, ...]] = {
 DEFAULT_PRESET = {"libsvtav1": "8", "libx265": "medium", "libx264": "medium", "libvpx-vp9": "5"}
 # The name under which each codec takes `key=value:key=value` pass-through parameters.
 PARAMS_OPTION = {"libsvtav1": "svtav1-params", "libx265": "x265-params", "libx264": "x264-params"}
+
+
+def rgb_to_yuv420_frame(rgb: np.ndarray) -> av.VideoFrame:
+    """(H, W, 3) uint8 RGB -> a yuv420p frame in BT.601 limited range, tagged as such.
+
+    This is the exact inverse of the evaluator's decode rule (2x2-averaged chroma, which its
+    bilinear upsampling reconstructs), so encode and decode agree on colour whatever the codec
+    or container would assume by default.
+    """
+    h, w, _ = rgb.shape
+    f = rgb.astype(np.float32)
+    luma = f[..., 0] * 0.299 + f[..., 1] * 0.587 + f[..., 2] * 0.114
+    y = 16.0 + luma * (219.0 / 255.0)
+    u = 128.0 + (f[..., 2] - luma) / 1.772 * (224.0 / 255.0)
+    v = 128.0 + (f[..., 0] - luma) / 1.402 * (224.0 / 255.0)
+
+    def pool(p: np.ndarray) -> np.ndarray:
+        return (p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2]) * 0.25
+
+    planes = [y, pool(u), pool(v)]
+    flat = np.concatenate([np.clip(np.rint(p), 0, 255).astype(np.uint8).ravel() for p in planes])
+    frame = av.VideoFrame.from_ndarray(flat.reshape(h * 3 // 2, w), format="yuv420p")
+    frame.color_range = av.video.reformatter.ColorRange.MPEG
+    frame.colorspace = av.video.reformatter.Colorspace.ITU601
+    return frame
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,8 @@ from engine.scheduler_state import (
     read_state,
     slot_gpu,
 )
-from engine.spec import RunSpec, parse_spec
+from engine.spec import RunSpec, lab_source, parse_spec
 from engine.sweep import grid, neighbours, parse_sweep
-from engine.worker import lab_source
 from ledger import Lab, Ledger, RunRecord
 
 __all__ = [

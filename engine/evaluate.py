@@ -7,8 +7,11 @@ The numbers are the evaluator's; the work is arranged to cost less:
   uses one torch thread, which moves no number (see `engine.model_inputs`) and spares it the
   waits for a second core that make multi-threaded elementwise ops slow on a busy machine;
 - with a `ReferenceCache`, the reference side's network outputs are computed once per clip,
-  scorer and batch layout and read back afterwards, so a warm run decodes only the candidate.
-Per-pair values are identical with and without the cache at the same batch size.
+  scorer and batch layout and read back afterwards, so a warm run decodes only the candidate;
+- on CPU, SegNet makes its largest maps two frames at a time (`networks.SegNet`), and a `.raw`
+  is read, not mapped, so resident memory stays flat in clip length.
+Per-pair values are identical with and without the cache at the same batch size, and identical
+to the evaluator's.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Generic, TypeVar
 import numpy as np
 import torch
 
+from engine.defaults import SCORE_BATCH_SIZE
 from engine.errors import UserError
 from engine.model_inputs import InputBuilder, NetworkInputs
 from engine.reference_cache import (
@@ -35,7 +39,6 @@ from engine.reference_cache import (
     batch_sizes,
 )
 from engine.scorer import (
-    DEFAULT_BATCH_SIZE,
     Distortions,
     ProgressFn,
     ReferenceOutputs,
@@ -43,7 +46,7 @@ from engine.scorer import (
     ScoreReport,
     score_batches,
 )
-from engine.video import count_frames, iter_frames, open_raw
+from engine.video import count_frames, is_raw, iter_frames, iter_raw
 
 # Far beyond any codec's error at any sane setting, well below what a planar/yuv444p or
 # channel-order slip produces on a real clip.
@@ -175,10 +178,8 @@ class Prefetch(Generic[T]):
 
 def iter_pairs(path: Path) -> Iterator[np.ndarray]:
     """Frame pairs (2, H, W, 3) uint8 of a clip or `.raw`, one at a time; a last odd frame is dropped."""
-    if path.suffix == ".raw":
-        frames = open_raw(path)
-        for i in range(len(frames) // 2):
-            yield frames[2 * i : 2 * i + 2]  # a view of the memmap: read when it is converted
+    if is_raw(path):
+        yield from iter_raw(path, 2)
         return
     decoded = iter_frames(path)
     try:
@@ -345,7 +346,7 @@ def evaluate(
     candidate: str | Path,
     archive_bytes: int,
     original_bytes: int | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int = SCORE_BATCH_SIZE,
     progress: ProgressFn | None = None,
     cache: ReferenceCache | None = None,
 ) -> Evaluation:

@@ -11,6 +11,7 @@ from typing import ClassVar
 import timm
 import torch
 from segmentation_models_pytorch import Unet
+from timm.models._efficientnet_blocks import InvertedResidual
 from torch import nn
 from torch.nn import functional as F
 
@@ -111,10 +112,43 @@ class PoseNet(nn.Module):
 
 
 class SegNet(Unet):
-    """smp Unet on tu-efficientnet_b2, five classes, raw logits."""
+    """smp Unet on tu-efficientnet_b2, five classes, raw logits.
+
+    With `frame_chunk` set, the two places that make the largest maps run that many frames at
+    a time: the encoder's first expansion (16 -> 96 channels at 192x256, about 600 MB with its
+    batch norm at batch 16) and the decoder with the head (32 channels at 384x512 are 400 MB).
+    Both hold only convolutions, batch norms, activations, nearest upsampling and
+    concatenation, whose per-frame values do not depend on how many frames share the call on
+    CPU (tests check the classes against the whole-batch forward). Everything else stays
+    whole: the encoder's squeeze-excite means are reductions whose CPU kernels split, and so
+    round, by batch shape. GPU kernels are picked per shape, so there it stays unset.
+    """
 
     def __init__(self) -> None:
         super().__init__("tu-efficientnet_b2", classes=SEG_CLASSES, activation=None, encoder_weights=None)
+        self.frame_chunk: int | None = None
+        block = self.encoder.model.blocks[1][0]
+        if isinstance(block, InvertedResidual) and block.conv_s2d is None:
+            block.forward = self._first_expansion  # type: ignore[method-assign]  # the state dict is untouched
+
+    def _first_expansion(self, x: torch.Tensor) -> torch.Tensor:
+        """timm's InvertedResidual.forward for blocks[1][0], its expansion `frame_chunk` frames at a time."""
+        block = self.encoder.model.blocks[1][0]
+        step = self.frame_chunk or x.shape[0]
+        parts = [block.bn2(block.conv_dw(block.bn1(block.conv_pw(x[i : i + step])))) for i in range(0, len(x), step)]
+        shortcut, x = x, parts[0] if len(parts) == 1 else torch.cat(parts)
+        x = block.bn3(block.conv_pwl(block.se(block.aa(x))))
+        return block.drop_path(x) + shortcut if block.has_skip else x
+
+    def classes(self, x: torch.Tensor) -> torch.Tensor:
+        """Argmax classes (B, 384, 512), as `forward(x).argmax(dim=1)` gives them, using less memory."""
+        features = self.encoder(x)
+        step = self.frame_chunk or x.shape[0]
+        parts = [
+            self.segmentation_head(self.decoder([f[i : i + step] for f in features])).argmax(dim=1)
+            for i in range(0, x.shape[0], step)
+        ]
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def rgb_to_yuv6(rgb: torch.Tensor) -> torch.Tensor:

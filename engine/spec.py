@@ -12,11 +12,14 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.codecs import CODECS, CRF_RANGE, PIX_FMTS, PRESETS, EncodeSettings
+from engine.defaults import SCORE_BATCH_SIZE
 from engine.errors import UserError
-from engine.scorer import DEFAULT_BATCH_SIZE
+
+if TYPE_CHECKING:
+    from ledger import Lab
 
 SCALERS = ("lanczos", "bicubic", "bilinear", "area", "spline")
 POSTFILTERS = ("none", "unsharp", "learned")
@@ -38,6 +41,12 @@ class SourceSpec:
     clip: str = ""
     models: str = ""
     original_bytes: int = 0  # 0 = the clip's file size
+
+
+def lab_source(lab: Lab) -> SourceSpec:
+    """The lab's default source as the spec's [source] section."""
+    source = lab.source()
+    return SourceSpec(clip=str(source.clip), models=str(source.models), original_bytes=source.original_bytes or 0)
 
 
 @dataclass(frozen=True)
@@ -112,7 +121,7 @@ class InflateSpec:
 @dataclass(frozen=True)
 class ScoreSpec:
     device: str = "auto"
-    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_size: int = SCORE_BATCH_SIZE
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ __all__ = [
     "iter_clip_frames",
     "iter_frames",
     "iter_pair_batches",
+    "iter_raw",
     "open_raw",
-    "rgb_to_yuv420_frame",
     "yuv420_planes_to_rgb",
 ]
 
@@ -81,6 +81,24 @@ def open_raw(path: str | os.PathLike[str]) -> np.memmap:
     return np.memmap(path, dtype=np.uint8, mode="r", shape=(size // FRAME_BYTES, HEIGHT, WIDTH, 3))
 
 
+def iter_raw(path: str | os.PathLike[str], group: int = 1) -> Iterator[np.ndarray]:
+    """Frames of a `.raw` file, `group` at a time as fresh (group, H, W, 3) uint8 arrays; a short last group is dropped.
+
+    Plain reads rather than `open_raw`'s map: pages of a map that have been read count in the
+    process's resident memory until it is unmapped, so a mapped 1200-frame file would grow it by
+    3.6 GB over a scoring run; read, it stays at one group.
+    """
+    frames = open_raw(path)  # checks the size, and gives the count
+    count = len(frames) // group
+    del frames
+    with open(path, "rb") as f:
+        for _ in range(count):
+            chunk = np.empty((group, HEIGHT, WIDTH, 3), dtype=np.uint8)
+            if f.readinto(memoryview(chunk).cast("B")) != chunk.nbytes:
+                raise UserError(f"{path} shrank while being read: let inflate finish before scoring")
+            yield chunk
+
+
 def is_raw(path: str | os.PathLike[str]) -> bool:
     """Whether a path names a `.raw` RGB24 dump rather than an encoded clip."""
     return Path(path).suffix == ".raw"
@@ -89,7 +107,8 @@ def is_raw(path: str | os.PathLike[str]) -> bool:
 def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
     """Frames of a clip or a `.raw` file, one (H, W, 3) uint8 array at a time."""
     if is_raw(path):
-        yield from open_raw(path)
+        for group in iter_raw(path):
+            yield group[0]
     else:
         yield from iter_clip_frames(path)
 
@@ -151,28 +170,3 @@ def batch_pairs(frames: Iterable[np.ndarray], batch_size: int) -> Iterator[np.nd
 def iter_pair_batches(path: str | os.PathLike[str], batch_size: int) -> Iterator[np.ndarray]:
     """Batches of frame pairs (B, 2, H, W, 3) uint8 from a clip or a `.raw` file."""
     return batch_pairs(iter_frames(path), batch_size)
-
-
-def rgb_to_yuv420_frame(rgb: np.ndarray) -> av.VideoFrame:
-    """(H, W, 3) uint8 RGB -> a yuv420p frame in BT.601 limited range, tagged as such.
-
-    This is the exact inverse of the evaluator's decode rule (2x2-averaged chroma, which its
-    bilinear upsampling reconstructs), so encode and decode agree on colour whatever the codec
-    or container would assume by default.
-    """
-    h, w, _ = rgb.shape
-    f = rgb.astype(np.float32)
-    luma = f[..., 0] * 0.299 + f[..., 1] * 0.587 + f[..., 2] * 0.114
-    y = 16.0 + luma * (219.0 / 255.0)
-    u = 128.0 + (f[..., 2] - luma) / 1.772 * (224.0 / 255.0)
-    v = 128.0 + (f[..., 0] - luma) / 1.402 * (224.0 / 255.0)
-
-    def pool(p: np.ndarray) -> np.ndarray:
-        return (p[0::2, 0::2] + p[1::2, 0::2] + p[0::2, 1::2] + p[1::2, 1::2]) * 0.25
-
-    planes = [y, pool(u), pool(v)]
-    flat = np.concatenate([np.clip(np.rint(p), 0, 255).astype(np.uint8).ravel() for p in planes])
-    frame = av.VideoFrame.from_ndarray(flat.reshape(h * 3 // 2, w), format="yuv420p")
-    frame.color_range = av.video.reformatter.ColorRange.MPEG
-    frame.colorspace = av.video.reformatter.Colorspace.ITU601
-    return frame

@@ -25,7 +25,7 @@ from types import FrameType
 from engine.errors import UserError
 from engine.pipeline import RunResult, run_spec
 from engine.progress import Sink, json_lines_sink
-from engine.spec import RunSpec, SourceSpec, parse_spec
+from engine.spec import RunSpec, lab_source, parse_spec
 from engine.submission import OFFICIAL_TIMEOUT, score_submission
 from ledger import Lab, Ledger, RunRecord
 
@@ -35,12 +35,6 @@ _LOG_TAIL_LINES = 20
 
 class RunTimeout(UserError):
     """The run went past its spec's run.timeout."""
-
-
-def lab_source(lab: Lab) -> SourceSpec:
-    """The lab's default source as the spec's [source] section."""
-    source = lab.source()
-    return SourceSpec(clip=str(source.clip), models=str(source.models), original_bytes=source.original_bytes or 0)
 
 
 @contextlib.contextmanager

@@ -16,9 +16,8 @@ import pytest
 from engine import control
 from engine.errors import UserError
 from engine.pool import TAG_VAR, alive, child_env, run_tag
-from engine.spec import RunSpec, SpecError, parse_spec
+from engine.spec import RunSpec, SpecError, lab_source, parse_spec
 from engine.sweep import MAX_POINTS
-from engine.worker import lab_source
 from ledger import Lab, Ledger, RunRecord
 from tests.polling import group_exists, wait_until
 

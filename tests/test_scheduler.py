@@ -26,9 +26,8 @@ from engine.demo_assets import make_demo_assets
 from engine.pool import TAG_VAR, Worker, alive, child_env, kill_run, run_tag
 from engine.scheduler import PROGRESS_INTERVAL, Scheduler, SchedulerRunning
 from engine.scheduler_state import SchedulerPaths, lock_held, slot_gpu
-from engine.spec import parse_spec
+from engine.spec import lab_source, parse_spec
 from engine.video import RawWriter, iter_frames
-from engine.worker import lab_source
 from ledger import Lab, Ledger, RunRecord
 from tests import polling
 from tests.polling import group_exists

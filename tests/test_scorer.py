@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 from engine import networks
 from engine.errors import UserError
 from engine.evaluate import evaluate
+from engine.model_inputs import prepare_inputs
 from engine.scorer import POSENET_FILE, SEGNET_FILE, Scorer, ScoreReport, read_fingerprint, score_value
 from engine.video import iter_pair_batches
 from tests.evaluator_oracle import oracle_evaluate, oracle_networks
@@ -108,6 +109,21 @@ def test_score_formula() -> None:
         f"  Compression Rate: {750_000 / 37_545_489:.8f}",
         f"  Final score: 100*segnet_dist + sqrt(10*posenet_dist) + 25*rate = {report.score:.2f}",
     ]
+
+
+def test_segnet_in_frame_chunks_gives_the_whole_batch_classes(demo_assets) -> None:
+    # On CPU the scorer makes SegNet's largest maps two frames at a time to save memory; every
+    # class must be what the plain whole-batch forward gives, odd last chunk included.
+    segnet = Scorer(demo_assets.models, device="cpu").segnet
+    batch = next(iter_pair_batches(demo_assets.clip, 5))
+    seg_in = prepare_inputs(batch, torch.device("cpu")).seg
+    with torch.inference_mode():
+        segnet.frame_chunk = None
+        whole = segnet(seg_in).argmax(dim=1)
+        for chunk in (1, 2, 3):
+            segnet.frame_chunk = chunk
+            assert torch.equal(segnet.classes(seg_in), whole)
+            assert torch.equal(segnet(seg_in).argmax(dim=1), whole)
 
 
 def test_batch_layout_moves_results_only_at_the_last_pixel(demo_assets, light_and_heavy, scorer: Scorer) -> None:

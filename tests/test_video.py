@@ -8,6 +8,7 @@ import av
 import numpy as np
 import pytest
 
+from engine.codecs import rgb_to_yuv420_frame
 from engine.errors import UserError
 from engine.video import (
     FRAME_BYTES,
@@ -20,7 +21,6 @@ from engine.video import (
     iter_clip_frames,
     iter_frames,
     open_raw,
-    rgb_to_yuv420_frame,
     yuv420_planes_to_rgb,
 )
 

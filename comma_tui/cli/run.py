@@ -55,8 +55,7 @@ def _record_bad_spec(ledger: Ledger, path: Path, error: SpecError) -> None:
 
 
 def _submission_spec(args: argparse.Namespace, lab: Lab) -> RunSpec:
-    from engine.spec import parse_spec
-    from engine.worker import lab_source
+    from engine.spec import lab_source, parse_spec
 
     run: dict[str, Any] = {"submission": str(args.submission.resolve()), "label": args.label or args.submission.name}
     if args.track:
@@ -68,8 +67,8 @@ def _submission_spec(args: argparse.Namespace, lab: Lab) -> RunSpec:
 
 def run(args: argparse.Namespace) -> int:
     # The engine loads torch: imported here so that `comma-tui --help` and quick commands stay quick.
-    from engine.spec import SpecError, load_spec
-    from engine.worker import execute_run, lab_source
+    from engine.spec import SpecError, lab_source, load_spec
+    from engine.worker import execute_run
 
     if (args.spec is None) == (args.submission is None):
         raise UserError("pass a spec file or --submission DIR (one of them)")
@@ -114,8 +113,7 @@ def _report(record: RunRecord, events: bool) -> int:
 
 def export(args: argparse.Namespace) -> int:
     from engine.export import export_submission
-    from engine.spec import parse_spec
-    from engine.worker import lab_source
+    from engine.spec import lab_source, parse_spec
 
     lab = Lab.find(args.lab) if args.lab is None else Lab.open(args.lab)
     record = Ledger(lab).get(args.run_id)

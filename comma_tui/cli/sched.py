@@ -24,8 +24,7 @@ from engine import control
 from engine.errors import UserError
 from engine.scheduler import Scheduler
 from engine.scheduler_state import SchedulerError, when
-from engine.spec import load_spec
-from engine.worker import lab_source
+from engine.spec import lab_source, load_spec
 from ledger import Lab, Ledger, RunRecord
 
 

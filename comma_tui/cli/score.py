@@ -7,12 +7,9 @@ import json
 from pathlib import Path
 
 from comma_tui.cli.progress_bar import ProgressBar
+from engine.defaults import SCORE_BATCH_SIZE
 from engine.errors import UserError
-from engine.evaluate import check_frame_counts, evaluate
 from engine.progress import StageClock
-from engine.reference_cache import ReferenceCache
-from engine.scorer import DEFAULT_BATCH_SIZE, Scorer
-from engine.video import is_raw
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     size.add_argument("--archive-bytes", type=int, help="submission size in bytes")
     p.add_argument("--original-bytes", type=int, help="uncompressed size (default: the reference's size)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="pairs per batch (default 16)")
+    p.add_argument("--batch-size", type=int, default=SCORE_BATCH_SIZE, help="pairs per batch (default 16)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     p.add_argument(
@@ -43,13 +40,18 @@ def _archive_bytes(args: argparse.Namespace) -> int:
         if args.archive_bytes < 0:
             raise UserError(f"--archive-bytes {args.archive_bytes} is negative: pass the archive's size")
         return int(args.archive_bytes)
-    if is_raw(args.candidate):
+    if args.candidate.suffix == ".raw":
         raise UserError("a .raw candidate has no size of its own: pass --archive ZIP or --archive-bytes N")
     # A candidate clip is its own archive: its size is what would be shipped.
     return int(args.candidate.stat().st_size)
 
 
 def run(args: argparse.Namespace) -> int:
+    # Loaded here, not at the top: torch takes seconds to import and other commands never need it.
+    from engine.evaluate import check_frame_counts, evaluate
+    from engine.reference_cache import ReferenceCache
+    from engine.scorer import Scorer
+
     if args.batch_size < 1:
         raise UserError(f"--batch-size {args.batch_size} must be at least 1")
     if args.original_bytes is not None and args.original_bytes <= 0:
