@@ -4,21 +4,18 @@ The Textual app never reads a file or calls the engine itself; it calls a `LabCl
 thread workers and gets back plain frozen values (`Snapshot`, `Live`, `RunDetail`). Every
 method blocks, so none may run on the UI thread.
 
-Scheduler control goes through `engine.control` when it is there. Where it is not (an older
-checkout, or a test without a scheduler) the queue-only operations fall back to the ledger
-itself: pausing, cancelling a queued run, retrying and bumping priorities need no scheduler.
+Scheduler control goes through `engine.control`, handed this client's ledger so that it reuses
+its cache instead of reading the history again.
 """
 
 from __future__ import annotations
 
-import importlib
-import itertools
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+from engine import control
 from engine.errors import UserError
 from engine.spec import RunSpec, SourceSpec, parse_spec
 from ledger import Counts, Lab, Ledger, Progress, RunRecord, load_per_pair
@@ -58,7 +55,6 @@ class SchedulerInfo:
     pid: int | None = None
     slots: int | None = None
     since: float | None = None
-    available: bool = True  # False when engine.control is missing
 
 
 @dataclass(frozen=True)
@@ -89,20 +85,6 @@ class RunDetail:
     prior_per_pair: PerPairSeries | None
     log_tail: str
     artifacts: str
-
-
-def _control() -> ModuleType | None:
-    """`engine.control` if this checkout has it (imported late: it may land while we run)."""
-    try:
-        return importlib.import_module("engine.control")
-    except ImportError:
-        return None
-
-
-def _control_function(name: str) -> Any:
-    """`engine.control.<name>`, or None where this checkout lacks it."""
-    control = _control()
-    return getattr(control, name, None) if control is not None else None
 
 
 class LabClient:
@@ -175,38 +157,17 @@ class LabClient:
         """Progress of running runs, and the scheduler's state (the last one known unless `ask_scheduler`)."""
         with self._lock:
             progress = self.ledger.progress()
-            paused = self.ledger.paused()
         # Asking the scheduler scans the whole history (0.1 s at 10,000 runs): not at every tick.
         if ask_scheduler or self._scheduler is None:
-            self._scheduler = self.scheduler_info(paused)
+            self._scheduler = self.scheduler_info()
         return Live(self._scheduler, progress)
 
-    def _with_control(self, name: str, *args: Any, **kwargs: Any) -> tuple[bool, Any]:
-        """Call `engine.control.<name>(ledger, ...)` with this client's ledger: (found, result).
-
-        The ledger is passed so control reuses its cache instead of reading the history again;
-        the lock is held because a Ledger is not thread-safe.
-        """
-        function = _control_function(name)
-        if function is None:
-            return False, None
+    def scheduler_info(self) -> SchedulerInfo:
+        """The scheduler's state from `engine.control.status`."""
         with self._lock:
-            return True, function(self.ledger, *args, **kwargs)
-
-    def scheduler_info(self, paused: bool = False) -> SchedulerInfo:
-        """The scheduler's state from `engine.control.status`, or what the ledger alone can say."""
-        found, status = self._with_control("status")
-        if not found:
-            return SchedulerInfo("paused" if paused else "unknown", available=False)
-        state = str(getattr(status, "state", "unknown"))
-        if getattr(status, "stopping", False):
-            state = "stopping"
-        return SchedulerInfo(
-            state=state,
-            pid=getattr(status, "pid", None),
-            slots=getattr(status, "slots", None),
-            since=getattr(status, "since", None),
-        )
+            status = control.status(self.ledger)
+        state = "stopping" if status.stopping else status.state
+        return SchedulerInfo(state=state, pid=status.pid, slots=status.slots, since=status.since)
 
     def detail(self, run_id: str) -> RunDetail:
         """A run, the run it is compared with, per-pair distortions of both, and its log's tail."""
@@ -267,18 +228,13 @@ class LabClient:
 
     def ensure_scheduler(self) -> str:
         """Start the lab's scheduler unless one runs already (never a second); says which runs."""
-        ensure = _control_function("ensure_running")
-        if ensure is None:
-            raise UserError("the scheduler (engine.control) is not installed: runs stay queued; update comma-tui")
         # Not under the lock: starting waits for the new process (seconds), and the lab is enough.
-        return f"Scheduler running (pid {ensure(self.lab)})"
+        return f"Scheduler running (pid {control.ensure_running(self.lab)})"
 
     def set_paused(self, paused: bool) -> None:
         """Pause or resume the whole queue (running runs finish)."""
-        found, _ = self._with_control("pause" if paused else "resume")
-        if not found:
-            with self._lock:
-                self.ledger.set_paused(paused)
+        with self._lock:
+            (control.pause if paused else control.resume)(self.ledger)
 
     def toggle_pause(self) -> bool:
         """Pause a running queue or resume a paused one; returns whether it is paused now."""
@@ -289,36 +245,18 @@ class LabClient:
 
     def cancel(self, run_id: str) -> RunRecord:
         """Cancel a queued or running run (the scheduler kills a running one's process group)."""
-        found, ended = self._with_control("cancel", run_id)
-        if found:
-            return ended
         with self._lock:
-            run = self.ledger.get(run_id)
-            if run.status != "queued":
-                raise UserError(f"{run.id} is {run.status}: without the scheduler only queued runs can be cancelled")
-            return self.ledger.update(run.id, status="cancelled")
+            return control.cancel(self.ledger, run_id)
 
     def retry(self, run_id: str) -> RunRecord:
         """Queue a failed, cancelled or interrupted run again, as a new run whose parent is the old one."""
-        found, queued = self._with_control("retry", run_id)
-        if found:
-            return queued
         with self._lock:
-            run = self.ledger.get(run_id)
-            if run.status not in ("failed", "cancelled", "interrupted"):
-                raise UserError(f"{run.id} is {run.status}: only failed, cancelled or interrupted runs are retried")
-            return self.ledger.add_run(run.spec, track=run.track, label=run.label, parent=run.id)
+            return control.retry(self.ledger, run_id)
 
     def bump(self, run_id: str, delta: int) -> RunRecord:
         """Raise (positive delta) or lower a queued run's priority."""
-        found, bumped = self._with_control("bump", run_id, delta)
-        if found:
-            return bumped
         with self._lock:
-            run = self.ledger.get(run_id)
-            if run.status != "queued":
-                raise UserError(f"{run.id} is {run.status}: only a queued run's priority can change")
-            return self.ledger.update(run.id, priority=run.priority + delta)
+            return control.bump(self.ledger, run_id, delta)
 
     def queue_run(self, spec: RunSpec, track: str, label: str, parent: str | None, priority: int = 0) -> RunRecord:
         """Queue one run of a validated spec (its `run.track` follows `track`)."""
@@ -339,23 +277,11 @@ class LabClient:
     ) -> list[RunRecord]:
         """Queue one run per point of the grid `sweeps` ({axis: values}) around `base`, in `track`.
 
-        Every point is validated before any is queued (all or nothing). The parent goes to the
-        ledger, not into the spec: `engine.control.queue_sweep` reads it from `run.parent`, which
-        would list `parent "" -> r0001` among every child's changed axes.
+        All or nothing (see `engine.control.queue_sweep`); labels name the point alone.
         """
-        if base.run.track != track:
-            base = base.with_value("run.track", track)
-        points = [dict(zip(sweeps, values, strict=True)) for values in itertools.product(*sweeps.values())]
-        specs = []
-        for point in points:
-            spec = base
-            for axis, value in point.items():
-                spec = spec.with_value(axis, value)
-            specs.append((spec, " ".join(f"{a}={v}" for a, v in point.items())))
+        base = base.with_value("run.track", track).with_value("run.label", "")
         with self._lock:
-            if parent is not None:
-                parent = self.ledger.get(parent).id  # an unknown parent fails before anything is queued
-            return [self.queue_run(s, track, label, parent, priority) for s, label in specs]
+            return control.queue_sweep(self.ledger, base, sweeps, priority, parent=parent)
 
     # Verdicts and exports.
 

@@ -355,17 +355,25 @@ def bump(lab: LabLike, run_id: str, delta: int) -> RunRecord:
     return ledger.update(record.id, priority=record.priority + int(delta))
 
 
-def queue_sweep(lab: LabLike, spec: RunSpec, sweeps: Mapping[str, Sequence[Any]], priority: int = 0) -> list[RunRecord]:
+def queue_sweep(
+    lab: LabLike,
+    spec: RunSpec,
+    sweeps: Mapping[str, Sequence[Any]],
+    priority: int = 0,
+    parent: str | None = None,
+) -> list[RunRecord]:
     """Queue one run per point of the crossed sweeps (none: the spec itself), all or nothing.
 
     `sweeps` maps an axis to its values: typed values, text (`"35"`, `"true"`) or range text
-    (`"32..36"`). Labels say the point ("crf=34 film_grain=22"); the parent is the spec's
-    run.parent. An invalid axis or value raises SpecError and queues nothing.
+    (`"32..36"`). Labels say the point ("crf=34 film_grain=22"), after the spec's own label if
+    it has one. The parent is `parent`, else the spec's run.parent; passing it here keeps it
+    out of the children's specs, where it would show among their changed axes. An invalid axis
+    or value raises SpecError and queues nothing.
     """
     ledger = _ledger(lab)
     expanded = {axis: _expand(axis, values) for axis, values in sweeps.items()}
     points = grid(spec, expanded)
-    parent = spec.run.parent or None
+    parent = parent or spec.run.parent or None
     if parent is not None:
         parent = ledger.get(parent).id  # an unknown parent fails here, before anything is queued
     base = spec.run.label

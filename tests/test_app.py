@@ -238,6 +238,10 @@ async def test_sweep_form_queues_the_grid(lab: tuple[Lab, dict[str, str]]) -> No
         new = Ledger(the_lab).all()[-2:]
         assert [r.spec["encode"]["crf"] for r in new] == [36, 37]
         assert {r.parent for r in new} == {roles["floor"]} and all(r.status == "queued" for r in new)
+        # Labels name the point; the parent lives in the ledger, not in the spec (or every child
+        # would list it among its changed axes).
+        assert [r.label for r in new] == ["crf=36", "crf=37"]
+        assert all(not r.spec["run"].get("parent") for r in new)
 
 
 async def test_promote_by_hand_with_a_note(lab: tuple[Lab, dict[str, str]]) -> None:

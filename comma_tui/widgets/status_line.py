@@ -19,8 +19,6 @@ def status_text(snapshot: Snapshot | None, scheduler: SchedulerInfo | None, filt
     state = info.state
     if snapshot is not None and state in ("running", "paused"):
         state = "paused" if snapshot.paused else "running"  # the queue's own flag is the fresher one
-    if not info.available:
-        state = f"{state} (no scheduler control)"
     text.append(f"{SCHEDULER_MARK.get(state.split()[0], '?')} sched {state}", style="bold")
     if info.slots:
         text.append(f" · {info.slots} slot{'s' if info.slots != 1 else ''}")
