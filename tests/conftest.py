@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from engine.codecs import EncodeSettings, VideoEncoder
 from engine.demo_assets import DemoAssets, make_demo_assets
 from engine.video import HEIGHT, WIDTH, RawWriter, iter_frames
+from tests.ledger_fixtures import end
 
 TEST_FRAMES = 12
 
@@ -50,3 +53,12 @@ def light_and_heavy(demo_assets: DemoAssets, tmp_path_factory: pytest.TempPathFa
         "light": encode_and_inflate(demo_assets.clip, out, EncodeSettings("libsvtav1", crf=20, preset="12")),
         "heavy": encode_and_inflate(demo_assets.clip, out, EncodeSettings("libsvtav1", crf=60, preset="12")),
     }
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[str]]]:
+    """Child processes a test starts (append them): each is ended at teardown, so none outlives it."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for proc in started:
+        end(proc)

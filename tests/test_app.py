@@ -8,7 +8,8 @@ read them, and the real demo assets cost a minute to make on a busy two-core mac
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,16 @@ async def loaded(pilot: Pilot) -> LedgerTable:
     return app.screen.query_one("#ledger", LedgerTable)
 
 
+@asynccontextmanager
+async def open_console(
+    the_lab: Lab, size: tuple[int, int] = SIZE
+) -> AsyncIterator[tuple[CommaApp, Pilot, LedgerTable]]:
+    """The console on `the_lab` (no scheduler) once its ledger has loaded: app, pilot and ledger table."""
+    app = CommaApp(the_lab, start_scheduler=False)
+    async with app.run_test(size=size) as pilot:
+        yield app, pilot, await loaded(pilot)
+
+
 async def select(pilot: Pilot, table: LedgerTable, run_id: str) -> None:
     """Move the cursor onto a run with the arrow keys."""
     for _ in range(len(table.runs)):
@@ -77,9 +88,7 @@ async def select(pilot: Pilot, table: LedgerTable, run_id: str) -> None:
 
 async def test_new_run_from_form_is_queued(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, roles = lab
-    app = CommaApp(the_lab, start_scheduler=False)
-    async with app.run_test(size=SIZE) as pilot:
-        table = await loaded(pilot)
+    async with open_console(the_lab) as (app, pilot, table):
         await select(pilot, table, roles["floor"])
         await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(app.screen, RunForm))
@@ -100,9 +109,7 @@ async def test_new_run_from_form_is_queued(lab: tuple[Lab, dict[str, str]]) -> N
 
 async def test_cancel_queued_run(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, roles = lab
-    app = CommaApp(the_lab, start_scheduler=False)
-    async with app.run_test(size=SIZE) as pilot:
-        table = await loaded(pilot)
+    async with open_console(the_lab) as (_app, pilot, table):
         await select(pilot, table, roles["queued"])
         await pilot.press("x")
         await wait_for(pilot, lambda: Ledger(the_lab).get(roles["queued"]).status == "cancelled")
@@ -111,9 +118,7 @@ async def test_cancel_queued_run(lab: tuple[Lab, dict[str, str]]) -> None:
 
 async def test_clone_retry_and_priority_keys(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, roles = lab
-    app = CommaApp(the_lab, start_scheduler=False)
-    async with app.run_test(size=SIZE) as pilot:
-        table = await loaded(pilot)
+    async with open_console(the_lab) as (_app, pilot, table):
         await select(pilot, table, roles["queued"])
         await pilot.press("plus", "plus", "minus")
         await wait_for(pilot, lambda: Ledger(the_lab).get(roles["queued"]).priority == 1)
@@ -132,9 +137,7 @@ async def test_clone_retry_and_priority_keys(lab: tuple[Lab, dict[str, str]]) ->
 
 async def test_a_refused_action_says_why_and_the_app_goes_on(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, roles = lab
-    app = CommaApp(the_lab, start_scheduler=False)
-    async with app.run_test(size=SIZE) as pilot:
-        table = await loaded(pilot)
+    async with open_console(the_lab) as (app, pilot, table):
         await select(pilot, table, roles["floor"])
         await pilot.press("x")  # a finished run cannot be cancelled
         await wait_for(pilot, lambda: any(n.severity == "error" for n in app._notifications))
@@ -148,9 +151,7 @@ async def test_a_refused_action_says_why_and_the_app_goes_on(lab: tuple[Lab, dic
 async def test_export_writes_a_submission_folder(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, roles = lab
     (the_lab.run_dir(roles["floor"]) / "archive.zip").write_bytes(b"PK\x05\x06" + bytes(18))
-    app = CommaApp(the_lab, start_scheduler=False)
-    async with app.run_test(size=SIZE) as pilot:
-        table = await loaded(pilot)
+    async with open_console(the_lab) as (_app, pilot, table):
         await select(pilot, table, roles["floor"])
         await pilot.press("e")
         await pilot.pause()
@@ -162,9 +163,7 @@ async def test_export_writes_a_submission_folder(lab: tuple[Lab, dict[str, str]]
 
 async def test_command_palette_runs_the_screens_keys(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, _ = lab
-    app = CommaApp(the_lab, start_scheduler=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+    async with open_console(the_lab) as (_app, pilot, _):
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"pause (p)")
@@ -175,9 +174,7 @@ async def test_command_palette_runs_the_screens_keys(lab: tuple[Lab, dict[str, s
 
 async def test_filter_to_rejected(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, _ = lab
-    app = CommaApp(the_lab, start_scheduler=False)
-    async with app.run_test(size=SIZE) as pilot:
-        table = await loaded(pilot)
+    async with open_console(the_lab) as (_app, pilot, table):
         await pilot.press("slash")
         await pilot.pause()
         await pilot.press(*"verdict:rejected", "enter")
@@ -192,9 +189,7 @@ async def test_filter_to_rejected(lab: tuple[Lab, dict[str, str]]) -> None:
 
 async def test_detail_shows_delta_table(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, roles = lab
-    app = CommaApp(the_lab, start_scheduler=False)
-    async with app.run_test(size=SIZE) as pilot:
-        table = await loaded(pilot)
+    async with open_console(the_lab) as (app, pilot, table):
         await select(pilot, table, roles["rejected"])
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.detail is not None)
@@ -214,9 +209,7 @@ async def test_detail_shows_delta_table(lab: tuple[Lab, dict[str, str]]) -> None
 
 async def test_pause_and_resume_queue(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, _ = lab
-    app = CommaApp(the_lab, start_scheduler=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+    async with open_console(the_lab) as (app, pilot, _):
         await pilot.press("p")
         await wait_for(pilot, lambda: Ledger(the_lab).paused())
         queue = app.screen.query_one("#queue")
@@ -227,9 +220,7 @@ async def test_pause_and_resume_queue(lab: tuple[Lab, dict[str, str]]) -> None:
 
 async def test_sweep_form_queues_the_grid(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, roles = lab
-    app = CommaApp(the_lab, start_scheduler=False)
-    async with app.run_test(size=SIZE) as pilot:
-        table = await loaded(pilot)
+    async with open_console(the_lab) as (app, pilot, table):
         await select(pilot, table, roles["floor"])
         await pilot.press("s")
         await wait_for(pilot, lambda: isinstance(app.screen, SweepForm))
@@ -246,9 +237,7 @@ async def test_sweep_form_queues_the_grid(lab: tuple[Lab, dict[str, str]]) -> No
 
 async def test_promote_by_hand_with_a_note(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, roles = lab
-    app = CommaApp(the_lab, start_scheduler=False)
-    async with app.run_test(size=SIZE) as pilot:
-        table = await loaded(pilot)
+    async with open_console(the_lab) as (_app, pilot, table):
         await select(pilot, table, roles["rejected"])
         await pilot.press("P")
         await pilot.pause()
@@ -260,9 +249,7 @@ async def test_promote_by_hand_with_a_note(lab: tuple[Lab, dict[str, str]]) -> N
 
 async def test_review_mode_clones_a_rejection_into_a_variant(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, _ = lab
-    app = CommaApp(the_lab, start_scheduler=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+    async with open_console(the_lab) as (app, pilot, _):
         await pilot.press("v")
         await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
         review = app.screen.query_one("#review", DataTable)
@@ -277,9 +264,7 @@ async def test_review_mode_clones_a_rejection_into_a_variant(lab: tuple[Lab, dic
 
 async def test_resizing_and_views_never_crash(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, _ = lab
-    app = CommaApp(the_lab, start_scheduler=False)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await loaded(pilot)
+    async with open_console(the_lab, size=(80, 24)) as (app, pilot, _):
         for size in ((160, 48), (20, 8), (80, 24)):
             await pilot.resize_terminal(*size)
             await pilot.press("f")  # Pareto on and off, at every size
@@ -305,9 +290,7 @@ async def test_quit_leaves_the_queue_running(lab: tuple[Lab, dict[str, str]], mo
 
     monkeypatch.setattr(control, "stop", never)
     the_lab, _ = lab
-    app = CommaApp(the_lab, start_scheduler=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await loaded(pilot)
+    async with open_console(the_lab) as (app, pilot, _):
         await pilot.press("q")
     assert app.return_code in (0, None)
 

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import random
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ledger import Lab, Ledger
-from tests.ledger_fixtures import end, make_lab, read_line, start_child
+from tests.ledger_fixtures import make_lab, read_line, start_child
 
 APPENDER = """
 import sys
@@ -46,12 +44,6 @@ for i in range(count):
 KILLS = 25
 
 
-@pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        end(proc)
 
 
 def _reported(output: str) -> tuple[list[str], list[str]]:

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import signal
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ledger import LedgerError
 from ledger.lock import FileLock
-from tests.ledger_fixtures import end, read_line, start_child
+from tests.ledger_fixtures import read_line, start_child
 
 HOLDER = """
 import sys, time
@@ -26,12 +24,6 @@ time.sleep(60)
 """
 
 
-@pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        end(proc)
 
 
 def test_reentrant_within_a_thread(tmp_path: Path) -> None:
