@@ -21,10 +21,8 @@ from pathlib import Path
 
 from engine.archive import unpack_archive
 from engine.errors import UserError
-from engine.evaluate import evaluate
-from engine.pipeline import Log, RunResult, Stages, file_fingerprint, write_artifacts
+from engine.pipeline import Log, RunResult, Stages, score_run
 from engine.progress import Sink
-from engine.reference_cache import ReferenceCache
 from engine.scorer import Scorer
 from engine.spec import RunSpec, spec_to_toml
 from engine.video import FRAME_BYTES, count_frames
@@ -129,25 +127,9 @@ def score_submission(
             )
         clock(1, 1)
     archive_bytes = archive.stat().st_size
-    with stages.stage("score") as clock:
-        original = spec.source.original_bytes or None
-        cache = ReferenceCache(cache_dir, log) if cache_dir is not None else None
-        evaluation = evaluate(scorer, clip, raw, archive_bytes, original, spec.score.batch_size, clock, cache)
-    shutil.rmtree(work)
     extras = charged_extras(submission)
-    result = RunResult(
-        evaluation=evaluation,
-        stage_timings=stages.timings,
-        archive_bytes=archive_bytes,
-        charged_bytes=archive_bytes + sum(extras.values()),
-        scorer_fingerprint=scorer.fingerprint.full,
-        scorer_demo=scorer.fingerprint.demo,
-        clip_fingerprint=file_fingerprint(clip),
-        device_kind=scorer.device.type,
-        artifacts=run_dir,
-        extra={"submission": str(submission), "charged_files": extras},
-    )
-    write_artifacts(result)
-    for line in evaluation.report.lines():
-        log(line)
+    extra = {"submission": str(submission), "charged_files": extras}
+    charged = archive_bytes + sum(extras.values())
+    result = score_run(spec, scorer, clip, raw, stages, run_dir, cache_dir, log, archive_bytes, charged, extra)
+    shutil.rmtree(work)
     return result
