@@ -43,6 +43,14 @@ class SourceSpec:
     original_bytes: int = 0  # 0 = the clip's file size
 
 
+def stage_names(spec: Mapping[str, Any]) -> tuple[str, ...]:
+    """The stages a run of `spec` (as stored: sections of plain values) goes through, in order."""
+    if spec.get("run", {}).get("submission"):
+        return ("archive", "inflate", "score")
+    train = ("train-data", "train") if spec.get("inflate", {}).get("postfilter") == "learned" else ()
+    return ("encode", *train, "archive", "inflate", "score")
+
+
 def lab_source(lab: Lab) -> SourceSpec:
     """The lab's default source as the spec's [source] section."""
     source = lab.source()

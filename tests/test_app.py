@@ -26,8 +26,9 @@ from comma_tui.screens.run_detail import RunDetailScreen
 from comma_tui.screens.run_form import RunForm
 from comma_tui.screens.sweep_form import SweepForm
 from comma_tui.widgets.ledger_table import LedgerTable
+from comma_tui.widgets.queue_pane import stage_bars
 from engine.demo_assets import DemoAssets
-from ledger import Lab, Ledger
+from ledger import Lab, Ledger, Progress, RunRecord
 from tests.app_fixtures import fill_fixed, make_lab, stand_in_assets
 
 SIZE = (120, 36)
@@ -325,3 +326,16 @@ def test_demo_lab_is_made_once_with_a_sweep_around_a_first_run(tmp_path: Path, m
     assert all(r.status == "queued" for r in runs)
     assert len(Ledger(demo.ensure_demo_lab()).all()) == 8  # opened again: nothing queued twice
     assert made == [demo.DEMO_FRAMES]  # and the assets were made once
+
+
+def test_queue_bars_follow_each_runs_own_stages() -> None:
+    # A learned post-filter run trains between encode and archive; a submission has no encode.
+    learned = RunRecord(id="r0001", created=0.0, spec={"inflate": {"postfilter": "learned"}}, status="running")
+    training = Progress("r0001", "train", 30, 100, 12.0, 28.0, 0.0)
+    tokens = stage_bars(learned, training, 80).plain.split()
+    bars = dict(zip(tokens[::2], tokens[1::2], strict=True))
+    assert list(bars) == ["enc", "dat", "trn", "arc", "inf", "scr"]
+    assert set(bars["enc"] + bars["dat"]) == {"█"} and set(bars["arc"] + bars["inf"] + bars["scr"]) == {"·"}
+    assert "█" in bars["trn"] and bars["trn"].endswith("·")
+    submission = RunRecord(id="r0002", created=0.0, spec={"run": {"submission": "/sub"}}, status="running")
+    assert stage_bars(submission, None, 80).plain.split()[::2] == ["arc", "inf", "scr"]

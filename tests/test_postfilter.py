@@ -27,7 +27,7 @@ from engine.inflate_runtime import (
 )
 from engine.postfilter import FramePairs, Objective, QATFilter, sample_crops, train_filter
 from engine.scorer import Scorer
-from engine.spec import InflateSpec
+from engine.spec import InflateSpec, stage_names
 from engine.video import iter_frames
 from ledger import Lab, Ledger
 
@@ -183,7 +183,9 @@ def test_a_learned_run_ships_its_filter_and_exports_to_the_same_score(
     assert main(["run", str(spec), "--lab", str(lab.root)]) == 0
     record = Ledger(lab).runs(text="learned-tiny")[0]
     assert record.status == "done" and record.metrics is not None
-    assert set(record.stage_timings) == {"encode", "train-data", "train", "archive", "inflate", "score"}
+    # In the order the queue pane draws them.
+    assert list(record.stage_timings) == list(stage_names(record.spec))
+    assert list(record.stage_timings) == ["encode", "train-data", "train", "archive", "inflate", "score"]
     info = record.extra["postfilter"]
     assert info["steps"] == 20 and info["hidden"] == 8 and info["pairs"] == 6
     assert {"loss_first", "loss_best", "loss_last", "steps_per_s", "curve"} <= set(info)

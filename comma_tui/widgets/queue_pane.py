@@ -12,10 +12,10 @@ from textual.widget import Widget
 
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.colors import theme_hex
+from engine.spec import stage_names
 from ledger import Progress, RunRecord
 
-STAGES = ("encode", "archive", "inflate", "score")
-SHORT = {"encode": "enc", "archive": "arc", "inflate": "inf", "score": "scr"}
+SHORT = {"encode": "enc", "train-data": "dat", "train": "trn", "archive": "arc", "inflate": "inf", "score": "scr"}
 EIGHTHS = " ▏▎▍▌▋▊▉"
 MAX_QUEUED = 60
 
@@ -42,7 +42,7 @@ def bar(fraction: float, width: int) -> str:
 
 def stages_of(run: RunRecord, current: str | None) -> list[str]:
     """The stages a run goes through; an unexpected current stage is shown too."""
-    stages = list(STAGES)
+    stages = list(stage_names(run.spec))
     if current and current not in stages:
         stages.insert(len(stages) - 1, current)  # e.g. a training stage, before scoring
     return stages
