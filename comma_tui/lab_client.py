@@ -17,7 +17,7 @@ from typing import Any
 
 from engine import control
 from engine.errors import UserError
-from engine.spec import RunSpec, SourceSpec, parse_spec
+from engine.spec import RunSpec, SourceSpec, lab_source, parse_spec
 from ledger import Counts, Lab, Ledger, Progress, RunRecord, load_per_pair
 
 LOG_NAME = "log.txt"
@@ -110,8 +110,7 @@ class LabClient:
         """The lab's default [source] (read once)."""
         with self._lock:
             if self._source is None:
-                source = self.lab.source()
-                self._source = SourceSpec(str(source.clip), str(source.models), source.original_bytes or 0)
+                self._source = lab_source(self.lab)
             return self._source
 
     # Reading.
