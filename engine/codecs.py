@@ -107,6 +107,7 @@ class VideoEncoder:
         # same frames and settings give the same file, byte for byte.
         self._container = av.open(str(self.path), mode="w", format="matroska", options={"fflags": "+bitexact"})
         stream = self._container.add_stream(settings.codec, rate=fps, options=_codec_options(settings))
+        assert isinstance(stream, av.VideoStream)  # every codec we offer is a video codec
         stream.width, stream.height = width, height
         stream.pix_fmt = settings.pix_fmt
         stream.time_base = Fraction(1, fps)
@@ -117,7 +118,7 @@ class VideoEncoder:
         ctx.color_range = av.video.reformatter.ColorRange.MPEG
         ctx.colorspace = av.video.reformatter.Colorspace.ITU601
         # Thread use inside libsvtav1/x265 is their own; FFmpeg's frame threads add nothing here.
-        self._stream = stream
+        self._stream: av.VideoStream = stream
         self._pts = 0
 
     def write(self, rgb: np.ndarray) -> None:

@@ -47,7 +47,7 @@ SCALER_FLAGS = {"lanczos": "LANCZOS", "bicubic": "BICUBIC", "bilinear": "BILINEA
 
 def _plane(plane: av.video.plane.VideoPlane, rows: int, cols: int) -> np.ndarray:
     """One plane as (rows, cols) uint8, dropping the line-size padding on the right."""
-    flat = np.frombuffer(plane, dtype=np.uint8)
+    flat = np.frombuffer(memoryview(plane), dtype=np.uint8)
     return flat.reshape(rows, plane.line_size)[:, :cols]
 
 

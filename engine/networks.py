@@ -89,6 +89,9 @@ class Hydra(nn.Module):
 class PoseNet(nn.Module):
     """fastvit_t12 on two frames' YUV6 planes, a summariser MLP and the `pose` head."""
 
+    _mean: torch.Tensor
+    _std: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("_mean", torch.full((1, _IN_CHANS, 1, 1), 255 / 2))

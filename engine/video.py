@@ -94,7 +94,7 @@ def iter_raw(path: str | os.PathLike[str], group: int = 1) -> Iterator[np.ndarra
     with open(path, "rb") as f:
         for _ in range(count):
             chunk = np.empty((group, HEIGHT, WIDTH, 3), dtype=np.uint8)
-            if f.readinto(memoryview(chunk).cast("B")) != chunk.nbytes:
+            if f.readinto(chunk.data.cast("B")) != chunk.nbytes:
                 raise UserError(f"{path} shrank while being read: let inflate finish before scoring")
             yield chunk
 

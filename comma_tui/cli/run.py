@@ -46,7 +46,8 @@ def _raw_spec(path: Path) -> dict[str, Any]:
 
 def _record_bad_spec(ledger: Ledger, path: Path, error: SpecError) -> None:
     raw = _raw_spec(path)
-    meta = raw.get("run") if isinstance(raw.get("run"), dict) else {}
+    run = raw.get("run")
+    meta = run if isinstance(run, dict) else {}
     try:
         record = ledger.add_run(raw, track=str(meta.get("track") or "main"), label=path.name, status="running")
     except UserError:
