@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import TextIO
 
 from comma_tui.cli.progress_bar import ProgressBar
+from engine.defaults import DEMO_FRAMES
 from engine.demo_assets import DemoAssets, make_demo_assets
 from engine.progress import StageClock
 from engine.spec import RunSpec, parse_spec
 from ledger import Lab, Ledger
 
 DATA_ENV = "COMMA_TUI_DATA"
-DEMO_FRAMES = 60
 FIRST_RUN = {
     "preprocess": {"width": 524, "height": 394, "scaler": "lanczos"},
     "encode": {"codec": "libsvtav1", "crf": 35, "preset": "10", "film_grain": 22},

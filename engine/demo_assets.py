@@ -31,7 +31,6 @@ from engine.synthetic import FPS, SyntheticDrive
 from engine.video import HEIGHT, WIDTH, iter_pair_batches
 
 CLIP_NAME = "0.mkv"
-DEFAULT_FRAMES = DEMO_FRAMES
 _CLIP_SETTINGS = EncodeSettings(codec="libx265", crf=16, preset="faster")
 _CALIBRATION_PAIRS = 24
 _BATCH = 4
@@ -168,7 +167,7 @@ def write_demo_scorer(models: Path, clip: Path, maps: np.ndarray, seed: int, pro
 
 
 def make_demo_assets(
-    root: str | Path, frames: int = DEFAULT_FRAMES, seed: int = 0, progress: Progress | None = None
+    root: str | Path, frames: int = DEMO_FRAMES, seed: int = 0, progress: Progress | None = None
 ) -> DemoAssets:
     """Write the synthetic clip and the calibrated demo scorer under `root`."""
     assets = DemoAssets(Path(root))

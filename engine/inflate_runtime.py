@@ -232,10 +232,10 @@ class LearnedFilter:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.weights = [
-            dequantize(torch.from_numpy(q.copy()), torch.from_numpy(s.copy())).to(self.device)
+            dequantize(torch.from_numpy(q.copy()), torch.from_numpy(s)).to(self.device)
             for q, s in zip(packed.weights, packed.scales, strict=True)
         ]
-        self.biases = [torch.from_numpy(b.copy()).to(self.device) for b in packed.biases]
+        self.biases = [torch.from_numpy(b).to(self.device) for b in packed.biases]
 
     @classmethod
     def from_file(cls, path: Path, device: str | torch.device | None = None) -> LearnedFilter:

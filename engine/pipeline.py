@@ -10,7 +10,6 @@ archive.zip, the log, report.json, per-pair distortions and stage timings.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import shutil
@@ -41,7 +40,7 @@ from engine.inflate_runtime import (
 from engine.postfilter import gather_pairs, train_filter, write_filter
 from engine.preprocess import preprocess_frames
 from engine.progress import Sink, StageClock
-from engine.reference_cache import ReferenceCache
+from engine.reference_cache import ReferenceCache, clip_sha256
 from engine.scorer import Scorer
 from engine.spec import RunSpec, spec_to_toml
 from engine.synthetic import FPS
@@ -97,15 +96,6 @@ class RunResult:
             "approximate": False,
             "extra": self.extra,
         }
-
-
-def file_fingerprint(path: Path) -> str:
-    """Short sha256 of a file's bytes: identifies a source clip across labs and renames."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 class Stages:
@@ -259,7 +249,7 @@ def score_run(
         charged_bytes=charged_bytes,
         scorer_fingerprint=scorer.fingerprint.full,
         scorer_demo=scorer.fingerprint.demo,
-        clip_fingerprint=file_fingerprint(clip),
+        clip_fingerprint=clip_sha256(clip)[:16],  # the reference cache's key hashed it already
         device_kind=scorer.device.type,
         artifacts=run_dir,
         extra=extra,

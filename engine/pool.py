@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 TAG_VAR = "COMMA_TUI_RUN"
-LOG_NAME = "log.txt"  # engine.worker.LOG_NAME; not imported, as engine.worker pulls in torch
+LOG_NAME = "log.txt"  # each run's log, in its run folder
 OUTPUT_NAME = "worker.out"
 _MAX_LINE = 64 * 1024
 KILL_GRACE = 3.0

@@ -45,7 +45,6 @@ from engine.inflate_runtime import (
     HEIGHT,
     WIDTH,
     PackedFilter,
-    decode_rgb,
     dequantize,
     filter_layers,
     pack_filter,
@@ -55,7 +54,7 @@ from engine.inflate_runtime import (
 from engine.networks import MODEL_H, POSE_DISTORTION_DIMS, rgb_to_yuv6
 from engine.scorer import Scorer
 from engine.spec import InflateSpec
-from engine.video import iter_frames
+from engine.video import as_rgb, iter_frames_unconverted
 
 MAX_PAIRS = 16
 CURVE_POINTS = 10
@@ -87,11 +86,15 @@ def quant_scale(w: torch.Tensor, quant: str) -> torch.Tensor:
     return torch.where(amax > 0, amax / QMAX, torch.ones_like(amax))
 
 
+def quantize(w: torch.Tensor, quant: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(int8 values held in float, scales) of a conv weight; the rounding passes gradients straight through."""
+    scale = quant_scale(w, quant)
+    return _RoundSTE.apply(w / scale.view(-1, 1, 1, 1)).clamp(-QMAX, QMAX), scale
+
+
 def fake_quant(w: torch.Tensor, quant: str) -> torch.Tensor:
     """w as int8 times scale, in float32, with the gradient passed straight through the rounding."""
-    scale = quant_scale(w, quant)
-    q = _RoundSTE.apply(w / scale.view(-1, 1, 1, 1)).clamp(-QMAX, QMAX)
-    return dequantize(q, scale)
+    return dequantize(*quantize(w, quant))
 
 
 class QATFilter(nn.Module):
@@ -119,8 +122,8 @@ class QATFilter(nn.Module):
         """The weights as shipped: the same ints and scales the forward pass uses."""
         ints, scales = [], []
         for w in self.weights:
-            scale = quant_scale(w, self.quant)
-            ints.append(torch.round(w / scale.view(-1, 1, 1, 1)).clamp(-QMAX, QMAX).to(torch.int8).cpu().numpy())
+            q, scale = quantize(w, self.quant)
+            ints.append(q.to(torch.int8).cpu().numpy())
             scales.append(scale.cpu().numpy().astype(np.float32))
         biases = tuple(b.detach().cpu().numpy().astype(np.float32) for b in self.biases)
         return PackedFilter(self.hidden, self.depth, self.quant, tuple(ints), tuple(scales), biases)
@@ -168,21 +171,21 @@ def gather_pairs(
     scaler: str,
     frames: int,
     seed: int,
-    max_pairs: int = MAX_PAIRS,
     progress: Progress | None = None,
 ) -> FramePairs:
-    """Decode the encode and the clip side by side, keeping up to `max_pairs` random pairs."""
+    """Decode the encode and the clip side by side, keeping up to `MAX_PAIRS` random pairs."""
     total = frames // 2
-    chosen = np.sort(np.random.default_rng([seed, 0]).choice(total, size=min(max_pairs, total), replace=False))
+    chosen = np.sort(np.random.default_rng([seed, 0]).choice(total, size=min(MAX_PAIRS, total), replace=False))
     slots = {int(pair): slot for slot, pair in enumerate(chosen)}
     cand = np.empty((len(chosen), 2, HEIGHT, WIDTH, 3), np.uint8)
     ref = np.empty_like(cand)
     filled = 0
-    for index, (small, reference) in enumerate(zip(decode_rgb(video), iter_frames(clip), strict=False)):
+    decoded = zip(iter_frames_unconverted(video), iter_frames_unconverted(clip), strict=False)
+    for index, (small, reference) in enumerate(decoded):
         pair, member = divmod(index, 2)
-        if pair in slots:
-            cand[slots[pair], member] = resize_rgb(small, WIDTH, HEIGHT, scaler)
-            ref[slots[pair], member] = reference
+        if pair in slots:  # only kept frames are converted to RGB: most of the clip is dropped
+            cand[slots[pair], member] = resize_rgb(as_rgb(small), WIDTH, HEIGHT, scaler)
+            ref[slots[pair], member] = as_rgb(reference)
             filled += 1
         if progress:
             progress(index + 1, frames)

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from engine import networks
-from engine.scorer import ReferenceOutputs, Scorer
+from engine.scorer import ReferenceOutputs, Scorer, file_sha256
 
 FORMAT = 1
 SUBDIR = "reference"
@@ -47,15 +47,6 @@ Log = Callable[[str], None]
 
 class CacheCorrupt(Exception):
     """A cache entry does not hold what its header promises."""
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 _clip_hashes: dict[tuple[str, int, int], str] = {}

@@ -75,7 +75,8 @@ def pick_device(name: str | None = None) -> torch.device:
     return device
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -142,7 +143,7 @@ def read_fingerprint(models_dir: str | Path) -> Fingerprint:
         )
     pose_path, seg_path = models_dir / POSENET_FILE, models_dir / SEGNET_FILE
     demo = _check_weight_file(pose_path) and _check_weight_file(seg_path)
-    return Fingerprint(_sha256(pose_path), _sha256(seg_path), demo)
+    return Fingerprint(file_sha256(pose_path), file_sha256(seg_path), demo)
 
 
 @dataclass

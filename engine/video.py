@@ -23,11 +23,13 @@ __all__ = [
     "HEIGHT",
     "WIDTH",
     "RawWriter",
+    "as_rgb",
     "batch_pairs",
     "count_frames",
     "frame_to_rgb",
     "iter_clip_frames",
     "iter_frames",
+    "iter_frames_unconverted",
     "iter_pair_batches",
     "iter_raw",
     "open_raw",
@@ -51,20 +53,25 @@ def _open_container(path: Path) -> av.container.InputContainer:
     return container
 
 
-def iter_clip_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
-    """Decode a clip (mkv, mp4, raw .hevc, ...) frame by frame into (H, W, 3) uint8 RGB."""
+def iter_decoded(path: str | os.PathLike[str]) -> Iterator[av.VideoFrame]:
+    """Decode a clip (mkv, mp4, raw .hevc, ...) frame by frame, leaving the frames in their own format."""
     path = Path(path)
     container = _open_container(path)
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         try:
-            for frame in container.decode(stream):
-                yield frame_to_rgb(frame)
+            yield from container.decode(stream)
         except av.error.FFmpegError as exc:
             raise UserError(f"clip {path} is damaged: {exc}; re-export or re-download it") from None
     finally:
         container.close()
+
+
+def iter_clip_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
+    """Decode a clip frame by frame into (H, W, 3) uint8 RGB."""
+    for frame in iter_decoded(path):
+        yield frame_to_rgb(frame)
 
 
 def open_raw(path: str | os.PathLike[str]) -> np.memmap:
@@ -106,11 +113,26 @@ def is_raw(path: str | os.PathLike[str]) -> bool:
 
 def iter_frames(path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
     """Frames of a clip or a `.raw` file, one (H, W, 3) uint8 array at a time."""
+    for frame in iter_frames_unconverted(path):
+        yield as_rgb(frame)
+
+
+def iter_frames_unconverted(path: str | os.PathLike[str]) -> Iterator[av.VideoFrame | np.ndarray]:
+    """Like `iter_frames`, but a clip's frames come as decoded: `as_rgb` converts the ones wanted.
+
+    Converting to RGB costs more than decoding, so a reader that keeps a few frames skips it
+    for the rest.
+    """
     if is_raw(path):
         for group in iter_raw(path):
             yield group[0]
     else:
-        yield from iter_clip_frames(path)
+        yield from iter_decoded(path)
+
+
+def as_rgb(frame: av.VideoFrame | np.ndarray) -> np.ndarray:
+    """A frame from `iter_frames_unconverted` as (H, W, 3) uint8 RGB."""
+    return frame if isinstance(frame, np.ndarray) else frame_to_rgb(frame)
 
 
 def _count_hevc_pictures(path: Path) -> int:

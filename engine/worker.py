@@ -24,12 +24,12 @@ from types import FrameType
 
 from engine.errors import UserError
 from engine.pipeline import RunResult, run_spec
+from engine.pool import LOG_NAME
 from engine.progress import Sink, json_lines_sink
 from engine.spec import RunSpec, lab_source, parse_spec
 from engine.submission import OFFICIAL_TIMEOUT, score_submission
 from ledger import Lab, Ledger, RunRecord
 
-LOG_NAME = "log.txt"
 _LOG_TAIL_LINES = 20
 
 
