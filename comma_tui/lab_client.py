@@ -17,10 +17,10 @@ from typing import Any
 
 from engine import control
 from engine.errors import UserError
+from engine.pool import LOG_NAME, log_tail
 from engine.spec import RunSpec, SourceSpec, lab_source, parse_spec
 from ledger import Counts, Lab, Ledger, Progress, RunRecord, load_per_pair
 
-LOG_NAME = "log.txt"
 LOG_TAIL_LINES = 40
 
 
@@ -115,11 +115,6 @@ class LabClient:
 
     # Reading.
 
-    def revision(self) -> Any:
-        """Changes whenever a run or the queue's paused state changes."""
-        with self._lock:
-            return self.ledger.revision()
-
     def snapshot(self, since: Any = None) -> Snapshot | None:
         """The whole history at its current revision, or None when it is still `since`."""
         with self._lock:
@@ -203,13 +198,8 @@ class LabClient:
 
     def log_tail(self, run: RunRecord) -> str:
         """The last lines of a run's log.txt (live while it runs), else the tail kept in the ledger."""
-        path = Path(run.artifacts) / LOG_NAME if run.artifacts else None
-        if path is not None:
-            try:
-                return "\n".join(path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:])
-            except OSError:
-                pass
-        return run.log_tail
+        live = log_tail(Path(run.artifacts) / LOG_NAME, LOG_TAIL_LINES) if run.artifacts else ""
+        return live or run.log_tail
 
     def get(self, run_id: str) -> RunRecord:
         """One run's record, fresh from the ledger."""

@@ -130,10 +130,6 @@ class Scheduler:
         elif self._stop is None:
             self._stop = "graceful"
 
-    def request_stop(self, now: bool = False) -> None:
-        """Ask the loop to stop: at once (killing workers) or once running runs finish."""
-        self._stop = "now" if now else (self._stop or "graceful")
-
     def say(self, message: str) -> None:
         """A line in the scheduler's own log (its stdout)."""
         with contextlib.suppress(OSError, ValueError):

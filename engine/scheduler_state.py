@@ -83,10 +83,6 @@ class SchedulerState:
     host: str = ""
     stopped: float | None = None
 
-    def gpu_of(self, slot: int | None) -> str | None:
-        """The GPU a slot's worker is pinned to (None without GPUs)."""
-        return slot_gpu(self.gpus, slot)
-
 
 def slot_gpu(gpus: tuple[str, ...], slot: int | None) -> str | None:
     """The GPU of a slot: slots take the visible GPUs in turn (None without GPUs)."""

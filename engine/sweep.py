@@ -14,6 +14,7 @@ from itertools import product
 from typing import Any
 
 from engine.spec import RunSpec, SpecError, parse_axis_value, parse_spec, resolve_axis
+from ledger.specdiff import format_value
 
 MAX_POINTS = 500
 _EXAMPLE = "e.g. crf=32..36, film_grain=0,22 or crf=20..40:5"
@@ -70,13 +71,6 @@ def parse_sweep(text: str) -> tuple[str, list[Any]]:
     for item in items:
         parsed.extend(_range(item, text) if ".." in item else [item])
     return axis, parsed
-
-
-def format_value(value: Any) -> str:
-    """A value as a label shows it: 34, 0.5, true, lanczos."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return repr(value) if isinstance(value, float) else str(value)
 
 
 def with_values(spec: RunSpec, point: Mapping[str, Any], label: str) -> RunSpec:

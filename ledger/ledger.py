@@ -63,11 +63,6 @@ class Ledger:
         self._runs.refresh()
         self._queue.read()
 
-    @classmethod
-    def open(cls, lab: Lab | str | Path) -> Ledger:
-        """The ledger of `lab`, read and checked (a damaged file raises LedgerError naming it)."""
-        return cls(lab)
-
     def __repr__(self) -> str:
         return f"Ledger({str(self.lab.root)!r})"
 

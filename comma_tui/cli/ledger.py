@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from engine.errors import UserError
-from ledger import Lab, Ledger, LedgerError, RunRecord
+from ledger import DEFAULT_EPSILON, Lab, Ledger, LedgerError, RunRecord
 from ledger.export import FORMATS, export, when
 from ledger.queries import SORT_KEYS
 from ledger.records import STATUSES
@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--clip", required=True, type=Path, help="the source clip (the challenge's videos/0.mkv)")
     p.add_argument("--models", required=True, type=Path, help="folder with posenet/segnet.safetensors")
     p.add_argument("--original-bytes", type=int, help="uncompressed size (default: the clip's decoded size)")
-    p.add_argument("--epsilon", type=float, default=0.005, help="how far a run must lower the floor (0.005)")
+    p.add_argument(
+        "--epsilon", type=float, default=DEFAULT_EPSILON, help=f"how far a run must lower the floor ({DEFAULT_EPSILON})"
+    )
     p.set_defaults(handler=run_init)
 
     lab = argparse.ArgumentParser(add_help=False)
@@ -110,10 +112,10 @@ def run_list(args: argparse.Namespace) -> int:
     if not records:
         print("no runs match these filters" if total else "no runs yet: queue one with comma-tui queue add SPEC.toml")
         return 0
-    floors = {r.id for r in ledger.floors().values()}
-    print(_table(records, deltas, floors))
+    floor_runs = ledger.floors()
+    print(_table(records, deltas, {r.id for r in floor_runs.values()}))
     shown = f"{len(records)} runs" if len(records) == total else f"{len(records)} of {total} runs"
-    floor_text = ", ".join(f"{t} {r.id} {r.score:.3f}" for t, r in ledger.floors().items() if r.score is not None)
+    floor_text = ", ".join(f"{t} {r.id} {r.score:.3f}" for t, r in floor_runs.items() if r.score is not None)
     print(f"{shown}" + (f"; * floor: {floor_text}" if floor_text else ""))
     return 0
 

@@ -23,7 +23,7 @@ from typing import Any
 from engine import control
 from engine.errors import UserError
 from engine.scheduler import Scheduler
-from engine.scheduler_state import SchedulerError, when
+from engine.scheduler_state import SchedulerError, holder, when
 from engine.spec import lab_source, load_spec
 from ledger import Lab, Ledger, RunRecord
 
@@ -200,7 +200,7 @@ def _print_queued(records: list[RunRecord], lab: Lab) -> None:
         parent = f"  (parent {r.parent})" if r.parent else ""
         print(f"queued {r.id}  {r.track}  {r.label}{parent}")
     print(f"{len(records)} run(s) queued in lab {lab.root}")
-    if control.status(lab).pid is None:
+    if holder(lab) is None:
         print(f"the scheduler is not running: start it with comma-tui sched start --lab {lab.root}")
 
 

@@ -32,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _archive_bytes(args: argparse.Namespace) -> int:
+    from engine.video import is_raw
+
     if args.archive is not None:
         if not args.archive.is_file():
             raise UserError(f"archive {args.archive} not found: pass the submission's archive.zip")
@@ -40,7 +42,7 @@ def _archive_bytes(args: argparse.Namespace) -> int:
         if args.archive_bytes < 0:
             raise UserError(f"--archive-bytes {args.archive_bytes} is negative: pass the archive's size")
         return int(args.archive_bytes)
-    if args.candidate.suffix == ".raw":
+    if is_raw(args.candidate):
         raise UserError("a .raw candidate has no size of its own: pass --archive ZIP or --archive-bytes N")
     # A candidate clip is its own archive: its size is what would be shipped.
     return int(args.candidate.stat().st_size)

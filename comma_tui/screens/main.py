@@ -137,7 +137,6 @@ class MainScreen(Screen[None]):
             queued=snapshot.queued,
             paused=snapshot.paused,
             progress=live.progress if live else {},
-            scheduler=live.scheduler.state if live else "unknown",
         )
         self.query_one("#queue", QueuePane).show(state)
 

@@ -28,7 +28,6 @@ class QueueState:
     queued: Sequence[RunRecord] = ()
     paused: bool = False
     progress: dict[str, Progress] = field(default_factory=dict)
-    scheduler: str = "unknown"
 
 
 def bar(fraction: float, width: int) -> str:
