@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from comma_tui.widgets.format import duration
 from engine import control
 from engine.errors import UserError
 from engine.scheduler import Scheduler
@@ -83,18 +84,6 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 def _lab(args: argparse.Namespace) -> Lab:
     return Lab.open(args.lab) if args.lab is not None else Lab.find()
-
-
-def duration(seconds: float | None) -> str:
-    """Seconds as people read them: 45s, 3m12s, 2h05m; "-" when unknown."""
-    if seconds is None:
-        return "-"
-    seconds = round(max(0.0, seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 # sched
@@ -174,9 +163,8 @@ def queue_lines(s: control.SchedulerStatus) -> list[str]:
     for r in s.running:
         where = "-" if r.slot is None else f"slot {r.slot}" + (f" GPU {r.gpu}" if r.gpu is not None else "")
         stage = f"{r.stage} {r.done}/{r.total} {r.fraction:4.0%}" if r.stage else "starting"
-        lines.append(
-            f"  {r.id}  {where:<12} {stage:<22} elapsed {duration(r.elapsed):>6}  ETA {duration(r.eta):>6}  {r.label}"
-        )
+        elapsed, eta = duration(r.elapsed, "-"), duration(r.eta, "-")
+        lines.append(f"  {r.id}  {where:<12} {stage:<22} elapsed {elapsed:>6}  ETA {eta:>6}  {r.label}")
     lines.append(f"queued ({len(s.queued)}):")
     for q in s.queued:
         again = f"  (requeued {q.requeued}x)" if q.requeued else ""

@@ -96,10 +96,10 @@ def small(value: float | None) -> str:
     return f"{value:.4g}" if abs(value) >= 1e-4 or value == 0 else f"{value:.2e}"
 
 
-def duration(seconds: float | None) -> str:
-    """Seconds as 42s, 3m05s, 1h02m."""
+def duration(seconds: float | None, unknown: str = "?") -> str:
+    """Seconds as 42s, 3m05s, 1h02m; `unknown` when there is no sensible value."""
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "?"
+        return unknown
     s = round(seconds)
     if s < 60:
         return f"{s}s"
