@@ -285,13 +285,6 @@ class LabClient:
 
     def export(self, run_id: str, dest: Path) -> Path:
         """Write a finished run as an official-layout submission folder."""
-        from engine.export import export_submission
+        from engine.export import export_run
 
-        run = self.get(run_id)
-        if run.status != "done":
-            raise UserError(f"{run.id} is {run.status}: only finished runs can be exported")
-        spec = parse_spec(run.spec, self.source())
-        if spec.run.submission:
-            raise UserError(f"{run.id} scored an external submission ({spec.run.submission}): export it from there")
-        archive = Path(run.artifacts) / "archive.zip"
-        return export_submission(archive, spec, Path(dest).expanduser(), origin=f"run {run.id}")
+        return export_run(self.get(run_id), self.source(), Path(dest).expanduser())

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from engine import inflate_runtime
 from engine.errors import UserError
-from engine.spec import RunSpec, spec_to_toml
+from engine.spec import RunSpec, SourceSpec, parse_spec, spec_to_toml
+from ledger import RunRecord
 
 _INFLATE_SH = """#!/usr/bin/env bash
 # Made by comma-tui export{origin}. Usage: inflate.sh ARCHIVE_DIR INFLATED_DIR VIDEO_NAMES_FILE
@@ -31,6 +32,16 @@ def inflate_args(spec: RunSpec) -> list[str]:
     # `--postfilter learned` needs nothing more: the filter's shape and weights are in
     # postfilter.bin inside archive.zip, so the training keys (hidden, steps, ...) stay out of inflate.
     return args
+
+
+def export_run(record: RunRecord, source: SourceSpec, dest: Path) -> Path:
+    """Write a finished run of the ledger (its spec completed by the lab's `source`) as a submission folder."""
+    if record.status != "done":
+        raise UserError(f"{record.id} is {record.status}: only finished runs can be exported")
+    spec = parse_spec(record.spec, source)
+    if spec.run.submission:
+        raise UserError(f"{record.id} scored an external submission ({spec.run.submission}): export it from there")
+    return export_submission(Path(record.artifacts) / "archive.zip", spec, dest, origin=f"run {record.id}")
 
 
 def export_submission(archive: Path, spec: RunSpec, dest: Path, origin: str = "") -> Path:

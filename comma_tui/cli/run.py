@@ -113,16 +113,11 @@ def _report(record: RunRecord, events: bool) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    from engine.export import export_submission
-    from engine.spec import lab_source, parse_spec
+    from engine.export import export_run
+    from engine.spec import lab_source
 
     lab = Lab.find(args.lab) if args.lab is None else Lab.open(args.lab)
     record = Ledger(lab).get(args.run_id)
-    if record.status != "done":
-        raise UserError(f"{record.id} is {record.status}: only finished runs can be exported")
-    spec = parse_spec(record.spec, lab_source(lab))
-    if spec.run.submission:
-        raise UserError(f"{record.id} scored an external submission ({spec.run.submission}): export it from there")
-    dest = export_submission(Path(record.artifacts) / "archive.zip", spec, args.dest, origin=f"run {record.id}")
+    dest = export_run(record, lab_source(lab), args.dest)
     print(f"exported {record.id} to {dest} (archive.zip, inflate.sh, inflate.py)")
     return 0
