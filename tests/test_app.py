@@ -236,6 +236,21 @@ async def test_sweep_form_queues_the_grid(lab: tuple[Lab, dict[str, str]]) -> No
         assert all(not r.spec["run"].get("parent") for r in new)
 
 
+async def test_sweep_form_reads_values_as_the_command_line_does(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    async with open_console(the_lab) as (app, pilot, table):
+        await select(pilot, table, roles["floor"])
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SweepForm))
+        await pilot.press(*"31,33..37:2")
+        preview = app.screen.query_one("#sweep-preview", Label)
+        await wait_for(pilot, lambda: "Queues 4 runs" in str(preview.content))
+        await pilot.press(*"..")  # "31,33..37:2.." is no range
+        error = app.screen.query_one("#sweep-error", Label)
+        await wait_for(pilot, lambda: "needs numbers" in str(error.content))
+        assert str(preview.content) == ""
+
+
 async def test_promote_by_hand_with_a_note(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, roles = lab
     async with open_console(the_lab) as (_app, pilot, table):

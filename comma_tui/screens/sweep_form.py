@@ -1,12 +1,12 @@
 """`s`: a sweep of one or two axes around the selected run, every grid point checked before queueing.
 
-Values are a list (`33,35,37`, `0,22`, `lanczos,bicubic`) or an inclusive whole-number range
-(`32..36`, `20..40..5`). The form shows the grid it would queue, or the first point that cannot run.
+Values are written as on the command line (`engine.sweep.parse_sweep`): a list (`33,35,37`,
+`lanczos,bicubic`), an inclusive range (`32..36`, `20..40:5`) or both (`31,33..35`). The form
+shows the grid it would queue, or the first point that cannot run.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -20,10 +20,10 @@ from textual.widgets import Input, Label
 
 from comma_tui.screens.run_form import LEDGER_KEYS
 from engine.errors import UserError
-from engine.spec import RunSpec, SpecError, parse_axis_value, resolve_axis
+from engine.spec import RunSpec, SpecError, resolve_axis
+from engine.sweep import grid, parse_sweep
 from ledger import RunRecord
 
-MAX_POINTS = 100
 ROWS = 2
 
 
@@ -53,36 +53,6 @@ def axis_names(spec: RunSpec) -> list[str]:
     return names
 
 
-def expand_values(axis: str, text: str) -> list[Any]:
-    """`32..36` -> [32, 33, 34, 35, 36]; `0,22` -> [0, 22]; each value typed for its axis."""
-    text = text.strip()
-    if not text:
-        raise SpecError(f"give {axis} some values: a list like 33,35 or a range like 32..36")
-    if ".." in text:
-        parts = text.split("..")
-        try:
-            low, high, *step = (int(p) for p in parts)
-        except ValueError:
-            raise SpecError(f"range {text!r} must be whole numbers: low..high or low..high..step") from None
-        stride = step[0] if step else 1
-        if stride <= 0 or high < low or len(step) > 1:
-            raise SpecError(f"range {text!r} must go up: low..high or low..high..step with step > 0")
-        return [parse_axis_value(axis, str(v)) for v in range(low, high + 1, stride)]
-    return [parse_axis_value(axis, part) for part in text.split(",") if part.strip()]
-
-
-def check_grid(base: RunSpec, sweeps: dict[str, list[Any]]) -> int:
-    """How many runs the grid is; the first point that cannot run raises SpecError naming it."""
-    points = list(itertools.product(*sweeps.values()))
-    if len(points) > MAX_POINTS:
-        raise SpecError(f"{len(points)} grid points is too many for one sweep: keep it to {MAX_POINTS}")
-    for values in points:
-        spec = base
-        for axis, value in zip(sweeps, values, strict=True):
-            spec = spec.with_value(axis, value)
-    return len(points)
-
-
 class SweepForm(ModalScreen[SweepRequest | None]):
     """Pick one or two axes and their values; Ctrl+S (or Enter) queues the grid."""
 
@@ -96,6 +66,7 @@ class SweepForm(ModalScreen[SweepRequest | None]):
         self.base = spec
         self.base_run = parent
         self.request: SweepRequest | None = None
+        self.points = 0
 
     def compose(self) -> ComposeResult:
         origin = f"around {self.base_run.id}" if self.base_run else "around the defaults"
@@ -110,7 +81,7 @@ class SweepForm(ModalScreen[SweepRequest | None]):
                         suggester=suggester,
                         id=f"axis-{row}",
                     )
-                    yield Input("", placeholder="values: 33,35 or 32..36", id=f"values-{row}")
+                    yield Input("", placeholder="values: 33,35 or 32..36 or 20..40:5", id=f"values-{row}")
                 yield Input(self.base_run.track if self.base_run else "main", placeholder="track", id="sweep-track")
                 yield Input("0", placeholder="priority", id="sweep-priority", type="integer")
             yield Label("", id="sweep-preview", markup=False)
@@ -132,14 +103,14 @@ class SweepForm(ModalScreen[SweepRequest | None]):
             section, key = resolve_axis(axis)
             if section == "run" and key in LEDGER_KEYS:
                 raise SpecError(f"{axis} is the ledger's, not an axis to sweep")
-            sweeps[axis] = expand_values(axis, values)
+            sweeps[axis] = parse_sweep(f"{axis}={values}")[1]
         if not sweeps:
             raise SpecError("name an axis and its values (e.g. crf and 33,35,37)")
         track = self.query_one("#sweep-track", Input).value.strip()
         if not track:
             raise SpecError("the track cannot be empty (e.g. main)")
         priority = int(self.query_one("#sweep-priority", Input).value or 0)
-        check_grid(self.base, sweeps)
+        self.points = len(grid(self.base, sweeps))  # every point checked now, not when queueing
         return SweepRequest(self.base, sweeps, self.base_run.id if self.base_run else None, track, priority)
 
     @on(Input.Changed)
@@ -153,11 +124,8 @@ class SweepForm(ModalScreen[SweepRequest | None]):
             preview.update("")
             return
         error.update("")
-        grid = " × ".join(f"{axis} {', '.join(map(str, values))}" for axis, values in self.request.sweeps.items())
-        count = 1
-        for values in self.request.sweeps.values():
-            count *= len(values)
-        preview.update(f"Queues {count} run{'s' if count != 1 else ''}: {grid}")
+        shown = " × ".join(f"{axis} {', '.join(map(str, values))}" for axis, values in self.request.sweeps.items())
+        preview.update(f"Queues {self.points} run{'s' if self.points != 1 else ''}: {shown}")
 
     @on(Input.Submitted)
     def action_submit(self) -> None:
