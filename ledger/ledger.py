@@ -90,7 +90,6 @@ class Ledger:
         if status not in ("queued", "running"):
             raise LedgerError(f"a new run is queued or running, not {status!r}")
         with self._lock:
-            self._runs.refresh()
             parent_id, changed = None, []
             if parent is not None:
                 parent_record = self.get(parent)
@@ -117,7 +116,7 @@ class Ledger:
         return record
 
     def get(self, run: str) -> RunRecord:
-        """The record of a run ("r0042", "r42" or "42"); an unknown id raises LedgerError."""
+        """The record of a run ("r0042", "r42" or "42"), as the files hold it now; an unknown id raises LedgerError."""
         number = run_number(run)
         record = self._runs.get(number)
         if record is None:
@@ -134,7 +133,6 @@ class Ledger:
         if unknown:
             raise ValueError(f"update cannot change {unknown}: it changes {sorted(UPDATABLE)}")
         with self._lock:
-            self._runs.refresh()
             record = self.get(run)
             changes = dict(fields)
             if "log_tail" in changes:
@@ -158,7 +156,6 @@ class Ledger:
     def requeue(self, run: str) -> RunRecord:
         """Put an interrupted (or still running) run back in the queue, counting it in `requeued`."""
         with self._lock:
-            self._runs.refresh()
             record = self.get(run)
             if record.status not in ("interrupted", "running"):
                 raise LedgerError(f"{record.id} is {record.status}: only interrupted or running runs are requeued")
@@ -174,7 +171,6 @@ class Ledger:
         """
         metrics = check_result(result)
         with self._lock:
-            self._runs.refresh()
             record = self.get(run)
             if record.status == "done":
                 raise LedgerError(f"{record.id} already has a result: a run is measured once; retry it as a new run")
@@ -195,7 +191,6 @@ class Ledger:
         if status not in ("failed", "cancelled", "interrupted"):
             raise ValueError(f"record_failure ends a run as failed, cancelled or interrupted, not {status!r}")
         with self._lock:
-            self._runs.refresh()
             record = self.get(run)
             if record.status in FINAL_STATUSES:
                 return record
@@ -219,7 +214,6 @@ class Ledger:
         if not note:
             raise LedgerError("an override needs a note saying why: pass --note TEXT")
         with self._lock:
-            self._runs.refresh()
             record = self.get(run)
             if not record.measured:
                 raise LedgerError(f"{record.id} is {record.status}: only measured (done) runs are promoted or rejected")
