@@ -35,7 +35,6 @@ from engine.errors import UserError
 from ledger import Lab, RunRecord
 
 POLL_SECONDS = 0.5
-SCHEDULER_EVERY = 4  # ask the scheduler's state every 4th poll (2 s), and whenever the history moved
 
 
 class CommaApp(App[None]):
@@ -88,7 +87,6 @@ class CommaApp(App[None]):
         self._detail_screen: RunDetailScreen | None = None
         self._seen_revision: Any = None
         self._polling = False
-        self._ticks = 0
         self.sub_title = lab.root.name
 
     def get_default_screen(self) -> Screen:
@@ -115,9 +113,7 @@ class CommaApp(App[None]):
             if snapshot is not None:
                 self._seen_revision = snapshot.revision
                 self.post_message(self.LedgerLoaded(snapshot, track_plots(snapshot)))
-            self._ticks += 1
-            ask = snapshot is not None or self._ticks % SCHEDULER_EVERY == 0
-            self.post_message(self.LiveUpdated(self.client.live(ask_scheduler=ask)))
+            self.post_message(self.LiveUpdated(self.client.live()))
             if snapshot is not None:
                 self.client.prime_search(snapshot)  # after the first paint, not before it
         finally:

@@ -51,10 +51,8 @@ class Snapshot:
 class SchedulerInfo:
     """The scheduler as the status line shows it."""
 
-    state: str = "unknown"  # running, paused, stopped, unknown
-    pid: int | None = None
+    state: str = "unknown"  # running, paused, stopping, stopped, unknown
     slots: int | None = None
-    since: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +94,6 @@ class LabClient:
         self._lock = threading.RLock()
         self._ledger: Ledger | None = None
         self._source: SourceSpec | None = None
-        self._scheduler: SchedulerInfo | None = None
 
     @property
     def ledger(self) -> Ledger:
@@ -147,21 +144,12 @@ class LabClient:
         for r in snapshot.runs:
             _ = r.search_text
 
-    def live(self, ask_scheduler: bool = True) -> Live:
-        """Progress of running runs, and the scheduler's state (the last one known unless `ask_scheduler`)."""
+    def live(self) -> Live:
+        """Progress of running runs, and the scheduler's state."""
         with self._lock:
             progress = self.ledger.progress()
-        # Asking the scheduler scans the whole history (0.1 s at 10,000 runs): not at every tick.
-        if ask_scheduler or self._scheduler is None:
-            self._scheduler = self.scheduler_info()
-        return Live(self._scheduler, progress)
-
-    def scheduler_info(self) -> SchedulerInfo:
-        """The scheduler's state from `engine.control.status`."""
-        with self._lock:
-            status = control.status(self.ledger)
-        state = "stopping" if status.stopping else status.state
-        return SchedulerInfo(state=state, pid=status.pid, slots=status.slots, since=status.since)
+            glance = control.glance(self.ledger)
+        return Live(SchedulerInfo(glance.state, glance.slots), progress)
 
     def detail(self, run_id: str) -> RunDetail:
         """A run, the run it is compared with, per-pair distortions of both, and its log's tail."""

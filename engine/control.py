@@ -28,6 +28,7 @@ from engine.scheduler_state import (
     SchedulerError,
     SchedulerPaths,
     SchedulerRunning,
+    SchedulerState,
     holder,
     lock_held,
     read_state,
@@ -40,6 +41,7 @@ from ledger import Lab, Ledger, RunRecord
 __all__ = [
     "FailedRun",
     "FloorRun",
+    "Glance",
     "QueuedRun",
     "RunningRun",
     "SchedulerError",
@@ -50,6 +52,7 @@ __all__ = [
     "bump",
     "cancel",
     "ensure_running",
+    "glance",
     "parse_sweep",
     "pause",
     "queue_sweep",
@@ -242,6 +245,27 @@ class SchedulerStatus:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Glance:
+    """The scheduler at a glance, for a status line polled every half second."""
+
+    state: str  # running, paused, stopping or stopped
+    slots: int | None
+
+
+def _state(running: SchedulerState | None, paused: bool) -> str:
+    return "stopped" if running is None else ("paused" if paused else "running")
+
+
+def glance(lab: LabLike) -> Glance:
+    """The scheduler's state without reading the history: its lock, its state file, the queue's paused flag."""
+    ledger = _ledger(lab)
+    running = holder(ledger.lab)
+    stopping = running is not None and running.state == "stopping"
+    state = "stopping" if stopping else _state(running, ledger.paused())
+    return Glance(state, running.slots if running else None)
+
+
 def status(lab: LabLike, failures: int = 5) -> SchedulerStatus:
     """The scheduler's state, its running and queued runs, the floors, and the latest failures."""
     ledger = _ledger(lab)
@@ -276,7 +300,7 @@ def status(lab: LabLike, failures: int = 5) -> SchedulerStatus:
     ended.sort(key=lambda r: (r.finished or r.created, r.number), reverse=True)
     return SchedulerStatus(
         lab=str(ledger.lab.root),
-        state="stopped" if running is None else ("paused" if paused else "running"),
+        state=_state(running, paused),
         pid=running.pid if running else None,
         slots=running.slots if running else None,
         gpus=tuple(gpus),

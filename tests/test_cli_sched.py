@@ -159,6 +159,7 @@ def test_sched_start_status_and_stop(lab: Lab, capsys: pytest.CaptureFixture[str
     assert code == 0 and "scheduler started for lab" in out and "2 slot(s)" in out
     pid = control.status(lab).pid
     assert pid is not None and f"pid {pid}" in out
+    assert control.glance(lab) == control.Glance("running", 2)  # what the console's status line shows
     code, _, err = cli(capsys, "sched", "start", *at)
     assert code == 2 and f"already running (pid {pid}, since " in err and f"for lab {lab.root}" in err
 
@@ -170,6 +171,7 @@ def test_sched_start_status_and_stop(lab: Lab, capsys: pytest.CaptureFixture[str
     assert code == 0 and f"scheduler (pid {pid}) stopped after its running runs finished" in out
     assert not alive(pid)
     assert cli(capsys, "sched", "status", *at)[1].startswith("scheduler: stopped")
+    assert control.glance(lab) == control.Glance("stopped", None)
     assert cli(capsys, "sched", "stop", *at)[1].strip() == f"no scheduler is running for lab {lab.root}"
 
 

@@ -246,7 +246,7 @@ def test_pause_resume_and_a_graceful_stop(lab: Lab, gated: Callable[[str], Gated
     a, b = gated("a"), gated("b")
     ledger = Ledger(lab)
     sched(slots=1)
-    assert control.status(lab).state == "paused"
+    assert control.status(lab).state == "paused" and control.glance(lab).state == "paused"
     log = SchedulerPaths.of(lab).log
     wait_until(lambda: "queue paused: 2 queued run(s) wait" in log.read_text(), 10, "the scheduler to see the pause")
     assert ledger.get(a.id).status == "queued"
