@@ -131,6 +131,8 @@ class CommaApp(App[None]):
 
     @on(LiveUpdated)
     def _live_updated(self, message: LiveUpdated) -> None:
+        if message.live == self.live:
+            return  # nothing moved since the last poll: nothing to redraw
         self.live = message.live
         self.live_changed.publish(message.live)
 

@@ -208,6 +208,23 @@ async def test_detail_shows_delta_table(lab: tuple[Lab, dict[str, str]]) -> None
         await wait_for(pilot, lambda: not isinstance(app.screen, RunDetailScreen))
 
 
+async def test_detail_of_a_running_run_follows_its_log(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    log = Path(Ledger(the_lab).get(roles["running"]).artifacts) / "log.txt"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("encode: starting\n")
+    async with open_console(the_lab) as (app, pilot, table):
+        await select(pilot, table, roles["running"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.detail is not None)
+        shown = app.screen.query_one("#log", Static)
+        await wait_for(pilot, lambda: "encode: starting" in str(shown.content))
+        assert shown.border_title == "Log tail · live"
+        with log.open("a") as f:
+            f.write("encode: frame 30 of 60\n")
+        await wait_for(pilot, lambda: "frame 30 of 60" in str(shown.content))
+
+
 async def test_pause_and_resume_queue(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, _ = lab
     async with open_console(the_lab) as (app, pilot, _):

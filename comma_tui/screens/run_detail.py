@@ -124,6 +124,14 @@ class RunDetailScreen(Screen[None]):
             self.detail = detail
             super().__init__()
 
+    class LogRead(Message):
+        """A running run's log tail was read again."""
+
+        def __init__(self, run: RunRecord, text: str) -> None:
+            self.run = run
+            self.text = text
+            super().__init__()
+
     def __init__(self, run_id: str) -> None:
         super().__init__()
         self.run_id = run_id
@@ -185,8 +193,24 @@ class RunDetailScreen(Screen[None]):
             self.load()
 
     def _live(self) -> None:
+        # While a run works only its log moves between ledger changes (which reload the rest).
         if self.is_current and self.detail is not None and self.detail.run.status == "running":
-            self.load()  # the log tail moves while the run works
+            self.load_log(self.detail.run)
+
+    @work(thread=True, exclusive=True, group="detail-log", exit_on_error=False)
+    def load_log(self, run: RunRecord) -> None:
+        """Read the run's log tail again."""
+        self.post_message(self.LogRead(run, self.lab_app.client.log_tail(run)))
+
+    @on(LogRead)
+    def _show_log(self, message: LogRead) -> None:
+        if self.detail is not None and message.run == self.detail.run:  # not a late answer for an older state
+            self._draw_log(message.run, message.text)
+
+    def _draw_log(self, run: RunRecord, text: str) -> None:
+        log = self.query_one("#log", Static)
+        log.border_title = "Log tail · live" if run.status == "running" else "Log tail"
+        log.update(Text(text or "(no log yet)", no_wrap=True, overflow="ellipsis"))
 
     @on(Loaded)
     def _show(self, message: Loaded) -> None:
@@ -217,9 +241,7 @@ class RunDetailScreen(Screen[None]):
         self.query_one("#segnet-plot", PairPlot).show(
             pp.segnet if pp else None, prior_pp.segnet if prior_pp else None, names
         )
-        log = self.query_one("#log", Static)
-        log.border_title = "Log tail · live" if run.status == "running" else "Log tail"
-        log.update(Text(detail.log_tail or "(no log yet)", no_wrap=True, overflow="ellipsis"))
+        self._draw_log(run, detail.log_tail)
         self.query_one("#artifacts", Static).update(Text(detail.artifacts or "(none)"))
 
     def selected_run(self) -> RunRecord | None:
