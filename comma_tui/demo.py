@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from comma_tui.cli.progress_bar import ProgressBar
+from comma_tui.cli.progress_bar import ProgressBar, stage_progress
 from engine.defaults import DEMO_FRAMES
 from engine.demo_assets import DemoAssets, make_demo_assets
-from engine.progress import StageClock
 from engine.spec import RunSpec, parse_spec
 from ledger import Lab, Ledger
 
@@ -46,23 +44,13 @@ def demo_lab_dir() -> Path:
     return data_dir() / "demo-lab"
 
 
-def _progress(stream: TextIO) -> Callable[[str, int, int], None]:
-    bar = ProgressBar(stream, enabled=True)
-    clocks: dict[str, StageClock] = {}
-
-    def report(stage: str, done: int, total: int) -> None:
-        clocks.setdefault(stage, StageClock(stage, bar))(done, total)
-
-    return report
-
-
 def ensure_demo_lab(stream: TextIO = sys.stderr, frames: int = DEMO_FRAMES) -> Lab:
     """The demo lab, made (assets, lab, first run and sweeps) the first time; progress on `stream`."""
     root = demo_lab_dir()
     assets = DemoAssets(root / "assets")
     if not assets.exist():
         print(f"comma-tui: making the demo clip and scorer in {assets.root} (once, about 30 s)", file=stream)
-        make_demo_assets(assets.root, frames=frames, progress=_progress(stream))
+        make_demo_assets(assets.root, frames=frames, progress=stage_progress(ProgressBar(stream, enabled=True)))
     lab = Lab.open(root) if (root / "lab.toml").is_file() else Lab.create(root, assets.clip, assets.models)
     if not Ledger(lab).all():
         queue_demo_runs(lab)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from comma_tui.cli.progress_bar import ProgressBar
+from comma_tui.cli.progress_bar import ProgressBar, stage_progress
 from engine.defaults import DEMO_FRAMES
 from engine.errors import UserError
-from engine.progress import StageClock
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,12 +22,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--frames {args.frames} is too short: a clip needs at least 2 frames (one pair)")
     from engine.demo_assets import make_demo_assets  # torch: only when there is work to do
 
-    bar = ProgressBar()
-    clocks: dict[str, StageClock] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        clocks.setdefault(stage, StageClock(stage, bar))(done, total)
-
+    progress = stage_progress(ProgressBar())
     assets = make_demo_assets(args.dir, frames=args.frames, seed=args.seed, progress=progress)
     print(f"clip:   {assets.clip}")
     print(f"models: {assets.models} (demo scorer: random weights calibrated on the clip)")

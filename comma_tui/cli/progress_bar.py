@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
-from engine.progress import ProgressEvent
+from engine.progress import ProgressEvent, StageClock
 
 _WIDTH = 30
 
@@ -42,3 +43,13 @@ class ProgressBar:
             self.stream.write("\n")
             self._stage = None
         self.stream.flush()
+
+
+def stage_progress(bar: ProgressBar) -> Callable[[str, int, int], None]:
+    """A `progress(stage, done, total)` callback that draws each stage on `bar`, timed with its own ETA."""
+    clocks: dict[str, StageClock] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        clocks.setdefault(stage, StageClock(stage, bar))(done, total)
+
+    return report
