@@ -217,7 +217,7 @@ def run_spec(
     log(f"archive.zip: {archive_bytes:,} bytes")
     with stages.stage("inflate") as clock:
         raw = inflate_stage(spec, archive, work, frames, clock)
-    result = score_run(spec, scorer, clip, raw, stages, run_dir, cache_dir, log, archive_bytes, archive_bytes, extra)
+    result = score_run(spec, scorer, clip, raw, stages, run_dir, cache_dir, archive_bytes, archive_bytes, extra)
     if keep_raw:
         raw.replace(run_dir / "0.raw")
     shutil.rmtree(work)
@@ -232,12 +232,12 @@ def score_run(
     stages: Stages,
     run_dir: Path,
     cache_dir: Path | None,
-    log: Log,
     archive_bytes: int,
     charged_bytes: int,
     extra: dict[str, Any],
 ) -> RunResult:
     """The score stage and what every run leaves behind: its result, artifacts and report lines in the log."""
+    log = stages.log
     with stages.stage("score") as clock:
         original = spec.source.original_bytes or None
         cache = ReferenceCache(cache_dir, log) if cache_dir is not None else None

@@ -130,6 +130,6 @@ def score_submission(
     extras = charged_extras(submission)
     extra = {"submission": str(submission), "charged_files": extras}
     charged = archive_bytes + sum(extras.values())
-    result = score_run(spec, scorer, clip, raw, stages, run_dir, cache_dir, log, archive_bytes, charged, extra)
+    result = score_run(spec, scorer, clip, raw, stages, run_dir, cache_dir, archive_bytes, charged, extra)
     shutil.rmtree(work)
     return result
