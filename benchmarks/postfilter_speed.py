@@ -17,9 +17,9 @@ import time
 import numpy as np
 import torch
 
-from engine.inflate_runtime import HEIGHT, WIDTH, LearnedFilter
-from engine.postfilter import FramePairs, train_filter
-from engine.spec import InflateSpec
+from engine.media.inflate_runtime import HEIGHT, WIDTH, LearnedFilter
+from engine.runs.postfilter import FramePairs, train_filter
+from engine.runs.spec import InflateSpec
 
 
 def synthetic_pairs(count: int, seed: int = 0) -> FramePairs:

@@ -14,9 +14,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.demo_assets import make_demo_assets
-from engine.spec import lab_source, parse_spec
-from engine.worker import execute_run
+from engine.demo.assets import make_demo_assets
+from engine.runs.spec import lab_source, parse_spec
+from engine.sched.worker import execute_run
 from ledger import Lab, Ledger
 
 

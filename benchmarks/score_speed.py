@@ -6,9 +6,9 @@ On the same generated clip and candidate (a light svt-av1 encode) it scores thre
 a fresh process so each peak-RSS figure is that run's own:
 - naive: the official evaluate.py's arrangement: whole batches of both sides converted to float,
   both networks run on both sides, decoding and inference one after the other;
-- cold: `engine.evaluate` with an empty reference cache (pairs converted one at a time, decoding
+- cold: `engine.scoring.evaluate` with an empty reference cache (pairs converted one at a time, decoding
   overlapped with inference, the reference outputs written to the cache);
-- warm: `engine.evaluate` again, reading the reference outputs from that cache.
+- warm: `engine.scoring.evaluate` again, reading the reference outputs from that cache.
 It prints pairs/s, the speed-ups over naive, peak memory (and the part above the loaded scorer),
 and checks that all three give bit-identical per-pair distortions and means. Rounds alternate
 the three modes and the best round of each counts, which is what survives a busy machine; the
@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.codecs import EncodeSettings, VideoEncoder
-from engine.demo_assets import make_demo_assets
-from engine.video import HEIGHT, WIDTH, RawWriter, iter_frames
+from engine.demo.assets import make_demo_assets
+from engine.media.codecs import EncodeSettings, VideoEncoder
+from engine.media.video import HEIGHT, WIDTH, RawWriter, iter_frames
 
 if TYPE_CHECKING:
-    from engine.scorer import Scorer
+    from engine.scoring.scorer import Scorer
 
 MODES = ("naive", "cold", "warm")
 
@@ -50,8 +50,8 @@ def naive_distortions(
     """The official evaluator's loop: float batches, both networks on both sides, float32 sums."""
     import torch
 
-    from engine import networks
-    from engine.video import batch_pairs, iter_pair_batches, open_raw
+    from engine.media.video import batch_pairs, iter_pair_batches, open_raw
+    from engine.scoring import networks
 
     def outputs(batch: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         x = networks.to_model_input(torch.from_numpy(batch))
@@ -98,9 +98,9 @@ def _reset_peak() -> float:
 def _child(
     mode: str, reference: str, candidate: str, models: str, cache: str, out: str, args: argparse.Namespace
 ) -> None:
-    from engine.evaluate import evaluate
-    from engine.reference_cache import ReferenceCache
-    from engine.scorer import Scorer
+    from engine.scoring.evaluate import evaluate
+    from engine.scoring.reference_cache import ReferenceCache
+    from engine.scoring.scorer import Scorer
 
     scorer = Scorer(models, device="cpu", threads=args.threads)
     base_mib = _reset_peak()

@@ -21,7 +21,8 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
-from comma_tui.lab_client import LabClient, Live, Snapshot
+from comma_tui.lab_client import LabClient
+from comma_tui.lab_state import Live, Snapshot
 from comma_tui.screens.filter import FilterScreen, RunFilter
 from comma_tui.screens.help import HelpScreen
 from comma_tui.screens.main import MainScreen
@@ -31,8 +32,8 @@ from comma_tui.screens.run_detail import RunDetailScreen
 from comma_tui.screens.run_form import RunForm, RunRequest
 from comma_tui.screens.sweep_form import SweepForm, SweepRequest
 from comma_tui.widgets.score_plot import PlotData, track_plots
-from engine.errors import UserError
 from ledger import Lab, RunRecord
+from ledger.errors import UserError
 
 POLL_SECONDS = 0.5
 

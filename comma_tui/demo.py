@@ -16,8 +16,8 @@ from typing import TextIO
 
 from comma_tui.cli.progress_bar import ProgressBar, stage_progress
 from engine.defaults import DEMO_FRAMES
-from engine.demo_assets import DemoAssets, make_demo_assets
-from engine.spec import RunSpec, parse_spec
+from engine.demo.assets import DemoAssets, make_demo_assets
+from engine.runs.spec import RunSpec, parse_spec
 from ledger import Lab, Ledger
 
 DATA_ENV = "COMMA_TUI_DATA"

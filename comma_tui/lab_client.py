@@ -4,85 +4,24 @@ The Textual app never reads a file or calls the engine itself; it calls a `LabCl
 thread workers and gets back plain frozen values (`Snapshot`, `Live`, `RunDetail`). Every
 method blocks, so none may run on the UI thread.
 
-Scheduler control goes through `engine.control`, handed this client's ledger so that it reuses
+Scheduler control goes through `engine.sched.control`, handed this client's ledger so that it reuses
 its cache instead of reading the history again.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import control
-from engine.errors import UserError
-from engine.pool import LOG_NAME, log_tail
-from engine.spec import RunSpec, SourceSpec, lab_source, parse_spec
-from ledger import Counts, Lab, Ledger, Progress, RunRecord, load_per_pair
+from comma_tui.lab_state import Live, PerPairSeries, RunDetail, SchedulerInfo, Snapshot
+from engine.runs.spec import RunSpec, SourceSpec, lab_source, parse_spec, stage_names
+from engine.sched import control
+from engine.sched.pool import LOG_NAME, log_tail
+from ledger import Lab, Ledger, RunRecord, load_per_pair
+from ledger.errors import UserError
 
 LOG_TAIL_LINES = 40
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """Everything the main screen draws from the history, read at one revision."""
-
-    revision: Any
-    runs: list[RunRecord]
-    by_id: dict[str, RunRecord]
-    deltas: dict[str, float]
-    floors: dict[str, RunRecord]
-    counts: Counts
-    tracks: list[str]
-    paused: bool
-    queued: list[RunRecord]
-    running: list[RunRecord]
-    scorer: str | None = None
-    scorer_demo: bool = False
-
-    @property
-    def floor_ids(self) -> set[str]:
-        """Ids of the runs that are the floor of their track now."""
-        return {r.id for r in self.floors.values()}
-
-
-@dataclass(frozen=True)
-class SchedulerInfo:
-    """The scheduler as the status line shows it."""
-
-    state: str = "unknown"  # running, paused, stopping, stopped, unknown
-    slots: int | None = None
-
-
-@dataclass(frozen=True)
-class Live:
-    """What changes several times a second: per-run progress and the scheduler's state."""
-
-    scheduler: SchedulerInfo
-    progress: dict[str, Progress] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PerPairSeries:
-    """PoseNet and SegNet distortion per frame pair, as plain lists for plotting."""
-
-    posenet: list[float]
-    segnet: list[float]
-
-
-@dataclass(frozen=True)
-class RunDetail:
-    """One run with what the detail screen compares it against."""
-
-    run: RunRecord
-    prior: RunRecord | None
-    prior_kind: str  # "floor", "parent" or ""
-    parent: RunRecord | None
-    per_pair: PerPairSeries | None
-    prior_per_pair: PerPairSeries | None
-    log_tail: str
-    artifacts: str
 
 
 class LabClient:
@@ -121,6 +60,7 @@ class LabClient:
                 return None
             runs = list(ledger.all())
             measured = [r for r in runs if r.measured]
+            queued, running = ledger.queued(), ledger.running()
             latest = max(measured, key=lambda r: (r.finished or 0.0, r.number), default=None)
             snapshot = Snapshot(
                 revision=revision,
@@ -131,8 +71,9 @@ class LabClient:
                 counts=ledger.counts(),
                 tracks=ledger.tracks(),
                 paused=ledger.paused(),
-                queued=ledger.queued(),
-                running=ledger.running(),
+                queued=queued,
+                running=running,
+                stages={r.id: stage_names(r.spec) for r in (*running, *queued)},
                 scorer=latest.scorer_fingerprint if latest else None,
                 scorer_demo=bool(latest and latest.scorer_demo),
             )
@@ -254,7 +195,7 @@ class LabClient:
     ) -> list[RunRecord]:
         """Queue one run per point of the grid `sweeps` ({axis: values}) around `base`, in `track`.
 
-        All or nothing (see `engine.control.queue_sweep`); labels name the point alone.
+        All or nothing (see `engine.sched.control.queue_sweep`); labels name the point alone.
         """
         base = base.with_value("run.track", track).with_value("run.label", "")
         with self._lock:
@@ -273,6 +214,6 @@ class LabClient:
 
     def export(self, run_id: str, dest: Path) -> Path:
         """Write a finished run as an official-layout submission folder."""
-        from engine.export import export_run
+        from engine.runs.export import export_run
 
         return export_run(self.get(run_id), self.source(), Path(dest).expanduser())

@@ -1,8 +1,17 @@
-"""The ledger's one user-facing error type."""
+"""User-facing errors, at the bottom of the house so that every layer can raise them.
+
+A `UserError` names the thing that is wrong and the fix. The CLI prints one as a single line and
+exits with status 2; the console shows it in one line. Anything else is a bug and keeps its
+traceback.
+"""
 
 from __future__ import annotations
 
-from engine.errors import UserError
+
+class UserError(Exception):
+    """A mistake the user can fix (bad input, missing file); never a bug."""
+
+    exit_code = 2
 
 
 class LedgerError(UserError):

@@ -73,7 +73,7 @@ class Metrics:
     def from_dict(cls, values: Mapping[str, Any]) -> Metrics:
         """Metrics from the engine's dict; missing rate, score and terms are derived.
 
-        Accepts `engine.scorer.ScoreReport.as_dict()` as it is (its `terms`, `fingerprint` and
+        Accepts `engine.scoring.scorer.ScoreReport.as_dict()` as it is (its `terms`, `fingerprint` and
         `device` keys included). Raises ValueError for missing, unknown or non-finite values.
         """
         known = {f.name for f in fields(cls)} | {"terms", "fingerprint", "device"}

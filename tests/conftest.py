@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.codecs import EncodeSettings, VideoEncoder
-from engine.demo_assets import DemoAssets, make_demo_assets
-from engine.video import HEIGHT, WIDTH, RawWriter, iter_frames
-from tests.ledger_fixtures import end
+from engine.demo.assets import DemoAssets, make_demo_assets
+from engine.media.codecs import EncodeSettings, VideoEncoder
+from engine.media.video import HEIGHT, WIDTH, RawWriter, iter_frames
+from tests.ledger.fixtures import end
 
 TEST_FRAMES = 12
 

@@ -1,6 +1,6 @@
 """The `comma-tui` command line: one module per command group, one parser.
 
-Every user mistake surfaces as an `engine.errors.UserError`, printed here as one line with exit
+Every user mistake surfaces as an `ledger.errors.UserError`, printed here as one line with exit
 status 2; no traceback reaches the user for those.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from comma_tui.cli import assets, ledger, run, sched, score
 from engine import __version__
-from engine.errors import UserError
+from ledger.errors import UserError
 
 COMMANDS = (assets, score, run, ledger, sched)
 

@@ -6,7 +6,7 @@ import argparse
 
 from comma_tui.cli.progress_bar import ProgressBar, stage_progress
 from engine.defaults import DEMO_FRAMES
-from engine.errors import UserError
+from ledger.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.frames < 2:
         raise UserError(f"--frames {args.frames} is too short: a clip needs at least 2 frames (one pair)")
-    from engine.demo_assets import make_demo_assets  # torch: only when there is work to do
+    from engine.demo.assets import make_demo_assets  # torch: only when there is work to do
 
     progress = stage_progress(ProgressBar())
     assets = make_demo_assets(args.dir, frames=args.frames, seed=args.seed, progress=progress)

@@ -16,8 +16,8 @@ import json
 import sys
 from pathlib import Path
 
-from engine.errors import UserError
 from ledger import DEFAULT_EPSILON, Lab, Ledger, LedgerError, RunRecord
+from ledger.errors import UserError
 from ledger.export import FORMATS, export, when
 from ledger.queries import SORT_KEYS
 from ledger.records import STATUSES

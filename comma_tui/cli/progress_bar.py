@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from engine.progress import ProgressEvent, StageClock
+from engine.runs.progress import ProgressEvent, StageClock
 
 _WIDTH = 30
 

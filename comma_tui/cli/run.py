@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from comma_tui.cli.progress_bar import ProgressBar
-from engine.errors import UserError
-from engine.progress import json_lines_sink
+from engine.runs.progress import json_lines_sink
 from ledger import Lab, Ledger, RunRecord
+from ledger.errors import UserError
 
 if TYPE_CHECKING:
-    from engine.spec import RunSpec, SpecError
+    from engine.runs.spec import RunSpec, SpecError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,7 +56,7 @@ def _record_bad_spec(ledger: Ledger, path: Path, error: SpecError) -> None:
 
 
 def _submission_spec(args: argparse.Namespace, lab: Lab) -> RunSpec:
-    from engine.spec import lab_source, parse_spec
+    from engine.runs.spec import lab_source, parse_spec
 
     run: dict[str, Any] = {"submission": str(args.submission.resolve()), "label": args.label or args.submission.name}
     if args.track:
@@ -68,8 +68,8 @@ def _submission_spec(args: argparse.Namespace, lab: Lab) -> RunSpec:
 
 def run(args: argparse.Namespace) -> int:
     # The engine loads torch: imported here so that `comma-tui --help` and quick commands stay quick.
-    from engine.spec import SpecError, lab_source, load_spec
-    from engine.worker import execute_run
+    from engine.runs.spec import SpecError, lab_source, load_spec
+    from engine.sched.worker import execute_run
 
     if (args.spec is None) == (args.submission is None):
         raise UserError("pass a spec file or --submission DIR (one of them)")
@@ -113,8 +113,8 @@ def _report(record: RunRecord, events: bool) -> int:
 
 
 def export(args: argparse.Namespace) -> int:
-    from engine.export import export_run
-    from engine.spec import lab_source
+    from engine.runs.export import export_run
+    from engine.runs.spec import lab_source
 
     lab = Lab.find(args.lab) if args.lab is None else Lab.open(args.lab)
     record = Ledger(lab).get(args.run_id)

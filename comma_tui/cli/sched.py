@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from comma_tui.widgets.format import duration
-from engine import control
-from engine.errors import UserError
-from engine.scheduler import Scheduler
-from engine.scheduler_state import SchedulerError, holder, when
-from engine.spec import lab_source, load_spec
+from engine.runs.spec import lab_source, load_spec
+from engine.sched import control
+from engine.sched.scheduler import Scheduler
+from engine.sched.state import SchedulerError, holder, when
 from ledger import Lab, Ledger, RunRecord
+from ledger.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

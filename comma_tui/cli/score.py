@@ -8,8 +8,8 @@ from pathlib import Path
 
 from comma_tui.cli.progress_bar import ProgressBar
 from engine.defaults import SCORE_BATCH_SIZE
-from engine.errors import UserError
-from engine.progress import StageClock
+from engine.runs.progress import StageClock
+from ledger.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _archive_bytes(args: argparse.Namespace) -> int:
-    from engine.video import is_raw
+    from engine.media.video import is_raw
 
     if args.archive is not None:
         if not args.archive.is_file():
@@ -50,9 +50,9 @@ def _archive_bytes(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     # Loaded here, not at the top: torch takes seconds to import and other commands never need it.
-    from engine.evaluate import check_frame_counts, evaluate
-    from engine.reference_cache import ReferenceCache
-    from engine.scorer import Scorer
+    from engine.scoring.evaluate import check_frame_counts, evaluate
+    from engine.scoring.reference_cache import ReferenceCache
+    from engine.scoring.scorer import Scorer
 
     if args.batch_size < 1:
         raise UserError(f"--batch-size {args.batch_size} must be at least 1")

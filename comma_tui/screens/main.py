@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer
 
-from comma_tui.lab_client import Live, Snapshot
+from comma_tui.lab_state import Live, Snapshot
 from comma_tui.screens.filter import RunFilter
 from comma_tui.widgets.ledger_table import LedgerTable
 from comma_tui.widgets.queue_pane import QueuePane, QueueState
@@ -137,6 +137,7 @@ class MainScreen(Screen[None]):
             queued=snapshot.queued,
             paused=snapshot.paused,
             progress=live.progress if live else {},
+            stages=snapshot.stages,
         )
         self.query_one("#queue", QueuePane).show(state)
 

@@ -14,7 +14,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from comma_tui.lab_client import Snapshot
+from comma_tui.lab_state import Snapshot
 from comma_tui.widgets import format as fmt
 from ledger import RunRecord
 

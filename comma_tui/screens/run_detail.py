@@ -16,7 +16,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from comma_tui.lab_client import RunDetail, Snapshot
+from comma_tui.lab_state import RunDetail, Snapshot
 from comma_tui.screens.main import RUN_BINDINGS
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.pair_plot import PairPlot

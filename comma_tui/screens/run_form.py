@@ -19,9 +19,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
-from engine.errors import UserError
-from engine.spec import RunSpec, SourceSpec, SpecError, parse_axis_value, parse_spec
+from engine.runs.spec import RunSpec, SourceSpec, SpecError, parse_axis_value, parse_spec
 from ledger import RunRecord
+from ledger.errors import UserError
 
 #: Run-section keys kept out of the axes: the ledger records them for every run (as track, label,
 #: parent), and copying them into the spec would list them as changes of every child.

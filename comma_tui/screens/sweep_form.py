@@ -1,6 +1,6 @@
 """`s`: a sweep of one or two axes around the selected run, every grid point checked before queueing.
 
-Values are written as on the command line (`engine.sweep.parse_sweep`): a list (`33,35,37`,
+Values are written as on the command line (`engine.runs.sweep.parse_sweep`): a list (`33,35,37`,
 `lanczos,bicubic`), an inclusive range (`32..36`, `20..40:5`) or both (`31,33..35`). The form
 shows the grid it would queue, or the first point that cannot run.
 """
@@ -19,10 +19,10 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label
 
 from comma_tui.screens.run_form import LEDGER_KEYS
-from engine.errors import UserError
-from engine.spec import RunSpec, SpecError, resolve_axis
-from engine.sweep import grid, parse_sweep
+from engine.runs.spec import RunSpec, SpecError, resolve_axis
+from engine.runs.sweep import grid, parse_sweep
 from ledger import RunRecord
+from ledger.errors import UserError
 
 ROWS = 2
 

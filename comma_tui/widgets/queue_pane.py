@@ -12,7 +12,6 @@ from textual.widget import Widget
 
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.colors import theme_hex
-from engine.spec import stage_names
 from ledger import Progress, RunRecord
 
 SHORT = {"encode": "enc", "train-data": "dat", "train": "trn", "archive": "arc", "inflate": "inf", "score": "scr"}
@@ -28,6 +27,7 @@ class QueueState:
     queued: Sequence[RunRecord] = ()
     paused: bool = False
     progress: dict[str, Progress] = field(default_factory=dict)
+    stages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # each run's own, by id
 
 
 def bar(fraction: float, width: int) -> str:
@@ -39,18 +39,20 @@ def bar(fraction: float, width: int) -> str:
     return text.ljust(width, "·")
 
 
-def stages_of(run: RunRecord, current: str | None) -> list[str]:
+def stages_of(planned: Sequence[str], current: str | None) -> list[str]:
     """The stages a run goes through; an unexpected current stage is shown too."""
-    stages = list(stage_names(run.spec))
+    stages = list(planned)
     if current and current not in stages:
         stages.insert(len(stages) - 1, current)  # e.g. a training stage, before scoring
     return stages
 
 
-def stage_bars(run: RunRecord, progress: Progress | None, width: int, done: str = "green", now: str = "cyan") -> Text:
+def stage_bars(
+    planned: Sequence[str], progress: Progress | None, width: int, done: str = "green", now: str = "cyan"
+) -> Text:
     """`enc ████ arc ██▌· inf ···· scr ····`: finished stages full, the current one partly."""
     current = progress.stage if progress else None
-    stages = stages_of(run, current)
+    stages = stages_of(planned, current)
     done_index = stages.index(current) if current in stages else -1
     names = [SHORT.get(s, s[:3]) for s in stages]
     cells = max(2, (width - sum(len(n) + 2 for n in names)) // len(stages))
@@ -103,7 +105,8 @@ class QueueBody(Widget):
             text.append(eta_text(progress), style="italic")
             text.append(f"  {run.label or fmt.short_spec(run)}\n")
             text.append("  ")
-            text.append_text(stage_bars(run, progress, width - 3, colours[0], colours[1]))
+            planned = state.stages.get(run.id, ())
+            text.append_text(stage_bars(planned, progress, width - 3, colours[0], colours[1]))
             text.append("\n")
         for place, run in enumerate(state.queued[:MAX_QUEUED], start=1):
             prio = f" prio {run.priority:+d}" if run.priority else ""

@@ -18,7 +18,7 @@ from textual.app import RenderResult
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
-from comma_tui.lab_client import Snapshot
+from comma_tui.lab_state import Snapshot
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.colors import theme_rgb
 from ledger import RunRecord

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from comma_tui.lab_client import SchedulerInfo, Snapshot
+from comma_tui.lab_state import SchedulerInfo, Snapshot
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.colors import theme_hex
 

@@ -1,0 +1,74 @@
+"""The plain frozen values the console draws, as `LabClient` hands them over.
+
+Kept apart from the client so that widgets and screens can name these types without importing
+the engine behind the client.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger import Counts, Progress, RunRecord
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the main screen draws from the history, read at one revision."""
+
+    revision: Any
+    runs: list[RunRecord]
+    by_id: dict[str, RunRecord]
+    deltas: dict[str, float]
+    floors: dict[str, RunRecord]
+    counts: Counts
+    tracks: list[str]
+    paused: bool
+    queued: list[RunRecord]
+    running: list[RunRecord]
+    stages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # of queued and running runs
+    scorer: str | None = None
+    scorer_demo: bool = False
+
+    @property
+    def floor_ids(self) -> set[str]:
+        """Ids of the runs that are the floor of their track now."""
+        return {r.id for r in self.floors.values()}
+
+
+@dataclass(frozen=True)
+class SchedulerInfo:
+    """The scheduler as the status line shows it."""
+
+    state: str = "unknown"  # running, paused, stopping, stopped, unknown
+    slots: int | None = None
+
+
+@dataclass(frozen=True)
+class Live:
+    """What changes several times a second: per-run progress and the scheduler's state."""
+
+    scheduler: SchedulerInfo
+    progress: dict[str, Progress] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PerPairSeries:
+    """PoseNet and SegNet distortion per frame pair, as plain lists for plotting."""
+
+    posenet: list[float]
+    segnet: list[float]
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    """One run with what the detail screen compares it against."""
+
+    run: RunRecord
+    prior: RunRecord | None
+    prior_kind: str  # "floor", "parent" or ""
+    parent: RunRecord | None
+    per_pair: PerPairSeries | None
+    prior_per_pair: PerPairSeries | None
+    log_tail: str
+    artifacts: str

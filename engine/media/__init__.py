@@ -1,0 +1,1 @@
+"""Video in and out: decoding, the codecs, preprocessing, and the standalone inflate runtime that export ships."""

@@ -1,0 +1,381 @@
+"""Run specs: what to try, validated once where it enters (a TOML file, a form, a sweep).
+
+A spec has sections `source, run, preprocess, encode, archive, inflate, score`. Every key has a
+documented default except the source, which a lab can supply. Unknown keys, wrong types and
+values out of range are `SpecError`s that name the key and what it accepts. Inside the engine
+a `RunSpec` is trusted.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.defaults import SCORE_BATCH_SIZE
+from engine.media.codecs import CODECS, CRF_RANGE, PIX_FMTS, PRESETS, EncodeSettings
+from ledger.errors import UserError
+
+if TYPE_CHECKING:
+    from ledger import Lab
+
+SCALERS = ("lanczos", "bicubic", "bilinear", "area", "spline")
+POSTFILTERS = ("none", "unsharp", "learned")
+COMPRESSIONS = ("stored", "deflated")
+QUANT_MODES = ("per-tensor", "per-channel")
+LOSSES = ("pixel", "scorer")
+PIXEL_LOSSES = ("l1", "mse")
+_PARAM_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,")
+
+
+class SpecError(UserError):
+    """A spec that cannot run; the message names the key and what it accepts."""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """The clip to compress, the scorer's weights, and the size the rate divides by."""
+
+    clip: str = ""
+    models: str = ""
+    original_bytes: int = 0  # 0 = the clip's file size
+
+
+def stage_names(spec: Mapping[str, Any]) -> tuple[str, ...]:
+    """The stages a run of `spec` (as stored: sections of plain values) goes through, in order."""
+    if spec.get("run", {}).get("submission"):
+        return ("archive", "inflate", "score")
+    train = ("train-data", "train") if spec.get("inflate", {}).get("postfilter") == "learned" else ()
+    return ("encode", *train, "archive", "inflate", "score")
+
+
+def lab_source(lab: Lab) -> SourceSpec:
+    """The lab's default source as the spec's [source] section."""
+    source = lab.source()
+    return SourceSpec(clip=str(source.clip), models=str(source.models), original_bytes=source.original_bytes or 0)
+
+
+@dataclass(frozen=True)
+class RunMeta:
+    track: str = "main"
+    label: str = ""
+    notes: str = ""
+    parent: str = ""
+    seed: int = 0
+    timeout: int = 0  # seconds, 0 = none
+    submission: str = ""  # an official-layout folder to score instead of encoding
+
+
+@dataclass(frozen=True)
+class PreprocessSpec:
+    width: int = 0  # 0 = the clip's own
+    height: int = 0
+    scaler: str = "lanczos"
+    denoise: float = 0.0  # hqdn3d luma spatial strength, 0 = off
+
+
+@dataclass(frozen=True)
+class EncodeSpec:
+    codec: str = "libsvtav1"
+    crf: int = 35
+    preset: str = ""  # "" = the codec's default
+    keyint: int = 0
+    pix_fmt: str = "yuv420p"
+    film_grain: int = 0
+    film_grain_denoise: bool = False
+    params: str = ""  # key=value:key=value, passed to svtav1-params / x265-params / x264-params
+
+    def settings(self) -> EncodeSettings:
+        """The codec settings this spec asks for."""
+        params = dict(item.split("=", 1) for item in self.params.split(":") if item)
+        return EncodeSettings(
+            codec=self.codec,
+            crf=self.crf,
+            preset=self.preset or None,
+            keyint=self.keyint,
+            pix_fmt=self.pix_fmt,
+            film_grain=self.film_grain,
+            film_grain_denoise=self.film_grain_denoise,
+            params=params,
+        )
+
+
+@dataclass(frozen=True)
+class ArchiveSpec:
+    compression: str = "stored"
+
+
+@dataclass(frozen=True)
+class InflateSpec:
+    scaler: str = "lanczos"
+    postfilter: str = "none"
+    unsharp_size: int = 5
+    unsharp_amount: float = 0.5
+    # The learned post-filter ("long1000 QAT+EMA h64" by default).
+    hidden: int = 64
+    depth: int = 3
+    steps: int = 1000
+    lr: float = 2e-3
+    batch: int = 8  # crops per step; 8 beat 4 at the same crops seen (demo assets, h64)
+    crop: int = 128
+    ema_decay: float = 0.997
+    quant: str = "per-channel"
+    loss: str | dict[str, float] = "pixel"
+    pixel_loss: str = "l1"
+
+
+@dataclass(frozen=True)
+class ScoreSpec:
+    device: str = "auto"
+    batch_size: int = SCORE_BATCH_SIZE
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """A whole experiment."""
+
+    source: SourceSpec = field(default_factory=SourceSpec)
+    run: RunMeta = field(default_factory=RunMeta)
+    preprocess: PreprocessSpec = field(default_factory=PreprocessSpec)
+    encode: EncodeSpec = field(default_factory=EncodeSpec)
+    archive: ArchiveSpec = field(default_factory=ArchiveSpec)
+    inflate: InflateSpec = field(default_factory=InflateSpec)
+    score: ScoreSpec = field(default_factory=ScoreSpec)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain nested dict, for the ledger and for writing back as TOML."""
+        return asdict(self)
+
+    def with_value(self, axis: str, value: Any) -> RunSpec:
+        """A copy with one axis changed (`crf` or `encode.crf`), validated like a file."""
+        section, key = resolve_axis(axis)
+        data = self.to_dict()
+        data[section][key] = value
+        return parse_spec(data)
+
+
+_SECTION_CLASSES = {
+    "source": SourceSpec,
+    "run": RunMeta,
+    "preprocess": PreprocessSpec,
+    "encode": EncodeSpec,
+    "archive": ArchiveSpec,
+    "inflate": InflateSpec,
+    "score": ScoreSpec,
+}
+
+
+def resolve_axis(axis: str) -> tuple[str, str]:
+    """`crf` -> ("encode", "crf"); `inflate.scaler` stays explicit; ambiguous or unknown is an error."""
+    if "." in axis:
+        section, key = axis.split(".", 1)
+        if section in _SECTION_CLASSES and key in {f.name for f in fields(_SECTION_CLASSES[section])}:
+            return section, key
+        raise SpecError(f"unknown axis {axis!r}: use section.key, e.g. encode.crf or inflate.scaler")
+    owners = [s for s, cls in _SECTION_CLASSES.items() if axis in {f.name for f in fields(cls)}]
+    if len(owners) == 1:
+        return owners[0], axis
+    if not owners:
+        raise SpecError(f"unknown axis {axis!r}: see the spec keys in the README (e.g. crf, film_grain, width)")
+    choices = ", ".join(f"{o}.{axis}" for o in owners)
+    raise SpecError(f"axis {axis!r} is in several sections: say which ({choices})")
+
+
+def _typed(where: str, value: Any, kind: type) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise SpecError(f"{where} = {value!r} must be true or false")
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise SpecError(f"{where} = {value!r} must be a whole number")
+    if kind is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise SpecError(f"{where} = {value!r} must be a number")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # presets may be written as numbers
+    raise SpecError(f"{where} = {value!r} must be a string")
+
+
+def _one_of(where: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise SpecError(f"{where} = {value!r} is not allowed: use one of {', '.join(allowed)}")
+
+
+def _in_range(where: str, value: float, lo: float, hi: float) -> None:
+    if not lo <= value <= hi:
+        raise SpecError(f"{where} = {value} is out of range: use {lo}..{hi}")
+
+
+def _check_params(codec: str, params: str) -> None:
+    if not params:
+        return
+    if codec == "libvpx-vp9":
+        raise SpecError("encode.params is not supported for libvpx-vp9: use crf, preset and keyint")
+    for item in params.split(":"):
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value or not set(item) - {"="} <= _PARAM_CHARS:
+            raise SpecError(
+                f"encode.params item {item!r} is not key=value: write key=value:key=value "
+                "(letters, digits, - _ . , only)"
+            )
+
+
+def _check_loss(loss: Any) -> str | dict[str, float]:
+    if isinstance(loss, str):
+        _one_of("inflate.loss", loss, LOSSES)
+        return loss
+    if isinstance(loss, Mapping):
+        weights = {}
+        for k, v in loss.items():
+            _one_of("inflate.loss key", k, LOSSES)
+            weights[k] = _typed(f"inflate.loss.{k}", v, float)
+            _in_range(f"inflate.loss.{k}", weights[k], 0.0, 1e6)
+        if not weights or not any(weights.values()):
+            raise SpecError("inflate.loss table has no positive weight: e.g. loss = { pixel = 1.0, scorer = 0.5 }")
+        return weights
+    raise SpecError(f"inflate.loss = {loss!r} must be pixel, scorer, or a table of weights")
+
+
+def _validate(spec: RunSpec) -> None:
+    p, e, i, s = spec.preprocess, spec.encode, spec.inflate, spec.score
+    for key, value in (("preprocess.width", p.width), ("preprocess.height", p.height)):
+        if value and (value < 16 or value % 2):
+            raise SpecError(f"{key} = {value} must be an even number of pixels >= 16 (or 0 for the clip's own)")
+    if bool(p.width) != bool(p.height):
+        raise SpecError("preprocess.width and preprocess.height go together: set both, or neither")
+    _one_of("preprocess.scaler", p.scaler, SCALERS)
+    _in_range("preprocess.denoise", p.denoise, 0.0, 30.0)
+    _one_of("encode.codec", e.codec, CODECS)
+    lo, hi = CRF_RANGE[e.codec]
+    _in_range(f"encode.crf (for {e.codec})", e.crf, lo, hi)
+    if e.preset:
+        _one_of(f"encode.preset (for {e.codec})", e.preset, PRESETS[e.codec])
+    _in_range("encode.keyint", e.keyint, 0, 10_000)
+    _one_of("encode.pix_fmt", e.pix_fmt, PIX_FMTS)
+    if e.pix_fmt == "yuv420p10le" and e.codec == "libx264":
+        raise SpecError("encode.pix_fmt = 'yuv420p10le' needs a 10-bit codec: use libsvtav1, libx265 or libvpx-vp9")
+    _in_range("encode.film_grain", e.film_grain, 0, 50)
+    if (e.film_grain or e.film_grain_denoise) and e.codec != "libsvtav1":
+        raise SpecError("encode.film_grain is an svt-av1 feature: set encode.codec = 'libsvtav1' or film_grain = 0")
+    _check_params(e.codec, e.params)
+    _one_of("archive.compression", spec.archive.compression, COMPRESSIONS)
+    _one_of("inflate.scaler", i.scaler, SCALERS)
+    _one_of("inflate.postfilter", i.postfilter, POSTFILTERS)
+    if i.unsharp_size % 2 == 0 or not 3 <= i.unsharp_size <= 23:
+        raise SpecError(f"inflate.unsharp_size = {i.unsharp_size} must be odd, 3..23")
+    _in_range("inflate.unsharp_amount", i.unsharp_amount, -2.0, 5.0)
+    _in_range("inflate.hidden", i.hidden, 1, 256)
+    _in_range("inflate.depth", i.depth, 2, 16)
+    _in_range("inflate.steps", i.steps, 0, 1_000_000)
+    _in_range("inflate.lr", i.lr, 0.0, 1.0)
+    _in_range("inflate.batch", i.batch, 1, 256)
+    _in_range("inflate.crop", i.crop, 8, 874)
+    _in_range("inflate.ema_decay", i.ema_decay, 0.0, 1.0)
+    _one_of("inflate.quant", i.quant, QUANT_MODES)
+    _one_of("inflate.pixel_loss", i.pixel_loss, PIXEL_LOSSES)
+    if s.batch_size < 1:
+        raise SpecError(f"score.batch_size = {s.batch_size} must be at least 1")
+    if spec.run.timeout < 0:
+        raise SpecError(f"run.timeout = {spec.run.timeout} must be >= 0 seconds (0 = no limit)")
+    if spec.source.original_bytes < 0:
+        raise SpecError(
+            f"source.original_bytes = {spec.source.original_bytes} must be positive (or 0 for the clip's size)"
+        )
+
+
+def parse_spec(data: Mapping[str, Any], default_source: SourceSpec | None = None) -> RunSpec:
+    """Build and validate a spec from nested tables; a missing [source] takes the lab's."""
+    unknown = set(data) - set(_SECTION_CLASSES)
+    if unknown:
+        raise SpecError(f"unknown section [{sorted(unknown)[0]}]: sections are {', '.join(_SECTION_CLASSES)}")
+    sections: dict[str, Any] = {}
+    for name, cls in _SECTION_CLASSES.items():
+        table = data.get(name, {})
+        if not isinstance(table, Mapping):
+            raise SpecError(f"[{name}] must be a table of keys")
+        known = {f.name: f for f in fields(cls)}
+        extra = set(table) - set(known)
+        if extra:
+            key = sorted(extra)[0]
+            raise SpecError(f"unknown key {name}.{key}: [{name}] takes {', '.join(known)}")
+        values = {}
+        for key, value in table.items():
+            if name == "inflate" and key == "loss":
+                values[key] = _check_loss(value)
+                continue
+            kind = {"int": int, "float": float, "bool": bool, "str": str}.get(str(known[key].type), str)
+            values[key] = _typed(f"{name}.{key}", value, kind)
+        sections[name] = cls(**values)
+    source: SourceSpec = sections["source"]
+    if default_source is not None and "source" not in data:
+        source = default_source
+    elif default_source is not None:
+        source = replace(default_source, **{k: v for k, v in asdict(source).items() if k in data.get("source", {})})
+    if not source.clip or not source.models:
+        raise SpecError("spec has no [source] clip and models: add them, or run inside a lab (comma-tui init)")
+    sections["source"] = source
+    spec = RunSpec(**sections)
+    _validate(spec)
+    return spec
+
+
+def load_spec(path: str | Path, default_source: SourceSpec | None = None) -> RunSpec:
+    """Read and validate a TOML spec file; relative source paths are taken from its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"spec {path} not found: pass a .toml run spec (see the README's spec keys)")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(f"spec {path} is not valid TOML ({exc}): fix the line it names") from None
+    source = data.get("source")
+    if isinstance(source, dict):
+        for key in ("clip", "models"):
+            if isinstance(source.get(key), str) and source[key] and not Path(source[key]).is_absolute():
+                source[key] = str((path.parent / source[key]).resolve())
+    return parse_spec(data, default_source)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def spec_to_toml(spec: RunSpec) -> str:
+    """The spec as a TOML file that `load_spec` reads back to the same spec."""
+    lines: list[str] = []
+    for section, table in spec.to_dict().items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def parse_axis_value(axis: str, text: str) -> Any:
+    """A sweep or form value as the type its axis takes (`35`, `0.5`, `true`, `lanczos`)."""
+    section, key = resolve_axis(axis)
+    kind = str({f.name: f for f in fields(_SECTION_CLASSES[section])}[key].type)
+    converters: dict[str, Callable[[str], Any]] = {
+        "int": int,
+        "float": float,
+        "bool": lambda t: {"true": True, "false": False, "1": True, "0": False}[t.lower()],
+    }
+    try:
+        return converters.get(kind, str)(text.strip())
+    except (ValueError, KeyError):
+        raise SpecError(f"{section}.{key} value {text!r} is not a {kind}") from None

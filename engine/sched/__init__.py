@@ -1,0 +1,1 @@
+"""Running the queue: the scheduler, its state, the worker pool, the worker, and the control client."""

@@ -1,0 +1,138 @@
+"""Execute one recorded run: the engine's single door into the ledger.
+
+`comma-tui run` and the scheduler's worker processes both come here. The run's record says what
+to do (its spec); the result, or the reason it failed, goes back with one ledger call.
+Progress goes to a sink (a terminal bar, or JSON lines for the pool) and the log to the run's
+`log.txt`.
+
+Run as `python -m engine.sched.worker --lab DIR --run ID` it is a pool worker: JSON-lines progress on
+stdout, exit status 0 when the run is done, 1 when it failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+from engine.runs.pipeline import RunResult, run_spec
+from engine.runs.progress import Sink, json_lines_sink
+from engine.runs.spec import RunSpec, lab_source, parse_spec
+from engine.runs.submission import OFFICIAL_TIMEOUT, score_submission
+from engine.sched.pool import LOG_NAME
+from ledger import Lab, Ledger, RunRecord
+from ledger.errors import UserError
+
+_LOG_TAIL_LINES = 20
+
+
+class RunTimeout(UserError):
+    """The run went past its spec's run.timeout."""
+
+
+@contextlib.contextmanager
+def _deadline(seconds: int) -> Iterator[None]:
+    """Raise RunTimeout after `seconds` (0 = never); only the main thread can take the alarm."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(_signum: int, _frame: FrameType | None) -> None:
+        raise RunTimeout(f"run went past its run.timeout of {seconds} s and was stopped")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class RunLog:
+    """Appends timestamped lines to the run's log.txt and remembers the last few."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._tail: list[str] = []
+
+    def __call__(self, line: str) -> None:
+        stamped = f"{time.strftime('%H:%M:%S')} {line}"
+        with open(self.path, "a") as f:
+            f.write(stamped + "\n")
+        self._tail = [*self._tail, stamped][-_LOG_TAIL_LINES:]
+
+    def tail(self) -> str:
+        """The last lines of the whole file (it may hold worker output too)."""
+        try:
+            return "\n".join(self.path.read_text(errors="replace").splitlines()[-_LOG_TAIL_LINES:])
+        except FileNotFoundError:
+            return "\n".join(self._tail)
+
+
+def _execute(
+    spec: RunSpec, run_dir: Path, sink: Sink | None, log: RunLog, keep_raw: bool, cache_dir: Path
+) -> RunResult:
+    if spec.run.submission:
+        timeout = spec.run.timeout or OFFICIAL_TIMEOUT
+        submission = Path(spec.run.submission)
+        return score_submission(submission, spec, run_dir, sink, log, timeout=timeout, cache_dir=cache_dir)
+    return run_spec(spec, run_dir, sink, log, keep_raw, cache_dir=cache_dir)
+
+
+def execute_run(ledger: Ledger, run_id: str, sink: Sink | None = None, keep_raw: bool = False) -> RunRecord:
+    """Run a recorded run and record how it ended; user errors come back as a failed record."""
+    record = ledger.get(run_id)
+    # Recording our pid lets a scheduler tell a live foreground run from one whose process died.
+    if record.status != "running":
+        record = ledger.update(record.id, status="running", started=time.time(), pid=os.getpid())
+    elif record.pid is None:
+        record = ledger.update(record.id, pid=os.getpid())
+    run_dir = Path(record.artifacts)
+    log = RunLog(run_dir / LOG_NAME)
+    try:
+        spec = parse_spec(record.spec, lab_source(ledger.lab))
+        with _deadline(spec.run.timeout if not spec.run.submission else 0):
+            result = _execute(spec, run_dir, sink, log, keep_raw, ledger.lab.cache_dir)
+    except UserError as exc:
+        log(f"failed: {exc}")
+        return ledger.record_failure(record.id, str(exc), log.tail())
+    except KeyboardInterrupt:
+        log("interrupted")
+        ledger.record_failure(record.id, "interrupted by the user", log.tail(), status="interrupted")
+        raise
+    except Exception as exc:
+        log(f"internal error: {exc!r}")
+        ledger.record_failure(record.id, f"internal error: {exc!r} (a bug: see the log)", log.tail())
+        raise
+    done = ledger.record_result(record.id, result.ledger_result() | {"log_tail": log.tail()})
+    log(f"verdict: {done.verdict} ({done.verdict_reason})")
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Pool worker entry point: `python -m engine.sched.worker --lab DIR --run ID`."""
+    parser = argparse.ArgumentParser(description="Execute one queued comma-tui run.")
+    parser.add_argument("--lab", required=True)
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--keep-raw", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        ledger = Ledger(Lab(args.lab))
+        record = execute_run(ledger, args.run, json_lines_sink(sys.stdout), args.keep_raw)
+    except UserError as exc:
+        print(f"worker: {exc}", file=sys.stderr)
+        return 2
+    return 0 if record.status == "done" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

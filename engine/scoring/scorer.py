@@ -1,0 +1,329 @@
+"""The challenge score, computed exactly as the official evaluator computes it.
+
+The API keeps the two sides apart: `Scorer.reference` turns a batch of reference pairs into
+`ReferenceOutputs` (PoseNet outputs and SegNet class maps), and `Scorer.distortions` compares a
+batch of candidate pairs against them. Reference outputs can therefore be computed once and
+reused for every run. Both take uint8 frame pairs or `NetworkInputs` already prepared pair by
+pair (`engine.scoring.model_inputs`, bit-identical to the evaluator's whole-batch conversion). Per-pair
+distortions are kept; the means are accumulated the evaluator's way (float32 batch sums), so the
+printed digits agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
+
+from engine.scoring import networks
+from engine.scoring.model_inputs import NetworkInputs, prepare_inputs
+from ledger.errors import UserError
+
+POSENET_FILE = "posenet.safetensors"
+SEGNET_FILE = "segnet.safetensors"
+DEMO_METADATA_KEY = "comma_tui_demo"
+# SegNet's largest maps are made this many frames at a time on CPU: same numbers, a fraction
+# of the memory, and faster (see `networks.SegNet`).
+CPU_SEGNET_FRAME_CHUNK = 2
+_LFS_MAGIC = b"version https://git-lfs"
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Identity of a pair of weight files: sha256 of both, and whether they are the demo scorer."""
+
+    posenet_sha256: str
+    segnet_sha256: str
+    demo: bool
+
+    @property
+    def full(self) -> str:
+        """One hash over both files' hashes."""
+        return hashlib.sha256(f"{self.posenet_sha256}:{self.segnet_sha256}".encode()).hexdigest()
+
+    @property
+    def short(self) -> str:
+        """The form shown to users; the demo scorer says so, so nobody mistakes it."""
+        return f"demo-{self.full[:8]}" if self.demo else self.full[:12]
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    """`auto`/None picks cuda, then mps, then cpu; an explicit name must be usable here."""
+    if name in (None, "", "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"device {name!r} is not a device: use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} asked for but no CUDA GPU is visible: use --device cpu")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"device {name!r} asked for but MPS is not available: use --device cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise UserError(f"device {name!r} is not supported: use auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_weight_file(path: Path) -> bool:
+    """Raise a user error for anything but a readable safetensors file; return its demo flag."""
+    if not path.is_file():
+        raise UserError(
+            f"{path} not found: point --models at the challenge repo's models/ folder "
+            "(or make demo weights with `comma-tui demo-assets DIR`)"
+        )
+    with open(path, "rb") as f:
+        head = f.read(len(_LFS_MAGIC))
+    if head == _LFS_MAGIC:
+        raise UserError(f"{path} is a Git LFS pointer, not weights: run git lfs pull in the challenge checkout")
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            metadata = weights.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UserError(
+            f"{path} is not a readable safetensors file ({exc}): it is truncated or of another "
+            "format; fetch it again (git lfs pull in the challenge checkout)"
+        ) from None
+    return metadata.get(DEMO_METADATA_KEY) == "1"
+
+
+def _load_strict(model: torch.nn.Module, path: Path) -> None:
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UserError(f"{path} cannot be read ({exc}): fetch it again (git lfs pull)") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if missing or unexpected or shapes:
+        problems = []
+        if missing:
+            problems.append(f"{len(missing)} missing keys (first: {missing[0]})")
+        if unexpected:
+            problems.append(f"{len(unexpected)} unexpected keys (first: {unexpected[0]})")
+        if shapes:
+            k = shapes[0]
+            problems.append(
+                f"{len(shapes)} shape mismatches (first: {k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)})"
+            )
+        raise UserError(
+            f"{path} does not fit the {type(model).__name__} architecture: {'; '.join(problems)}: "
+            "use the official weights from the challenge repo's models/ folder"
+        )
+    model.load_state_dict(state, strict=True)
+
+
+def read_fingerprint(models_dir: str | Path) -> Fingerprint:
+    """Check both weight files and hash them, without building the networks."""
+    models_dir = Path(models_dir)
+    if not models_dir.is_dir():
+        raise UserError(
+            f"models folder {models_dir} not found: point --models at the challenge repo's models/ "
+            "folder (or make demo weights with `comma-tui demo-assets DIR`)"
+        )
+    pose_path, seg_path = models_dir / POSENET_FILE, models_dir / SEGNET_FILE
+    demo = _check_weight_file(pose_path) and _check_weight_file(seg_path)
+    return Fingerprint(file_sha256(pose_path), file_sha256(seg_path), demo)
+
+
+@dataclass
+class ReferenceOutputs:
+    """What the networks see in a batch of reference pairs."""
+
+    pose: torch.Tensor  # (B, 12) float32 PoseNet outputs
+    seg: torch.Tensor  # (B, 384, 512) uint8 SegNet argmax classes
+
+
+@dataclass(frozen=True)
+class Distortions:
+    """Per-pair and mean distortions over a clip."""
+
+    posenet: float
+    segnet: float
+    posenet_per_pair: np.ndarray
+    segnet_per_pair: np.ndarray
+
+    @property
+    def pairs(self) -> int:
+        return len(self.posenet_per_pair)
+
+
+class Scorer:
+    """PoseNet and SegNet with their weights, on one device, ready to score batches."""
+
+    def __init__(self, models_dir: str | Path, device: str | None = None, threads: int | None = None):
+        if threads:
+            torch.set_num_threads(threads)
+        self.fingerprint = read_fingerprint(models_dir)
+        self.device = pick_device(device)
+        models_dir = Path(models_dir)
+        self.posenet = networks.PoseNet()
+        self.segnet = networks.SegNet()
+        _load_strict(self.posenet, models_dir / POSENET_FILE)
+        _load_strict(self.segnet, models_dir / SEGNET_FILE)
+        # Built once per Scorer and never trained: no autograd state anywhere.
+        for model in (self.posenet, self.segnet):
+            model.eval().requires_grad_(False).to(self.device)
+        if self.device.type == "cpu":
+            self.segnet.frame_chunk = CPU_SEGNET_FRAME_CHUNK
+
+    def numerics_key(self) -> dict[str, object]:
+        """Everything besides the inputs and the batch size that can move this scorer's numbers.
+
+        CPU kernels split their sums by thread count and GPU kernels differ between cards, so
+        outputs computed under one of these must not be reused under another.
+        """
+        cuda = self.device.type == "cuda"
+        device = f"cuda:{torch.cuda.get_device_name(self.device)}" if cuda else self.device.type
+        return {
+            "scorer": self.fingerprint.full,
+            "device": device,
+            "threads": torch.get_num_threads() if self.device.type == "cpu" else 0,
+            "torch": torch.__version__,
+        }
+
+    def prepare(self, batch: np.ndarray | NetworkInputs) -> NetworkInputs:
+        """A uint8 batch of pairs (B, 2, H, W, 3) as network inputs on this scorer's device."""
+        return batch if isinstance(batch, NetworkInputs) else prepare_inputs(batch, self.device)
+
+    @torch.inference_mode()
+    def _outputs(self, inputs: NetworkInputs) -> tuple[torch.Tensor, torch.Tensor]:
+        pose = self.posenet(inputs.pose)
+        seg = self.segnet.classes(inputs.seg)
+        return pose, seg
+
+    def reference(self, batch: np.ndarray | NetworkInputs) -> ReferenceOutputs:
+        """Network outputs for a batch of reference pairs: uint8 (B, 2, H, W, 3), or prepared."""
+        pose, seg = self._outputs(self.prepare(batch))
+        return ReferenceOutputs(pose=pose, seg=seg.to(torch.uint8))
+
+    @torch.inference_mode()
+    def distortions(
+        self, ref: ReferenceOutputs, batch: np.ndarray | NetworkInputs
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-pair (PoseNet, SegNet) distortions of candidate pairs against reference outputs."""
+        pose, seg = self._outputs(self.prepare(batch))
+        d = networks.POSE_DISTORTION_DIMS
+        pose_d = (ref.pose[..., :d] - pose[..., :d]).pow(2).mean(dim=1)
+        seg_d = (ref.seg.to(seg.dtype) != seg).float().mean(dim=(1, 2))
+        return pose_d, seg_d
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+def score_batches(
+    scorer: Scorer,
+    pairs: Iterable[tuple[ReferenceOutputs, np.ndarray | NetworkInputs]],
+    total_pairs: int,
+    progress: ProgressFn | None = None,
+) -> Distortions:
+    """Accumulate distortions over (reference outputs, candidate batch) items.
+
+    Sums are kept as float32 tensors on the scoring device and divided at the end, as the
+    evaluator does, so the means match its printed digits.
+    """
+    pose_sum = torch.zeros([], device=scorer.device)
+    seg_sum = torch.zeros([], device=scorer.device)
+    count = torch.zeros([], device=scorer.device)
+    pose_all: list[np.ndarray] = []
+    seg_all: list[np.ndarray] = []
+    for ref, cand in pairs:
+        pose_d, seg_d = scorer.distortions(ref, cand)
+        pose_sum += pose_d.sum()
+        seg_sum += seg_d.sum()
+        count += pose_d.shape[0]
+        pose_all.append(pose_d.cpu().numpy())
+        seg_all.append(seg_d.cpu().numpy())
+        if progress:
+            progress(int(count.item()), total_pairs)
+    if not pose_all:
+        raise UserError("no frame pairs to score: the clip needs at least two frames")
+    return Distortions(
+        posenet=(pose_sum / count).item(),
+        segnet=(seg_sum / count).item(),
+        posenet_per_pair=np.concatenate(pose_all),
+        segnet_per_pair=np.concatenate(seg_all),
+    )
+
+
+def score_value(posenet: float, segnet: float, rate: float) -> float:
+    """score = 100*segnet + sqrt(10*posenet) + 25*rate, in the evaluator's operation order."""
+    return 100 * segnet + math.sqrt(posenet * 10) + 25 * rate
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    """A scored submission: distortions, sizes, rate and score, plus what scored it."""
+
+    posenet: float
+    segnet: float
+    pairs: int
+    archive_bytes: int
+    original_bytes: int
+    fingerprint: str
+    device: str
+
+    @property
+    def rate(self) -> float:
+        return self.archive_bytes / self.original_bytes
+
+    @property
+    def score(self) -> float:
+        return score_value(self.posenet, self.segnet, self.rate)
+
+    @property
+    def terms(self) -> dict[str, float]:
+        """The three parts of the score, for explaining where it comes from."""
+        return {
+            "segnet": 100 * self.segnet,
+            "posenet": math.sqrt(self.posenet * 10),
+            "rate": 25 * self.rate,
+        }
+
+    def lines(self) -> list[str]:
+        """The result lines of the official report, same labels and decimals."""
+        return [
+            f"=== Evaluation results over {self.pairs} samples ===",
+            f"  Average PoseNet Distortion: {self.posenet:.8f}",
+            f"  Average SegNet Distortion: {self.segnet:.8f}",
+            f"  Submission file size: {self.archive_bytes:,} bytes",
+            f"  Original uncompressed size: {self.original_bytes:,} bytes",
+            f"  Compression Rate: {self.rate:.8f}",
+            f"  Final score: 100*segnet_dist + sqrt(10*posenet_dist) + 25*rate = {self.score:.2f}",
+        ]
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready view, rounded nowhere."""
+        return {
+            "posenet": self.posenet,
+            "segnet": self.segnet,
+            "pairs": self.pairs,
+            "archive_bytes": self.archive_bytes,
+            "original_bytes": self.original_bytes,
+            "rate": self.rate,
+            "score": self.score,
+            "terms": self.terms,
+            "fingerprint": self.fingerprint,
+            "device": self.device,
+        }

@@ -1,0 +1,173 @@
+"""`comma-tui init` and `comma-tui ledger ...`, driven through `comma_tui.cli.main`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from comma_tui.cli import main
+from ledger import Lab, Ledger
+from tests.ledger.fixtures import make_lab, measured, spec
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Lab:
+    lab = make_lab(tmp_path)
+    ledger = Ledger(lab)
+    first = measured(ledger, 2.19)
+    measured(ledger, 2.21, parent=first.id, the_spec=spec(crf=35))
+    measured(ledger, 2.10, parent=first.id, the_spec=spec(crf=33), track="small")
+    ledger.add_run(spec(crf=36), label="waiting in line")
+    return lab
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("comma-tui: error: ")
+    return lines[0]
+
+
+def test_init_makes_a_lab(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "clip.mkv").touch()
+    (tmp_path / "models").mkdir()
+    root = tmp_path / "newlab"
+    argv = ["init", str(root), "--clip", str(tmp_path / "clip.mkv"), "--models", str(tmp_path / "models")]
+    code, out, _ = run(capsys, *argv, "--original-bytes", "123")
+    assert code == 0 and f"made lab {root.resolve()}" in out and "123 bytes" in out
+    assert Lab.open(root).source().original_bytes == 123
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "already holds a lab" in one_line_error(err)
+
+
+def test_init_with_a_missing_clip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "init", str(tmp_path / "lab"), "--clip", "nope.mkv", "--models", str(tmp_path))
+    assert code == 2 and "clip" in one_line_error(err) and "not found" in err
+
+
+def test_no_lab_says_how_to_make_one(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "ledger", "list")
+    assert code == 2 and "comma-tui init DIR --clip" in one_line_error(err)
+    code, _, err = run(capsys, "ledger", "list", "--lab", str(tmp_path))
+    assert code == 2 and "comma-tui init DIR --clip" in one_line_error(err)
+
+
+def test_list_table_marks_floors_and_filters(lab: Lab, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    code, out, _ = run(capsys, "ledger", "list", "--lab", str(lab.root))
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split()[:5] == ["id", "track", "label", "status", "score"]
+    assert lines[1].startswith("r0001*") and "promoted" in lines[1] and "2.190" in lines[1]
+    assert lines[2].startswith("r0002 ") and "+0.020" in lines[2] and "rejected" in lines[2]
+    assert lines[3].startswith("r0003*") and "small" in lines[3]
+    assert "waiting in line" in lines[4] and "queued" in lines[4]
+    assert lines[-1].startswith("4 runs; * floor: main r0001 2.190, small r0003 2.100")
+    monkeypatch.chdir(lab.runs_dir)  # the lab holding the current folder
+    code, out, _ = run(capsys, "ledger", "list", "--verdict", "rejected")
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[1:-1]] == ["r0002"]
+    assert out.splitlines()[-1].startswith("1 of 4 runs")
+    code, out, _ = run(capsys, "ledger", "list", "--track", "nowhere")
+    assert code == 0 and out.strip() == "no runs match these filters"
+    code, out, _ = run(capsys, "ledger", "list", "--sort", "score", "--reverse", "--status", "done")
+    assert [line.split()[0] for line in out.splitlines()[1:-1]] == ["r0002", "r0001*", "r0003*"]
+
+
+def test_list_json(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "ledger", "list", "--lab", str(lab.root), "--json", "--text", "crf=35")
+    rows = json.loads(out)
+    assert code == 0 and [r["id"] for r in rows] == ["r0002"]
+    assert rows[0]["delta_vs_floor"] == pytest.approx(0.02) and rows[0]["metrics"]["score"] == 2.21
+
+
+def test_list_on_an_empty_lab(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lab = make_lab(tmp_path)
+    code, out, _ = run(capsys, "ledger", "list", "--lab", str(lab.root))
+    assert code == 0 and out.startswith("no runs yet")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["list", "--status", "finished"], "unknown status 'finished'"),
+        (["list", "--verdict", "good"], "unknown verdict 'good'"),
+        (["list", "--sort", "size"], "cannot sort by 'size'"),
+        (["show", "r0099"], "no run r0099 in "),
+        (["show", "banana"], "is not a run id"),
+        (["promote", "r0004", "--note", "x"], "r0004 is queued: only measured"),
+        (["reject", "r0001", "--note", " "], "needs a note"),
+        (["export", "--format", "xlsx"], "unknown export format 'xlsx'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(lab: Lab, capsys, args: list[str], message: str) -> None:
+    code, out, err = run(capsys, "ledger", *args, "--lab", str(lab.root))
+    assert code == 2 and out == "" and message in one_line_error(err)
+
+
+def test_show_has_prior_current_delta(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "ledger", "show", "r0002", "--lab", str(lab.root))
+    assert code == 0
+    assert out.startswith("r0002  track main  done  rejected")
+    assert "+0.020 vs floor 2.190 (r0001); changed crf 34 -> 35" in out
+    table = [line.split() for line in out.splitlines() if line.split()[:1] in (["score"], ["bytes"], ["PoseNet"])]
+    assert table[0] == ["score", "2.190", "2.210", "+0.020"]
+    assert table[1] == ["bytes", "100,000", "100,000", "+0"]
+    assert "Prior r0001" in out and "Current r0002" in out and "Delta" in out
+    assert "[encode] codec=" in out and "artifacts:" in out and "stages: encode 1.5s, score 2.0s" in out
+
+
+def test_show_queued_and_json(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "ledger", "show", "r4", "--lab", str(lab.root))
+    assert code == 0 and "queued" in out.splitlines()[0] and "Prior" not in out
+    code, out, _ = run(capsys, "ledger", "show", "r0003", "--lab", str(lab.root), "--json")
+    data = json.loads(out)
+    assert data["id"] == "r0003" and data["prior"] == "r0001" and data["verdict"] == "promoted"
+
+
+def test_promote_and_reject_by_hand(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "ledger", "promote", "r0002", "--note", "smaller decoder", "--lab", str(lab.root))
+    assert code == 0 and out.splitlines() == [
+        "r0002 promoted by hand: smaller decoder",
+        "floor of track main: r0002 (2.210)",
+    ]
+    record = Ledger(lab).get("r0002")
+    assert record.verdict == "promoted" and record.overrides[0].note == "smaller decoder"
+    code, out, _ = run(capsys, "ledger", "reject", "r0002", "--note", "oops", "--lab", str(lab.root))
+    assert code == 0 and "floor of track main: r0001" in out
+    code, out, _ = run(capsys, "ledger", "show", "r0002", "--lab", str(lab.root))
+    assert "rejected by hand" in out and "promoted by hand" in out
+
+
+def test_export_formats(lab: Lab, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "ledger", "export", "--format", "csv", "--lab", str(lab.root))
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and [r["id"] for r in rows] == ["r0001", "r0002", "r0003", "r0004"]
+    target = tmp_path / "runs.json"
+    code, out, _ = run(capsys, "ledger", "export", "--format", "json", "--output", str(target), "--lab", str(lab.root))
+    assert code == 0 and out.strip() == f"wrote 4 runs to {target}"
+    assert [d["id"] for d in json.loads(target.read_text())] == ["r0001", "r0002", "r0003", "r0004"]
+    code, out, _ = run(capsys, "ledger", "export", "--format", "md", "--track", "small", "--lab", str(lab.root))
+    assert code == 0 and len(out.splitlines()) == 3 and "| r0003 | small |" in out
+    bad = str(tmp_path / "no" / "x.md")
+    code, _, err = run(capsys, "ledger", "export", "--format", "md", "--output", bad, "--lab", str(lab.root))
+    assert code == 2 and f"cannot write {bad}" in one_line_error(err)
+
+
+def test_ledger_alone_prints_its_help(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "ledger")
+    assert code == 0 and "list" in out and "export" in out
+
+
+def test_missing_note_is_an_argparse_error(lab: Lab) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["ledger", "promote", "r0001", "--lab", str(lab.root)])
+    assert caught.value.code == 2

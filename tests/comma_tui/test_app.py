@@ -1,0 +1,374 @@
+"""The console driven by real keys (Pilot) against a real lab filled with synthetic runs.
+
+No scheduler is started (`start_scheduler=False`): queue actions are checked in the ledger. The
+lab's clip and scorer are stand-in files (`stand_in_assets`): the console and the ledger never
+read them, and the real demo assets cost a minute to make on a busy two-core machine.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Label, Static
+
+from comma_tui import demo
+from comma_tui.app import CommaApp
+from comma_tui.cli import main
+from comma_tui.screens.help import HelpScreen, keys_table
+from comma_tui.screens.review import ReviewScreen
+from comma_tui.screens.run_detail import RunDetailScreen
+from comma_tui.screens.run_form import RunForm
+from comma_tui.screens.sweep_form import SweepForm
+from comma_tui.widgets.ledger_table import LedgerTable
+from comma_tui.widgets.queue_pane import stage_bars
+from engine.demo.assets import DemoAssets
+from engine.runs.spec import stage_names
+from ledger import Lab, Ledger, Progress
+from tests.comma_tui.app_fixtures import fill_fixed, make_lab, stand_in_assets
+
+SIZE = (120, 36)
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Pilot runs on asyncio."""
+    return "asyncio"
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> tuple[Lab, dict[str, str]]:
+    """A lab with the fixed synthetic history; returns it and the ids by role."""
+    assets = stand_in_assets(tmp_path / "assets")
+    made = make_lab(tmp_path / "lab", assets.clip, assets.models)
+    return made, fill_fixed(made)
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the app work until `condition` holds (polled, with a deadline)."""
+    steps = int(timeout / 0.05)
+    for _ in range(steps):
+        await pilot.pause(0.05)
+        if condition():
+            return
+    raise AssertionError("the console did not get there in time")
+
+
+async def loaded(pilot: Pilot) -> LedgerTable:
+    """Wait for the first ledger load; the ledger table."""
+    app = pilot.app
+    assert isinstance(app, CommaApp)
+    await wait_for(pilot, lambda: app.snapshot is not None and app.live is not None)
+    await pilot.pause()
+    return app.screen.query_one("#ledger", LedgerTable)
+
+
+@asynccontextmanager
+async def open_console(
+    the_lab: Lab, size: tuple[int, int] = SIZE
+) -> AsyncIterator[tuple[CommaApp, Pilot, LedgerTable]]:
+    """The console on `the_lab` (no scheduler) once its ledger has loaded: app, pilot and ledger table."""
+    app = CommaApp(the_lab, start_scheduler=False)
+    async with app.run_test(size=size) as pilot:
+        yield app, pilot, await loaded(pilot)
+
+
+async def select(pilot: Pilot, table: LedgerTable, run_id: str) -> None:
+    """Move the cursor onto a run with the arrow keys."""
+    for _ in range(len(table.runs)):
+        if table.current is not None and table.current.id == run_id:
+            return
+        await pilot.press("down")
+    raise AssertionError(f"{run_id} is not in the table")
+
+
+async def test_new_run_from_form_is_queued(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    async with open_console(the_lab) as (app, pilot, table):
+        await select(pilot, table, roles["floor"])
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunForm))
+        assert app.screen.query_one("#ax-encode-crf", Input).has_focus
+        await pilot.press("backspace", "backspace", "9", "9")
+        await wait_for(pilot, lambda: "encode.crf" in str(app.screen.query_one("#form-error", Label).content))
+        assert app.screen.query_one("#ax-encode-crf", Input).has_class("-invalid")
+        await pilot.press("ctrl+s")  # refused: the form stays
+        assert isinstance(app.screen, RunForm)
+        await pilot.press("backspace", "backspace", "3", "0")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: len(Ledger(the_lab).all()) == 12)
+        new = Ledger(the_lab).all()[-1]
+        assert new.status == "queued" and new.parent == roles["floor"]
+        assert new.spec["encode"]["crf"] == 30 and "crf 33 -> 30" in new.changed
+        await wait_for(pilot, lambda: table.current is not None and table.current.id == new.id)
+
+
+async def test_cancel_queued_run(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    async with open_console(the_lab) as (_app, pilot, table):
+        await select(pilot, table, roles["queued"])
+        await pilot.press("x")
+        await wait_for(pilot, lambda: Ledger(the_lab).get(roles["queued"]).status == "cancelled")
+        await wait_for(pilot, lambda: table.current is not None and table.current.status == "cancelled")
+
+
+async def test_clone_retry_and_priority_keys(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    async with open_console(the_lab) as (_app, pilot, table):
+        await select(pilot, table, roles["queued"])
+        await pilot.press("plus", "plus", "minus")
+        await wait_for(pilot, lambda: Ledger(the_lab).get(roles["queued"]).priority == 1)
+        await select(pilot, table, roles["failed"])
+        await pilot.press("r")
+        await wait_for(pilot, lambda: len(Ledger(the_lab).all()) == 12)
+        retried = Ledger(the_lab).all()[-1]
+        assert retried.parent == roles["failed"] and retried.status == "queued"
+        await wait_for(pilot, lambda: table.current is not None and table.current.id == retried.id)
+        await select(pilot, table, roles["floor"])
+        await pilot.press("c")
+        await wait_for(pilot, lambda: len(Ledger(the_lab).all()) == 13)
+        clone = Ledger(the_lab).all()[-1]
+        assert clone.parent == roles["floor"] and clone.changed == [] and clone.label == f"clone of {roles['floor']}"
+
+
+async def test_a_refused_action_says_why_and_the_app_goes_on(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    async with open_console(the_lab) as (app, pilot, table):
+        await select(pilot, table, roles["floor"])
+        await pilot.press("x")  # a finished run cannot be cancelled
+        await wait_for(pilot, lambda: any(n.severity == "error" for n in app._notifications))
+        error = next(n for n in app._notifications if n.severity == "error")
+        assert roles["floor"] in error.message and "cancelled" in error.message
+        assert Ledger(the_lab).get(roles["floor"]).status == "done"
+        await pilot.press("down")  # still alive and listening
+        assert app.is_running
+
+
+async def test_export_writes_a_submission_folder(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    (the_lab.run_dir(roles["floor"]) / "archive.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    async with open_console(the_lab) as (_app, pilot, table):
+        await select(pilot, table, roles["floor"])
+        await pilot.press("e")
+        await pilot.pause()
+        await pilot.press("enter")  # the proposed folder: <lab>/exports/<run>
+        dest = the_lab.root / "exports" / roles["floor"]
+        await wait_for(pilot, lambda: (dest / "inflate.sh").is_file())
+        assert (dest / "archive.zip").is_file() and (dest / "inflate.py").is_file()
+
+
+async def test_command_palette_runs_the_screens_keys(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, _ = lab
+    async with open_console(the_lab) as (_app, pilot, _):
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"pause (p)")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: Ledger(the_lab).paused())
+
+
+async def test_filter_to_rejected(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, _ = lab
+    async with open_console(the_lab) as (_app, pilot, table):
+        await pilot.press("slash")
+        await pilot.pause()
+        await pilot.press(*"verdict:rejected", "enter")
+        await wait_for(pilot, lambda: len(table.runs) == 4)
+        assert {r.verdict for r in table.runs} == {"rejected"}
+        assert "verdict:rejected" in str(table.border_title)
+        await pilot.press("slash")
+        await pilot.pause()
+        await pilot.press("ctrl+r")  # clear
+        await wait_for(pilot, lambda: len(table.runs) == 11)
+
+
+async def test_detail_shows_delta_table(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    async with open_console(the_lab) as (app, pilot, table):
+        await select(pilot, table, roles["rejected"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.detail is not None)
+        await pilot.pause()
+        delta = app.screen.query_one("#delta", DataTable)
+        assert delta.row_count == 7
+        headers = [str(c.label) for c in delta.columns.values()]
+        assert headers[1] == f"Floor {roles['floor']}" and headers[3] == "Delta"
+        rows = [[str(cell) for cell in delta.get_row_at(i)] for i in range(delta.row_count)]
+        assert rows[0][0] == "score" and rows[0][3].startswith("+")
+        assert any("◀ most" in row[3] for row in rows[4:])  # the term that cost the most
+        verdict = str(app.screen.query_one("#verdict", Static).content)
+        assert f"Lost to {roles['floor']}" in verdict
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, RunDetailScreen))
+
+
+async def test_detail_of_a_running_run_follows_its_log(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    log = Path(Ledger(the_lab).get(roles["running"]).artifacts) / "log.txt"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("encode: starting\n")
+    async with open_console(the_lab) as (app, pilot, table):
+        await select(pilot, table, roles["running"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.detail is not None)
+        shown = app.screen.query_one("#log", Static)
+        await wait_for(pilot, lambda: "encode: starting" in str(shown.content))
+        assert shown.border_title == "Log tail · live"
+        with log.open("a") as f:
+            f.write("encode: frame 30 of 60\n")
+        await wait_for(pilot, lambda: "frame 30 of 60" in str(shown.content))
+
+
+async def test_pause_and_resume_queue(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, _ = lab
+    async with open_console(the_lab) as (app, pilot, _):
+        await pilot.press("p")
+        await wait_for(pilot, lambda: Ledger(the_lab).paused())
+        queue = app.screen.query_one("#queue")
+        await wait_for(pilot, lambda: "paused" in str(queue.border_title))
+        await pilot.press("p")
+        await wait_for(pilot, lambda: not Ledger(the_lab).paused())
+
+
+async def test_sweep_form_queues_the_grid(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    async with open_console(the_lab) as (app, pilot, table):
+        await select(pilot, table, roles["floor"])
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SweepForm))
+        await pilot.press(*"36..37", "enter")
+        await wait_for(pilot, lambda: len(Ledger(the_lab).all()) == 13)
+        new = Ledger(the_lab).all()[-2:]
+        assert [r.spec["encode"]["crf"] for r in new] == [36, 37]
+        assert {r.parent for r in new} == {roles["floor"]} and all(r.status == "queued" for r in new)
+        # Labels name the point; the parent lives in the ledger, not in the spec (or every child
+        # would list it among its changed axes).
+        assert [r.label for r in new] == ["crf=36", "crf=37"]
+        assert all(not r.spec["run"].get("parent") for r in new)
+
+
+async def test_sweep_form_reads_values_as_the_command_line_does(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    async with open_console(the_lab) as (app, pilot, table):
+        await select(pilot, table, roles["floor"])
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SweepForm))
+        await pilot.press(*"31,33..37:2")
+        preview = app.screen.query_one("#sweep-preview", Label)
+        await wait_for(pilot, lambda: "Queues 4 runs" in str(preview.content))
+        await pilot.press(*"..")  # "31,33..37:2.." is no range
+        error = app.screen.query_one("#sweep-error", Label)
+        await wait_for(pilot, lambda: "needs numbers" in str(error.content))
+        assert str(preview.content) == ""
+
+
+async def test_promote_by_hand_with_a_note(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    async with open_console(the_lab) as (_app, pilot, table):
+        await select(pilot, table, roles["rejected"])
+        await pilot.press("P")
+        await pilot.pause()
+        await pilot.press("enter")  # an empty note is refused
+        await pilot.press(*"looks better", "enter")
+        await wait_for(pilot, lambda: Ledger(the_lab).get(roles["rejected"]).verdict == "promoted")
+        assert "looks better" in Ledger(the_lab).get(roles["rejected"]).verdict_reason
+
+
+async def test_review_mode_clones_a_rejection_into_a_variant(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, _ = lab
+    async with open_console(the_lab) as (app, pilot, _):
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, ReviewScreen))
+        review = app.screen.query_one("#review", DataTable)
+        assert review.row_count == 4
+        newest = app.screen.selected_run()
+        assert newest is not None and newest.id == "r0006"  # newest first
+        assert "cost most" in str(app.screen.query_one("#review-reason", Static).content).lower()
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunForm))
+        assert app.screen.base_run is not None and app.screen.base_run.id == "r0006"
+
+
+async def test_resizing_and_views_never_crash(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, _ = lab
+    async with open_console(the_lab, size=(80, 24)) as (app, pilot, _):
+        for size in ((160, 48), (20, 8), (80, 24)):
+            await pilot.resize_terminal(*size)
+            await pilot.press("f")  # Pareto on and off, at every size
+            await pilot.pause()
+        app.theme = "textual-light"  # the plots register the light theme with plotext
+        await pilot.press("f", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.detail is not None)
+        await pilot.press("escape")
+        await pilot.press("t", "t", "o", "o", "O", "question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        console = Console(width=120, record=True, file=io.StringIO())
+        console.print(keys_table(app.screen.behind))
+        keys = console.export_text()
+        for key, words in (("x", "Cancel the selected"), ("p", "Pause or resume"), ("/", "Filter"), ("q", "Quit")):
+            assert any(line.split()[:1] == [key] and words in line for line in keys.splitlines()), key
+
+
+async def test_quit_leaves_the_queue_running(lab: tuple[Lab, dict[str, str]], monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.sched import control
+
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("quitting the console must not stop the scheduler")
+
+    monkeypatch.setattr(control, "stop", never)
+    the_lab, _ = lab
+    async with open_console(the_lab) as (app, pilot, _):
+        await pilot.press("q")
+    assert app.return_code in (0, None)
+
+
+def test_cli_without_a_lab_says_how_to_make_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main([]) == 2
+    assert "comma-tui init" in capsys.readouterr().err
+    assert main(["--lab", str(tmp_path / "nowhere")]) == 2
+    assert "no lab in" in capsys.readouterr().err
+
+
+def test_demo_lab_is_made_once_with_a_sweep_around_a_first_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[int] = []
+
+    def fake_assets(root: Path, frames: int, progress: object = None) -> DemoAssets:
+        made.append(frames)
+        return stand_in_assets(Path(root))
+
+    monkeypatch.setenv(demo.DATA_ENV, str(tmp_path / "data"))
+    monkeypatch.setattr(demo, "make_demo_assets", fake_assets)
+    lab = demo.ensure_demo_lab()
+    runs = Ledger(lab).all()
+    first, rest = runs[0], runs[1:]
+    assert lab.root == tmp_path / "data" / "demo-lab"
+    assert first.spec["encode"]["crf"] == 35 and first.spec["preprocess"]["width"] == 524
+    assert len(rest) == 7 and {r.parent for r in rest} == {first.id}
+    assert [r.changed for r in rest[:2]] == [["crf 35 -> 31"], ["crf 35 -> 33"]]  # only the swept axis
+    assert [r.label for r in rest[-3:]] == ["film_grain=0", "film_grain=10", "film_grain=30"]
+    assert all(r.status == "queued" for r in runs)
+    assert len(Ledger(demo.ensure_demo_lab()).all()) == 8  # opened again: nothing queued twice
+    assert made == [demo.DEMO_FRAMES]  # and the assets were made once
+
+
+def test_queue_bars_follow_each_runs_own_stages() -> None:
+    # A learned post-filter run trains between encode and archive; a submission has no encode.
+    learned = stage_names({"inflate": {"postfilter": "learned"}})
+    training = Progress("r0001", "train", 30, 100, 12.0, 28.0, 0.0)
+    tokens = stage_bars(learned, training, 80).plain.split()
+    bars = dict(zip(tokens[::2], tokens[1::2], strict=True))
+    assert list(bars) == ["enc", "dat", "trn", "arc", "inf", "scr"]
+    assert set(bars["enc"] + bars["dat"]) == {"█"} and set(bars["arc"] + bars["inf"] + bars["scr"]) == {"·"}
+    assert "█" in bars["trn"] and bars["trn"].endswith("·")
+    submission = stage_names({"run": {"submission": "/sub"}})
+    assert stage_bars(submission, None, 80).plain.split()[::2] == ["arc", "inf", "scr"]
