@@ -240,6 +240,11 @@ class CommaApp(App[None]):
         if (run := self._need_run("reprioritise")) is not None:
             self._do(lambda: self.client.bump(run.id, delta), lambda r: f"{run.id} priority {r.priority:+d}")
 
+    def action_score_fully(self) -> None:
+        """Queue the selected run rejected early to be scored fully (its kept archive, every pair)."""
+        if (run := self._need_run("score fully")) is not None:
+            self._do(lambda: self.client.rescore(run.id), lambda r: f"Queued {r.id} to be scored fully")
+
     def action_toggle_pause(self) -> None:
         """Pause the queue (running runs finish) or resume it."""
         self._do(self.client.toggle_pause, lambda paused: "Queue paused" if paused else "Queue resumed")

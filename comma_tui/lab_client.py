@@ -73,7 +73,7 @@ class LabClient:
                 paused=ledger.paused(),
                 queued=queued,
                 running=running,
-                stages={r.id: stage_names(r.spec) for r in (*running, *queued)},
+                stages={r.id: stage_names(r.spec, r.job) for r in (*running, *queued)},
                 scorer=latest.scorer_fingerprint if latest else None,
                 scorer_demo=bool(latest and latest.scorer_demo),
             )
@@ -170,6 +170,11 @@ class LabClient:
         """Queue a failed, cancelled or interrupted run again, as a new run whose parent is the old one."""
         with self._lock:
             return control.retry(self.ledger, run_id)
+
+    def rescore(self, run_id: str) -> RunRecord:
+        """Queue a run rejected early to be scored fully (its kept archive; the estimate is replaced)."""
+        with self._lock:
+            return self.ledger.rescore(run_id)
 
     def bump(self, run_id: str, delta: int) -> RunRecord:
         """Raise (positive delta) or lower a queued run's priority."""

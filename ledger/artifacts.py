@@ -2,7 +2,8 @@
 
 The engine writes `per_pair.npz` (arrays `posenet` and `segnet`) or `per_pair.json`
 (`{"posenet": [...], "segnet": [...]}`) into `runs/<run_id>/`. They are 600 numbers each per
-run: in the ledger they would multiply its size for a plot only the detail screen draws.
+run: in the ledger they would multiply its size for a plot only the detail screen draws. A run
+rejected early has NaN for the pairs it never scored.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from ledger.lab import Lab
 
 PER_PAIR_NAMES = ("per_pair.npz", "per_pair.json")
+ARCHIVE_NAME = "archive.zip"  # the run's archive, kept in its folder: what export ships and rescore inflates
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from ledger.errors import LedgerError
 from ledger.promotion import DEFAULT_EPSILON
 
 CONFIG_NAME = "lab.toml"
+EARLY_MODES = ("auto", "off")
 INIT_HINT = "comma-tui init DIR --clip CLIP --models MODELS"
 
 
@@ -136,6 +137,13 @@ class Lab:
             raise LedgerError(f"{self.config_path}: [promotion] epsilon {value!r} must be a non-negative number")
         return float(value)
 
+    def early(self) -> str | None:
+        """The lab's default for early verdicts (`[score] early`: auto or off), or None when unset."""
+        value = self.config().get("score", {}).get("early")
+        if value is not None and value not in EARLY_MODES:
+            raise LedgerError(f"{self.config_path}: [score] early {value!r} must be one of {', '.join(EARLY_MODES)}")
+        return value
+
     def _path(self, value: object) -> Path:
         if not isinstance(value, str) or not value:
             raise LedgerError(f"{self.config_path}: [source] paths must be strings, not {value!r}")
@@ -173,6 +181,10 @@ def _config_text(clip: Path, models: Path, original_bytes: int | None, epsilon: 
         "[promotion]",
         "# A run is promoted when it lowers its track's floor by more than this.",
         f"epsilon = {epsilon!r}",
+        "",
+        "[score]",
+        "# auto: a run that has clearly lost to its floor is rejected early (a spec's [score] early wins).",
+        'early = "auto"',
         "",
     ]
     return "\n".join(lines)

@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from ledger import queries
+from ledger.artifacts import ARCHIVE_NAME
 from ledger.errors import LedgerError
 from ledger.lab import Lab
 from ledger.lock import DEFAULT_TIMEOUT, FileLock
 from ledger.progress import Progress, ProgressStore
 from ledger.promotion import review
 from ledger.queue_state import QueueStateStore
-from ledger.records import RunRecord, RunStatus, Verdict, clip_log_tail, run_id, run_number
+from ledger.records import Job, RunRecord, RunStatus, Verdict, clip_log_tail, run_id, run_number
 from ledger.results import RunResult, result_changes
 from ledger.segments import RunStore
 from ledger.specdiff import changed_axes, check_spec
@@ -164,11 +165,34 @@ class Ledger:
             changes |= {"slot": None, "requeued": record.requeued + 1}
             return self._runs.update(record.number, changes)
 
+    def rescore(self, run: str) -> RunRecord:
+        """Queue a run rejected early to be scored fully: its kept archive is inflated and every pair scored.
+
+        The run is queued again as a score-only job (no encode, no training); its result replaces
+        the estimate and is reviewed again. Until then it keeps its estimate.
+        """
+        with self._lock:
+            record = self.get(run)
+            if record.status != S.DONE or not record.estimated:
+                raise LedgerError(
+                    f"{record.id} is not a run rejected early ({record.status}"
+                    f"{', scored in full' if record.measured else ''}): only early estimates are scored fully"
+                )
+            archive = Path(record.artifacts) / ARCHIVE_NAME
+            if not archive.is_file():
+                raise LedgerError(
+                    f"{record.id} has no kept archive ({archive} is gone): it cannot be scored fully; queue it "
+                    "again instead (clone it)"
+                )
+            changes = {"status": S.QUEUED, "job": Job.RESCORE, "position": self._runs.max_number() + 1}
+            return self._runs.update(record.number, changes | {"failure_reason": "", "pid": None, "slot": None})
+
     def record_result(self, run: str, result: RunResult) -> RunRecord:
         """Store a finished run's result, review it for promotion, and return it with its verdict.
 
         The run becomes done whatever its status was (a finished run is never lost), unless it is
-        done already. A result no engine produces (non-finite metrics...) is a ValueError.
+        done already. A rescore's result replaces the estimate (its stage timings join the run's).
+        A result no engine produces (non-finite metrics...) is a ValueError.
         """
         result.check()
         with self._lock:
@@ -176,6 +200,8 @@ class Ledger:
             if record.status == RunStatus.DONE:
                 raise LedgerError(f"{record.id} already has a result: a run is measured once; retry it as a new run")
             changes = result_changes(record, result)
+            if record.job == Job.RESCORE:
+                changes |= {"job": Job.RUN, "stage_timings": {**record.stage_timings, **changes["stage_timings"]}}
             candidate = replace(record, **{k: v for k, v in changes.items() if k != "metrics"}, metrics=result.metrics)
             verdict = review(candidate, self._runs.records(), self.epsilon, now=time.time())
             changes["review"] = verdict.to_doc()
@@ -195,6 +221,8 @@ class Ledger:
             record = self.get(run)
             if record.status.final:
                 return record
+            if record.job == Job.RESCORE and status != S.INTERRUPTED:
+                return self._end_rescore(record, reason)
             changes = {
                 "status": status,
                 "finished": time.time(),
@@ -204,6 +232,14 @@ class Ledger:
                 "slot": None,
             }
             ended = self._runs.update(record.number, changes)
+        self._progress.clear(ended.id)
+        return ended
+
+    def _end_rescore(self, record: RunRecord, reason: str) -> RunRecord:
+        """A rescore that failed or was cancelled leaves the run as it was: done, with its estimate."""
+        changes: dict[str, Any] = {"status": S.DONE, "job": Job.RUN, "pid": None, "slot": None}
+        changes["failure_reason"] = f"scoring it fully did not finish ({reason}); it keeps its estimate"
+        ended = self._runs.update(record.number, changes)
         self._progress.clear(ended.id)
         return ended
 
@@ -222,6 +258,11 @@ class Ledger:
                 raise LedgerError(
                     f"{record.id} has an approximate score, and approximate scores are never promoted: "
                     "rerun it exactly, then promote that run"
+                )
+            if verdict == Verdict.PROMOTED and record.estimated:
+                raise LedgerError(
+                    f"{record.id} was rejected early and its score is an estimate, which is never promoted: "
+                    f"score it fully first (comma-tui ledger rescore {record.id})"
                 )
             event = {"kind": "override", "verdict": verdict, "note": note, "at": time.time()}
             event |= {"host": socket.gethostname(), "user": _user()}
@@ -313,10 +354,17 @@ class Ledger:
     # Live progress and the queue's state.
 
     def set_progress(
-        self, run: str, stage: str, done: int, total: int, elapsed: float = 0.0, eta: float | None = None
+        self,
+        run: str,
+        stage: str,
+        done: int,
+        total: int,
+        elapsed: float = 0.0,
+        eta: float | None = None,
+        detail: str = "",
     ) -> Progress:
         """Say where a running run is (kept apart from the history; see `ledger.progress`)."""
-        return self._progress.set(run, stage, done, total, elapsed, eta)
+        return self._progress.set(run, stage, done, total, elapsed, eta, detail)
 
     def progress(self) -> dict[str, Progress]:
         """The latest progress of each run that reported some, by run id."""

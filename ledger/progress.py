@@ -30,7 +30,7 @@ TABLE = "progress"
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a running run is: stage, units done of total, seconds elapsed and to go (if known)."""
+    """Where a running run is: stage, units done of total, seconds elapsed and to go (if known), and a detail."""
 
     run_id: str
     stage: str
@@ -39,6 +39,7 @@ class Progress:
     elapsed: float
     eta: float | None
     updated: float
+    detail: str = ""  # e.g. `batches · bound 23.91 vs floor 23.08` while scoring
 
     @property
     def fraction(self) -> float:
@@ -53,13 +54,16 @@ class ProgressStore:
         self.path = folder / "progress.json"
         self.lock = FileLock.for_path(folder / "progress.lock")
 
-    def set(self, run: str, stage: str, done: int, total: int, elapsed: float, eta: float | None) -> Progress:
+    def set(
+        self, run: str, stage: str, done: int, total: int, elapsed: float, eta: float | None, detail: str = ""
+    ) -> Progress:
         """Record where run `run` is now (replacing what was said before)."""
+        number = run_number(run)
         entry = Progress(
-            run_id(run_number(run)), str(stage), int(done), int(total), float(elapsed), _opt(eta), time.time()
+            run_id(number), str(stage), int(done), int(total), float(elapsed), _opt(eta), time.time(), str(detail)
         )
         with self.lock:
-            self._write(lambda db: db.table(TABLE).upsert(Document(asdict(entry), doc_id=run_number(run))))
+            self._write(lambda db: db.table(TABLE).upsert(Document(asdict(entry), doc_id=number)))
         return entry
 
     def clear(self, run: str) -> None:

@@ -10,7 +10,10 @@ measurably, PoseNet most of all). Within its group:
 - the first measured run of a group is its first floor;
 - a run is promoted when its score is below the floor's by more than epsilon (default 0.005,
   `[promotion] epsilon` in lab.toml); a tie, or a gain of epsilon or less, is rejected;
-- a run whose score is approximate (a subset of pairs, a fast path) is never promoted.
+- a run whose score is approximate (a subset of pairs, a fast path) is never promoted;
+- a run rejected early (its metrics are estimates: scoring stopped once its score was above the
+  floor plus epsilon with the stated confidence) is rejected with that reason, never promoted and
+  never a floor, until it is scored fully.
 
 The score compared is `Metrics.ranked_score`: the charged score when the run has one.
 """
@@ -20,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ledger.records import RunRecord, Verdict
+from ledger.records import Metrics, RunRecord, Verdict
 
 DEFAULT_EPSILON = 0.005
 #: Float noise allowed when a gain equals epsilon exactly (2.190 - 2.185 is 0.00499999...).
@@ -54,8 +57,8 @@ def promotion_key(record: RunRecord) -> tuple[float, int]:
 
 
 def floor_among(runs: Iterable[RunRecord]) -> RunRecord | None:
-    """The floor of a set of comparable runs: the most recently promoted measured run."""
-    promoted = [r for r in runs if r.verdict == Verdict.PROMOTED and r.measured]
+    """The floor of a set of comparable runs: the most recently promoted measured run (never an estimate)."""
+    promoted = [r for r in runs if r.verdict == Verdict.PROMOTED and r.measured and not r.estimated]
     return max(promoted, key=promotion_key, default=None)
 
 
@@ -83,6 +86,9 @@ def review(record: RunRecord, runs: Iterable[RunRecord], epsilon: float, now: fl
     if record.metrics is None:
         raise ValueError(f"{record.id} has no metrics to review")
     score = record.metrics.ranked_score
+    floor = floor_among(r for r in runs if r.id != record.id and in_group(r, record.group))
+    if record.metrics.estimated:
+        return Review(Verdict.REJECTED, early_reason(record.metrics), floor.id if floor else None, now)
     if record.approximate:
         return Review(
             Verdict.REJECTED,
@@ -90,7 +96,6 @@ def review(record: RunRecord, runs: Iterable[RunRecord], epsilon: float, now: fl
             None,
             now,
         )
-    floor = floor_among(r for r in runs if r.id != record.id and in_group(r, record.group))
     if floor is None:
         return Review(
             Verdict.PROMOTED, f"first measured run of {describe_group(record)}: it is the first floor", None, now
@@ -108,6 +113,16 @@ def review(record: RunRecord, runs: Iterable[RunRecord], epsilon: float, now: fl
     else:
         why = ""
     return Review(Verdict.REJECTED, f"{versus}{why}{changes}", floor.id, now)
+
+
+def early_reason(metrics: Metrics) -> str:
+    """`rejected early: score ≥ 24.02 with 99.9% confidence after 96 of 600 pairs (estimate 24.31; floor 23.08)`."""
+    confidence = (metrics.confidence or 0.0) * 100
+    return (
+        f"rejected early: score ≥ {metrics.score_bound:.2f} with {confidence:g}% confidence "
+        f"after {metrics.pairs_scored} of {metrics.pairs} pairs "
+        f"(estimate {metrics.ranked_score:.2f}; floor {metrics.early_floor:.2f})"
+    )
 
 
 def _signed(delta: float) -> str:

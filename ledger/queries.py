@@ -199,10 +199,10 @@ def pareto(
 ) -> list[RunRecord]:
     """The runs no other run beats on both bytes and score, by bytes ascending.
 
-    Exact (not approximate) measured runs of the track (every track when None), of the context
-    given, filling what is not given from the current context.
+    Exact (neither approximate nor early estimates) measured runs of the track (every track when
+    None), of the context given, filling what is not given from the current context.
     """
-    scope = [r for r in runs if r.measured and not r.approximate and (track is None or r.track == track)]
+    scope = [r for r in runs if r.exact and (track is None or r.track == track)]
     context = current_context(scope)
     if context is None:
         return []

@@ -37,6 +37,13 @@ class RunStatus(StrEnum):
         return self in (RunStatus.DONE, RunStatus.FAILED, RunStatus.CANCELLED)
 
 
+class Job(StrEnum):
+    """What a queued run's worker does: the whole run, or only score its kept archive in full."""
+
+    RUN = "run"
+    RESCORE = "rescore"  # a run rejected early, scored fully: inflate its archive, score every pair
+
+
 class Verdict(StrEnum):
     """A measured run's verdict against the floor of its track."""
 
@@ -92,6 +99,13 @@ class Metrics:
     charged_bytes: int | None = None
     charged_score: float | None = None
     pairs: int | None = None
+    # An early verdict stopped scoring after `pairs_scored` of `pairs` pairs: the distortions and
+    # scores above are estimates, and the ranked score is at least `score_bound` with `confidence`.
+    estimated: bool = False
+    pairs_scored: int | None = None
+    score_bound: float | None = None
+    confidence: float | None = None
+    early_floor: float | None = None  # the floor's ranked score it was judged against
 
     def check(self) -> None:
         """Raise ValueError for what no scorer measures: non-finite values, bytes that cannot be."""
@@ -111,6 +125,21 @@ class Metrics:
             raise ValueError("charged_bytes and charged_score go together")
         if self.charged_score is not None and not math.isfinite(self.charged_score):
             raise ValueError(f"metric charged_score is {self.charged_score}: scores must be finite")
+        self._check_estimate()
+
+    def _check_estimate(self) -> None:
+        early = (self.pairs_scored, self.score_bound, self.confidence, self.early_floor)
+        if not self.estimated:
+            if any(v is not None for v in early):
+                raise ValueError("pairs_scored, score_bound, confidence and early_floor belong to estimated metrics")
+            return
+        if any(v is None for v in early) or self.pairs is None:
+            raise ValueError("estimated metrics need pairs, pairs_scored, score_bound, confidence and early_floor")
+        assert self.pairs_scored is not None and self.confidence is not None
+        if not 0 < self.pairs_scored < self.pairs:
+            raise ValueError(f"an estimate scored {self.pairs_scored} of {self.pairs} pairs: some, not all")
+        if not all(math.isfinite(v) for v in (self.score_bound, self.early_floor)) or not 0 < self.confidence < 1:  # type: ignore[arg-type]
+            raise ValueError(f"an estimate's bound, floor and confidence must be finite (confidence {self.confidence})")
 
     @property
     def ranked_score(self) -> float:
@@ -193,6 +222,7 @@ class RunRecord:
     engine_version: str | None = None
     approximate: bool = False
     requeued: int = 0
+    job: Job = Job.RUN
     pid: int | None = None
     slot: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -206,6 +236,16 @@ class RunRecord:
     def measured(self) -> bool:
         """Whether the run finished and has metrics."""
         return self.status == RunStatus.DONE and self.metrics is not None
+
+    @property
+    def estimated(self) -> bool:
+        """Whether its metrics are an early verdict's estimates (rejected early, not scored in full)."""
+        return self.metrics is not None and self.metrics.estimated
+
+    @property
+    def exact(self) -> bool:
+        """Measured in full and exactly: neither approximate nor an early estimate (what floors and frontiers use)."""
+        return self.measured and not self.approximate and not self.estimated
 
     @property
     def score(self) -> float | None:
@@ -259,6 +299,8 @@ def record_from_doc(doc: Mapping[str, Any], events: Iterable[Mapping[str, Any]] 
     values = {name: doc[name] for name in STORED_FIELDS if name in doc}
     if "status" in values:
         values["status"] = RunStatus(values["status"])
+    if "job" in values:
+        values["job"] = Job(values["job"])
     metrics = doc.get("metrics")
     values["metrics"] = None if metrics is None else Metrics(**metrics)
     overrides = tuple(sorted((Override.from_doc(e) for e in events), key=lambda o: o.at))

@@ -4,6 +4,7 @@
     comma-tui ledger list [--lab DIR] [--track T] [--verdict V] [--status S] [--text Q] [--json]
     comma-tui ledger show RUN [--json]
     comma-tui ledger promote|reject RUN --note TEXT
+    comma-tui ledger rescore RUN
     comma-tui ledger export --format csv|json|md [--output FILE]
 
 Without `--lab`, a command uses the lab holding the current folder.
@@ -45,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     filters.add_argument("--sort", default="id", help=f"sort by {', '.join(SORT_KEYS)} (default id)")
     filters.add_argument("--reverse", action="store_true", help="sort the other way")
 
-    group = sub.add_parser("ledger", help="list, show, promote, reject or export the lab's runs")
+    group = sub.add_parser("ledger", help="list, show, promote, reject, rescore or export the lab's runs")
     group.set_defaults(handler=lambda args: _print_help(group))
     leaves = group.add_subparsers(dest="ledger_command", metavar="COMMAND")
 
@@ -63,6 +64,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("run", help="run id, e.g. r0042")
         p.add_argument("--note", required=True, help="why (kept with the verdict)")
         p.set_defaults(handler=run_override, verdict=verdict)
+
+    p = leaves.add_parser("rescore", parents=[lab], help="score a run rejected early fully (its kept archive)")
+    p.add_argument("run", help="run id, e.g. r0042")
+    p.set_defaults(handler=run_rescore)
 
     p = leaves.add_parser("export", parents=[lab, filters], help="the runs as CSV, JSON or Markdown")
     p.add_argument("--format", required=True, help=" | ".join(FORMATS))
@@ -117,6 +122,8 @@ def run_list(args: argparse.Namespace) -> int:
     shown = f"{len(records)} runs" if len(records) == total else f"{len(records)} of {total} runs"
     floor_text = ", ".join(f"{t} {r.id} {r.score:.3f}" for t, r in floor_runs.items() if r.score is not None)
     print(f"{shown}" + (f"; * floor: {floor_text}" if floor_text else ""))
+    if any(r.estimated for r in records):
+        print("~ an estimate: rejected early, never a floor; comma-tui ledger rescore RUN scores it fully")
     return 0
 
 
@@ -126,18 +133,19 @@ def _table(records: list[RunRecord], deltas: dict[str, float], floors: set[str])
     for r in records:
         m = r.metrics
         delta = deltas.get(r.id)
-        verdict = (r.verdict or "-") + (" (hand)" if r.overridden else "")
+        verdict = (r.verdict or "-") + (" (hand)" if r.overridden else " (early)" if r.estimated else "")
+        guess = "~" if r.estimated else ""
         rows.append(
             [
                 r.id + ("*" if r.id in floors else ""),
                 r.track,
                 _clip(r.label, 28),
                 r.status + (" ~" if r.approximate else ""),
-                "" if r.score is None else f"{r.score:.3f}",
-                "" if delta is None else f"{delta:+.3f}",
+                "" if r.score is None else f"{guess}{r.score:.3f}",
+                "" if delta is None else f"{guess}{delta:+.3f}",
                 "" if m is None else f"{m.total_bytes:,}",
-                "" if m is None else f"{m.posenet:.5f}",
-                "" if m is None else f"{m.segnet:.5f}",
+                "" if m is None else f"{guess}{m.posenet:.5f}",
+                "" if m is None else f"{guess}{m.segnet:.5f}",
                 verdict,
             ]
         )
@@ -203,6 +211,12 @@ def show_lines(r: RunRecord, prior: RunRecord | None) -> list[str]:
         m = r.metrics
         terms = f"terms: SegNet {m.segnet_term:.3f}  PoseNet {m.posenet_term:.3f}  rate {m.rate_term:.3f}"
         lines.append(terms + ("  (approximate score)" if r.approximate else ""))
+        if m.estimated:
+            lines.append(
+                f"~ estimates from {m.pairs_scored} of {m.pairs} pairs (rejected early; the rate term is exact): "
+                f"score ≥ {m.score_bound:.3f} with {(m.confidence or 0) * 100:g}% confidence; "
+                f"score it fully with comma-tui ledger rescore {r.id}"
+            )
         scorer = (r.scorer_fingerprint or "?") + (" (demo)" if r.scorer_demo else "")
         lines.append(f"scored by {scorer} on {r.device_kind or '?'}, decoder {r.decoder or '?'}, host {r.host or '?'}")
         lines.append(f"clip {r.clip_fingerprint or '?'}, engine {r.engine_version or '?'}")
@@ -237,7 +251,8 @@ def _delta_table(r: RunRecord, prior: RunRecord | None) -> list[str]:
         now = get(current)
         old = get(before) if before else None
         delta = "" if old is None else ("+" if now - old >= 0 else "-") + fmt.format(abs(now - old))
-        rows.append([name, "-" if old is None else fmt.format(old), fmt.format(now), delta])
+        guess = "~" if r.estimated and name != "bytes" else ""  # an early verdict's estimates
+        rows.append([name, "-" if old is None else fmt.format(old), guess + fmt.format(now), guess + delta])
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(4)]
     return [
         "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
@@ -272,6 +287,15 @@ def run_override(args: argparse.Namespace) -> int:
     print(f"{record.id} {record.verdict} by hand: {args.note.strip()}")
     if floor is not None and floor.score is not None:
         print(f"floor of track {record.track}: {floor.id} ({floor.score:.3f})")
+    return 0
+
+
+def run_rescore(args: argparse.Namespace) -> int:
+    """`comma-tui ledger rescore RUN`: queue a run rejected early to be scored fully."""
+    ledger = open_ledger(args.lab)
+    record = ledger.rescore(args.run)
+    print(f"queued {record.id} to be scored fully: its kept archive is inflated and every pair scored")
+    print("its exact score replaces the estimate and is reviewed again; the scheduler runs it (comma-tui sched start)")
     return 0
 
 

@@ -162,7 +162,7 @@ def queue_lines(s: control.SchedulerStatus) -> list[str]:
     lines = [f"running ({len(s.running)}):"]
     for r in s.running:
         where = "-" if r.slot is None else f"slot {r.slot}" + (f" GPU {r.gpu}" if r.gpu is not None else "")
-        stage = f"{r.stage} {r.done}/{r.total} {r.fraction:4.0%}" if r.stage else "starting"
+        stage = f"{r.stage} {r.done}/{r.total} " + (r.detail or f"{r.fraction:4.0%}") if r.stage else "starting"
         elapsed, eta = duration(r.elapsed, "-"), duration(r.eta, "-")
         lines.append(f"  {r.id}  {where:<12} {stage:<22} elapsed {elapsed:>6}  ETA {eta:>6}  {r.label}")
     lines.append(f"queued ({len(s.queued)}):")

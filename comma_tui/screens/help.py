@@ -18,6 +18,7 @@ SYMBOLS = (
     (fmt.FLOOR, "the floor: the track's latest promotion, the score to beat"),
     (fmt.PROMOTED, "promoted: lowered the floor by more than epsilon"),
     (fmt.REJECTED, "rejected: did not lower the floor (the reason says by how much)"),
+    (f"{fmt.ESTIMATE}24.310", "an estimate: rejected early after some of its pairs; S scores it fully"),
     ("!", "failed (the detail screen shows why, and the log)"),
     ("▶ ○ ⊘ ↺", "running, queued, cancelled, interrupted"),
     ("Δ floor", "score minus the current floor of the run's track and scorer"),

@@ -42,6 +42,13 @@ RUN_BINDINGS: list[BindingType] = [
     Binding("P", "app.verdict('promoted')", "Promote", tooltip="Promote the selected run by hand, with a note"),
     Binding("R", "app.verdict('rejected')", "Reject", tooltip="Reject the selected run by hand, with a note"),
     Binding("e", "app.export", "Export", tooltip="Export the selected run as a submission folder", id="export"),
+    Binding(
+        "S",
+        "app.score_fully",
+        "Score fully",
+        tooltip="Score a run rejected early in full (kept archive): its exact score replaces the estimate",
+        id="score-fully",
+    ),
 ]
 
 

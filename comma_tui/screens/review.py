@@ -46,6 +46,7 @@ class ReviewScreen(Screen[None]):
         Binding("c", "app.clone_variant", "Variant", tooltip="Clone into a new variant: the form, prefilled"),
         Binding("enter", "app.detail", "Detail", tooltip="Open the run"),
         Binding("P", "app.verdict('promoted')", "Promote", tooltip="Promote it by hand after all, with a note"),
+        Binding("S", "app.score_fully", "Score fully", tooltip="Score a run rejected early in full (its kept archive)"),
     ]
 
     @property
@@ -79,7 +80,7 @@ class ReviewScreen(Screen[None]):
         for run in rejected[:LIMIT]:
             table.add_row(
                 f"{fmt.REJECTED} {run.id}",
-                fmt.score(run.score),
+                fmt.run_score(run),
                 fmt.delta(snapshot.deltas.get(run.id)),
                 cost_cell(run, snapshot),
                 Text(run.verdict_reason, overflow="ellipsis", no_wrap=True),

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from comma_tui.app import CommaApp
 
 LIVE_SECONDS = 1.0
+EXACT_IN_AN_ESTIMATE = ("bytes", "rate term")  # what an early verdict knows exactly
 
 
 def comparison_rows(run: RunRecord, prior: RunRecord | None) -> list[tuple[str, str, str, str]]:
@@ -48,7 +49,10 @@ def comparison_rows(run: RunRecord, prior: RunRecord | None) -> list[tuple[str, 
         before = get(p) if p else None
         change = current - before if current is not None and before is not None else None
         mark = " ◀ most" if cost and name == f"{cost[0]} term" and cost[1] > 0 else ""
-        rows.append((name, show(before), show(current), show_delta(change) + mark))
+        # An early verdict measured the distortions on some pairs: those numbers are estimates.
+        guess = fmt.ESTIMATE if run.estimated and name not in EXACT_IN_AN_ESTIMATE else ""
+        now, changed = show(current), show_delta(change)
+        rows.append((name, show(before), guess + now if now else now, guess + changed + mark if changed else mark))
     return rows
 
 
@@ -92,6 +96,12 @@ def verdict_text(detail: RunDetail) -> Text:
     symbol = fmt.PROMOTED if run.verdict == "promoted" else fmt.REJECTED
     text.append(f"{symbol} {run.verdict}", style="bold")
     text.append(f": {run.verdict_reason}")
+    if run.estimated:
+        text.append(
+            f"\n{fmt.ESTIMATE} Its numbers are estimates from {run.metrics.pairs_scored if run.metrics else '?'} "
+            f"of {run.metrics.pairs if run.metrics else '?'} pairs: S scores it fully (exact score, reviewed again).",
+            style="italic",
+        )
     if run.verdict == "rejected" and prior is not None and prior.metrics is not None:
         text.append(f"\nLost to {prior.id} (floor {fmt.score(prior.score)}).", style="bold")
         cost = fmt.costliest_term(run, prior)

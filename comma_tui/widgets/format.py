@@ -1,7 +1,8 @@
 """How numbers, states and verdicts read on screen: one place, so every pane says them alike.
 
 States and verdicts carry a symbol as well as a colour, so they read in monochrome, in 256
-colours and to colour-blind eyes: ★ floor, ✓ promoted, ✗ rejected, ! failed.
+colours and to colour-blind eyes: ★ floor, ✓ promoted, ✗ rejected, ! failed. An early verdict's
+estimate reads `~24.310` wherever a score is shown.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from ledger import RunRecord
 FLOOR = "★"
 PROMOTED = "✓"
 REJECTED = "✗"
+ESTIMATE = "~"
 
 STATUS_TEXT = {
     "queued": "○ queued",
@@ -37,7 +39,7 @@ def verdict_text(run: RunRecord, is_floor: bool) -> str:
     if run.verdict == "promoted":
         return f"{PROMOTED} promoted"
     if run.verdict == "rejected":
-        return f"{REJECTED} rejected"
+        return f"{REJECTED} early" if run.estimated else f"{REJECTED} rejected"
     return ""
 
 
@@ -57,6 +59,12 @@ def verdict_class(run: RunRecord, is_floor: bool) -> str:
 def score(value: float | None, digits: int = 3) -> str:
     """A score, or an empty cell."""
     return "" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def run_score(run: RunRecord, value: float | None = None, digits: int = 3) -> str:
+    """A run's score (or `value`, one of its numbers); an early estimate is marked: `~24.310`."""
+    text = score(run.score if value is None else value, digits)
+    return f"{ESTIMATE}{text}" if text and run.estimated else text
 
 
 def delta(value: float | None, digits: int = 3) -> str:

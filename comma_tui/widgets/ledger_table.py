@@ -274,7 +274,7 @@ class LedgerTable(ScrollView, can_focus=True):
             "track": run.track,
             "label": run.label or fmt.short_spec(run),
             "status": fmt.status_text(run.status),
-            "score": fmt.score(run.score),
+            "score": fmt.run_score(run),
             "delta": fmt.delta(self._deltas.get(run.id)),
             "bytes": fmt.size(run.total_bytes),
             "posenet": fmt.small(m.posenet if m else None),

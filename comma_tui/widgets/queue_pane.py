@@ -71,11 +71,12 @@ def stage_bars(
 
 
 def eta_text(progress: Progress | None) -> str:
-    """`score 12/30 · 42s left`, or `starting` before the first report."""
+    """`score 6/38 batches · bound 23.91 vs floor 23.08 · 42s left`, or `starting` before the first report."""
     if progress is None:
         return "starting"
+    detail = f" {progress.detail}" if progress.detail else ""
     left = f" · {fmt.duration(progress.eta)} left" if progress.eta is not None else ""
-    return f"{progress.stage} {progress.done}/{progress.total}{left}"
+    return f"{progress.stage} {progress.done}/{progress.total}{detail}{left}"
 
 
 class QueueBody(Widget):

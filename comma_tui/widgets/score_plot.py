@@ -1,7 +1,8 @@
 """The score-history pane: score per finished run with the floor as a step line, or the Pareto view.
 
 History: each measured run of the track, in the order it finished; the floor (the best promoted
-score so far) as a step line; promotions marked ★. Pareto: archive bytes against score, bytes on
+score so far) as a step line; promotions marked ★, early verdicts' estimates ~. Pareto (exact
+scores only): archive bytes against score, bytes on
 a log scale drawn as log10(bytes) on a linear axis with byte-size tick labels, because plotext
 5's own log scale raises a math domain error when a plot is rebuilt on resize. Any other plotext
 failure shows as a line of text in the pane, never as a crash.
@@ -33,6 +34,7 @@ class PlotData:
 
     track: str = ""
     scores: list[float] = field(default_factory=list)
+    estimated: list[tuple[float, float]] = field(default_factory=list)  # early verdicts' estimates
     promoted: list[tuple[float, float]] = field(default_factory=list)
     floor_steps: list[tuple[float, float]] = field(default_factory=list)
     pareto_points: list[tuple[float, float]] = field(default_factory=list)
@@ -51,6 +53,7 @@ def plot_data(runs: Sequence[RunRecord], track: str, frontier: Sequence[RunRecor
         key=lambda r: (r.finished or 0.0, r.number),
     )
     scores = [_point(r)[1] for r in measured]
+    estimated = [(float(x), score) for x, (r, score) in enumerate(zip(measured, scores, strict=True), 1) if r.estimated]
     promoted: list[tuple[float, float]] = []
     steps: list[tuple[float, float]] = []
     floor: float | None = None
@@ -62,8 +65,8 @@ def plot_data(runs: Sequence[RunRecord], track: str, frontier: Sequence[RunRecor
             floor = score
         if floor is not None:
             steps.append((x, floor))
-    pareto = [_point(r) for r in measured if not r.approximate]
-    return PlotData(track, scores, promoted, steps, pareto, [_point(r) for r in frontier])
+    pareto = [_point(r) for r in measured if r.exact]
+    return PlotData(track, scores, estimated, promoted, steps, pareto, [_point(r) for r in frontier])
 
 
 def track_plots(snapshot: Snapshot) -> dict[str, PlotData]:
@@ -147,7 +150,7 @@ class ScorePlot(PlotextPlot):
             self.border_subtitle = "· run  ◆ frontier"
         else:
             self.border_title = Text(f"Score history · {track}")
-            self.border_subtitle = "· run  ★ promoted  ─ floor"
+            self.border_subtitle = "· run  ~ estimate  ★ promoted  ─ floor"
 
     def render(self) -> RenderResult:
         """Build the plot for the current size; too small or failing, say so in words."""
@@ -176,9 +179,10 @@ class ScorePlot(PlotextPlot):
         if self.pareto:
             self._draw_pareto(run_colour, mark_colour)
         else:
-            self._draw_history(run_colour, mark_colour, floor_colour)
+            estimate_colour = theme_rgb(self.app, "secondary", "#9a6fd0")
+            self._draw_history(run_colour, mark_colour, floor_colour, estimate_colour)
 
-    def _draw_history(self, run_colour: tuple, mark_colour: tuple, floor_colour: tuple) -> None:
+    def _draw_history(self, run_colour: tuple, mark_colour: tuple, floor_colour: tuple, estimate_colour: tuple) -> None:
         plt, data = self.plt, self.data
         # The floor first, so runs close to it are drawn over it rather than hidden under it.
         if data.floor_steps:
@@ -186,6 +190,9 @@ class ScorePlot(PlotextPlot):
             plt.plot([p[0] for p in steps], [p[1] for p in steps], marker="braille", color=floor_colour)
         points = thin(list(enumerate(data.scores, start=1)))
         plt.scatter([p[0] for p in points], [p[1] for p in points], marker="•", color=run_colour)
+        if data.estimated:
+            guesses = thin(data.estimated)
+            plt.scatter([p[0] for p in guesses], [p[1] for p in guesses], marker=fmt.ESTIMATE, color=estimate_colour)
         if data.promoted:
             marks = thin(data.promoted)
             plt.scatter([p[0] for p in marks], [p[1] for p in marks], marker="★", color=mark_colour)

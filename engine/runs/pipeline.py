@@ -10,6 +10,7 @@ archive.zip, the log, report.json, per-pair distortions and stage timings.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import shutil
@@ -39,14 +40,18 @@ from engine.runs.archive import unpack_archive, write_archive
 from engine.runs.postfilter import gather_pairs, train_filter, write_filter
 from engine.runs.progress import Sink, StageClock
 from engine.runs.spec import RunSpec, spec_to_toml
+from engine.scoring.early import EarlyPlan, Floor
 from engine.scoring.evaluate import Evaluation, evaluate
 from engine.scoring.reference_cache import ReferenceCache, clip_sha256
-from engine.scoring.scorer import Scorer
+from engine.scoring.scorer import Scorer, file_sha256
 from ledger import RunResult
+from ledger.artifacts import ARCHIVE_NAME
 from ledger.errors import UserError
 
 VIDEO_NAME = "0" + VIDEO_SUFFIX
 Log = Callable[[str], None]
+#: The floor of a run's comparison group (scorer fingerprint, clip fingerprint, device kind), or None.
+FloorLookup = Callable[[str, str, str], Floor | None]
 
 
 class Stages:
@@ -138,10 +143,12 @@ def run_spec(
     log: Log = print,
     keep_raw: bool = False,
     cache_dir: Path | None = None,
+    floor: FloorLookup | None = None,
 ) -> RunResult:
     """Run one spec end to end in `run_dir` and return what it measured.
 
-    `cache_dir` (a lab's cache folder) keeps the reference side's network outputs between runs.
+    `cache_dir` (a lab's cache folder) keeps the reference side's network outputs between runs;
+    `floor` finds the floor the run is judged against early (None: scored in full).
     """
     clip, models, frames = _check_source(spec)
     scorer = Scorer(models, device=spec.score.device)  # fail on bad weights before minutes of encoding
@@ -160,7 +167,7 @@ def run_spec(
             spec, clip, frames, video, scorer, work, stages, log
         )
     with stages.stage("archive") as clock:
-        archive = run_dir / "archive.zip"
+        archive = run_dir / ARCHIVE_NAME
         archive_bytes = write_archive(archive, files, spec.archive.compression)
         for path in files.values():
             path.unlink()
@@ -168,11 +175,50 @@ def run_spec(
     log(f"archive.zip: {archive_bytes:,} bytes")
     with stages.stage("inflate") as clock:
         raw = inflate_stage(spec, archive, work, frames, clock)
-    result = score_run(spec, scorer, clip, raw, stages, run_dir, cache_dir, archive_bytes, archive_bytes, extra)
+    result = score_run(spec, scorer, clip, raw, stages, run_dir, cache_dir, archive_bytes, archive_bytes, extra, floor)
     if keep_raw:
         raw.replace(run_dir / "0.raw")
     shutil.rmtree(work)
     return result
+
+
+def rescore_spec(
+    spec: RunSpec, run_dir: Path, sink: Sink | None = None, log: Log = print, cache_dir: Path | None = None
+) -> RunResult:
+    """Score a run's kept archive in full (inflate, then every pair): no encode, no training."""
+    clip, models, frames = _check_source(spec)
+    scorer = Scorer(models, device=spec.score.device)
+    archive = kept_archive(run_dir)
+    work = run_dir / "work"
+    work.mkdir(exist_ok=True)
+    stages = Stages(sink, log)
+    log(f"scoring {archive} fully: inflate and score every pair, on {socket.gethostname()}")
+    with stages.stage("inflate") as clock:
+        raw = inflate_stage(spec, archive, work, frames, clock)
+    size = archive.stat().st_size
+    result = score_run(spec, scorer, clip, raw, stages, run_dir, cache_dir, size, size, {})
+    shutil.rmtree(work)
+    return result
+
+
+def kept_archive(run_dir: Path) -> Path:
+    """The archive a finished run kept in its folder; a clear error when it is gone."""
+    archive = run_dir / ARCHIVE_NAME
+    if not archive.is_file():
+        raise UserError(f"{archive} is gone: the run cannot be scored again from it; queue the run again (clone it)")
+    return archive
+
+
+def early_plan(
+    spec: RunSpec, scorer: Scorer, clip_fingerprint: str, floor: FloorLookup | None, charged_bytes: int, archive: Path
+) -> EarlyPlan | None:
+    """How this run may be rejected early: against the floor of its comparison group, if it has one."""
+    found = floor(scorer.fingerprint.full, clip_fingerprint, scorer.device.type) if floor is not None else None
+    if found is None:
+        return None
+    # Seeded by the archive: the same run visits the same order, and no two runs share one by chance.
+    seed = int(hashlib.sha256(f"{spec.run.seed}:{file_sha256(archive)}".encode()).hexdigest()[:15], 16)
+    return EarlyPlan(found, spec.score.confidence, seed, charged_bytes)
 
 
 def score_run(
@@ -186,13 +232,25 @@ def score_run(
     archive_bytes: int,
     charged_bytes: int,
     extra: dict[str, Any],
+    floor: FloorLookup | None = None,
 ) -> RunResult:
-    """The score stage and what every run leaves behind: its result, artifacts and report lines in the log."""
+    """The score stage and what every run leaves behind: its result, artifacts and report lines in the log.
+
+    With `floor` (early verdicts on), a run that has lost to its group's floor for sure stops
+    scoring early and its metrics are estimates; a run without a floor is scored in full.
+    """
     log = stages.log
+    clip_fingerprint = clip_sha256(clip)[:16]  # the reference cache's key hashes it too (remembered)
+    plan = early_plan(spec, scorer, clip_fingerprint, floor, charged_bytes, run_dir / ARCHIVE_NAME)
+    if plan is not None:
+        log(
+            f"early verdict: on, against floor {plan.floor.score:.4f} ({plan.floor.run_id}) + epsilon "
+            f"{plan.floor.epsilon:g} at {plan.confidence * 100:g}% confidence; batches in a random order"
+        )
     with stages.stage("score") as clock:
         original = spec.source.original_bytes or None
         cache = ReferenceCache(cache_dir, log) if cache_dir is not None else None
-        evaluation = evaluate(scorer, clip, raw, archive_bytes, original, spec.score.batch_size, clock, cache)
+        evaluation = evaluate(scorer, clip, raw, archive_bytes, original, spec.score.batch_size, clock, cache, plan)
     write_artifacts(run_dir, evaluation, charged_bytes, stages.timings)
     for line in evaluation.report.lines():
         log(line)
@@ -200,7 +258,7 @@ def score_run(
         metrics=evaluation.report.metrics(charged_bytes),
         scorer_fingerprint=scorer.fingerprint.full,
         scorer_demo=scorer.fingerprint.demo,
-        clip_fingerprint=clip_sha256(clip)[:16],  # the reference cache's key hashed it already
+        clip_fingerprint=clip_fingerprint,
         device_kind=scorer.device.type,
         stage_timings=dict(stages.timings),
         decoder=f"PyAV {av.__version__} CPU decode, NVDEC colour rule",

@@ -16,13 +16,18 @@ from typing import TextIO
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """`done` of `total` units of `stage`, `elapsed` seconds in, `eta` seconds to go (None: unknown)."""
+    """`done` of `total` units of `stage`, `elapsed` seconds in, `eta` seconds to go (None: unknown).
+
+    `detail` says a few more words where a stage has them: the scoring stage's unit and where its
+    early verdict stands (`batches · bound 23.91 vs floor 23.08`).
+    """
 
     stage: str
     done: int
     total: int
     elapsed: float
     eta: float | None
+    detail: str = ""
 
     def to_json(self) -> str:
         """One JSON line, tagged so a reader can tell it from other output."""
@@ -40,12 +45,12 @@ class StageClock:
         self.sink = sink
         self.start = time.monotonic()
 
-    def __call__(self, done: int, total: int) -> None:
+    def __call__(self, done: int, total: int, detail: str = "") -> None:
         if self.sink is None:
             return
         elapsed = time.monotonic() - self.start
         eta = elapsed / done * (total - done) if done else None
-        self.sink(ProgressEvent(self.stage, done, total, elapsed, eta))
+        self.sink(ProgressEvent(self.stage, done, total, elapsed, eta, detail))
 
 
 def json_lines_sink(stream: TextIO = sys.stdout) -> Sink:

@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from engine.defaults import SCORE_BATCH_SIZE
 from engine.media.codecs import CODECS, CRF_RANGE, PIX_FMTS, PRESETS, EncodeSettings
+from engine.scoring.early import DEFAULT_CONFIDENCE
 from ledger.errors import UserError
+from ledger.lab import EARLY_MODES
+from ledger.records import Job
 
 if TYPE_CHECKING:
     from ledger import Lab
@@ -43,8 +46,10 @@ class SourceSpec:
     original_bytes: int = 0  # 0 = the clip's file size
 
 
-def stage_names(spec: Mapping[str, Any]) -> tuple[str, ...]:
+def stage_names(spec: Mapping[str, Any], job: str = Job.RUN) -> tuple[str, ...]:
     """The stages a run of `spec` (as stored: sections of plain values) goes through, in order."""
+    if job == Job.RESCORE:
+        return ("inflate", "score")
     if spec.get("run", {}).get("submission"):
         return ("archive", "inflate", "score")
     train = ("train-data", "train") if spec.get("inflate", {}).get("postfilter") == "learned" else ()
@@ -130,6 +135,14 @@ class InflateSpec:
 class ScoreSpec:
     device: str = "auto"
     batch_size: int = SCORE_BATCH_SIZE
+    # Early verdicts: "auto" stops a run that has lost to its floor for sure (`engine.scoring.early`),
+    # "off" always scores in full; "" takes the lab's default (`[score] early` in lab.toml, else auto).
+    early: str = ""
+    confidence: float = DEFAULT_CONFIDENCE
+
+    def early_mode(self, lab_default: str | None) -> str:
+        """auto or off: the spec's own choice, else the lab's, else auto."""
+        return self.early or lab_default or "auto"
 
 
 @dataclass(frozen=True)
@@ -284,6 +297,10 @@ def _validate(spec: RunSpec) -> None:
     _one_of("inflate.pixel_loss", i.pixel_loss, PIXEL_LOSSES)
     if s.batch_size < 1:
         raise SpecError(f"score.batch_size = {s.batch_size} must be at least 1")
+    if s.early:
+        _one_of("score.early", s.early, EARLY_MODES)
+    if not 0.5 <= s.confidence < 1:
+        raise SpecError(f"score.confidence = {s.confidence} is out of range: use 0.5 <= confidence < 1, e.g. 0.999")
     if spec.run.timeout < 0:
         raise SpecError(f"run.timeout = {spec.run.timeout} must be >= 0 seconds (0 = no limit)")
     if spec.source.original_bytes < 0:

@@ -21,11 +21,12 @@ from pathlib import Path
 
 from engine.media.video import FRAME_BYTES, count_frames
 from engine.runs.archive import unpack_archive
-from engine.runs.pipeline import Log, Stages, score_run
+from engine.runs.pipeline import FloorLookup, Log, Stages, kept_archive, score_run
 from engine.runs.progress import Sink
 from engine.runs.spec import RunSpec, spec_to_toml
 from engine.scoring.scorer import Scorer
 from ledger import RunResult
+from ledger.artifacts import ARCHIVE_NAME
 from ledger.errors import UserError
 
 OFFICIAL_TIMEOUT = 30 * 60
@@ -38,7 +39,7 @@ def charged_extras(submission: Path) -> dict[str, int]:
     extras = {}
     for path in sorted(submission.rglob("*")):
         rel = path.relative_to(submission)
-        if not path.is_file() or rel.parts[0] in _GENERATED or rel.name == "archive.zip":
+        if not path.is_file() or rel.parts[0] in _GENERATED or rel.name == ARCHIVE_NAME:
             continue
         if path.suffix.lower() in _FREE_SUFFIXES or rel.name.upper().startswith("LICENSE"):
             continue
@@ -66,7 +67,7 @@ def _run_script(cmd: list[str], cwd: Path, timeout: float, log: Log, what: str) 
 
 
 def _archive(submission: Path, timeout: float, log: Log) -> Path:
-    archive = submission / "archive.zip"
+    archive = submission / ARCHIVE_NAME
     if archive.is_file():
         return archive
     if (submission / "compress.sh").is_file():
@@ -85,10 +86,14 @@ def score_submission(
     log: Log = print,
     timeout: float = OFFICIAL_TIMEOUT,
     cache_dir: Path | None = None,
+    floor: FloorLookup | None = None,
+    rescore: bool = False,
 ) -> RunResult:
     """Score an official-layout submission folder against the spec's source clip.
 
-    `cache_dir` (a lab's cache folder) keeps the reference side's network outputs between runs.
+    `cache_dir` (a lab's cache folder) keeps the reference side's network outputs between runs;
+    `floor` finds the floor it is judged against early. `rescore` scores the archive the run kept
+    in full (its inflate.sh runs again; compress.sh does not).
     """
     submission = submission.resolve()
     if not submission.is_dir():
@@ -105,32 +110,41 @@ def score_submission(
     stages = Stages(sink, log)
     frames = count_frames(clip)
 
-    with stages.stage("archive") as clock:
-        archive = _archive(submission, timeout, log)
-        shutil.copy2(archive, run_dir / "archive.zip")
-        clock(1, 1)
+    if rescore:
+        archive = kept_archive(run_dir)
+    else:
+        with stages.stage("archive") as clock:
+            archive = _archive(submission, timeout, log)
+            shutil.copy2(archive, run_dir / ARCHIVE_NAME)
+            clock(1, 1)
     with stages.stage("inflate") as clock:
-        archive_dir, inflated = work / "archive", work / "inflated"
-        shutil.rmtree(work, ignore_errors=True)
-        unpack_archive(archive, archive_dir)
-        inflated.mkdir(parents=True)
-        names = work / "video_names.txt"
-        names.write_text(clip.name + "\n")
-        cmd = ["bash", str(submission / "inflate.sh"), str(archive_dir), str(inflated), str(names)]
-        _run_script(cmd, submission, timeout, log, "inflate.sh")
-        raw = inflated / (clip.stem + ".raw")
-        if not raw.is_file():
-            raise UserError(f"inflate.sh wrote no {raw.name}: it must write <name>.raw into its second argument")
-        if raw.stat().st_size != frames * FRAME_BYTES:
-            raise UserError(
-                f"{raw.name} is {raw.stat().st_size:,} bytes, expected {frames * FRAME_BYTES:,} "
-                f"({frames} frames of 874x1164 packed RGB24)"
-            )
+        raw = _inflate(submission, archive, work, clip, frames, timeout, log)
         clock(1, 1)
     archive_bytes = archive.stat().st_size
     extras = charged_extras(submission)
     extra = {"submission": str(submission), "charged_files": extras}
     charged = archive_bytes + sum(extras.values())
-    result = score_run(spec, scorer, clip, raw, stages, run_dir, cache_dir, archive_bytes, charged, extra)
+    result = score_run(spec, scorer, clip, raw, stages, run_dir, cache_dir, archive_bytes, charged, extra, floor)
     shutil.rmtree(work)
     return result
+
+
+def _inflate(submission: Path, archive: Path, work: Path, clip: Path, frames: int, timeout: float, log: Log) -> Path:
+    """Unzip the archive and run the submission's inflate.sh on it, as evaluate.sh does; returns the .raw."""
+    archive_dir, inflated = work / "archive", work / "inflated"
+    shutil.rmtree(work, ignore_errors=True)
+    unpack_archive(archive, archive_dir)
+    inflated.mkdir(parents=True)
+    names = work / "video_names.txt"
+    names.write_text(clip.name + "\n")
+    cmd = ["bash", str(submission / "inflate.sh"), str(archive_dir), str(inflated), str(names)]
+    _run_script(cmd, submission, timeout, log, "inflate.sh")
+    raw = inflated / (clip.stem + ".raw")
+    if not raw.is_file():
+        raise UserError(f"inflate.sh wrote no {raw.name}: it must write <name>.raw into its second argument")
+    if raw.stat().st_size != frames * FRAME_BYTES:
+        raise UserError(
+            f"{raw.name} is {raw.stat().st_size:,} bytes, expected {frames * FRAME_BYTES:,} "
+            f"({frames} frames of 874x1164 packed RGB24)"
+        )
+    return raw

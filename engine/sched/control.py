@@ -183,6 +183,7 @@ class RunningRun:
     fraction: float
     eta: float | None  # seconds left in the current stage, when known
     updated: float | None  # when the progress was last reported
+    detail: str = ""  # e.g. `batches · bound 23.91 vs floor 23.08` while scoring
 
 
 @dataclass(frozen=True)
@@ -294,6 +295,7 @@ def status(lab: LabLike, failures: int = 5) -> SchedulerStatus:
                 fraction=p.fraction if p else 0.0,
                 eta=p.eta if p else None,
                 updated=p.updated if p else None,
+                detail=p.detail if p else "",
             )
         )
     ended = [r for r in ledger.all() if r.status in ("failed", "interrupted")]

@@ -313,6 +313,7 @@ class Scheduler:
                 int(event["total"]),
                 float(event.get("elapsed") or 0.0),
                 None if eta is None else float(eta),
+                str(event.get("detail") or ""),
             )
         worker.written = self._last_progress = now
 

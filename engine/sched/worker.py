@@ -23,13 +23,15 @@ from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from engine.runs.pipeline import run_spec
+from engine.runs.pipeline import FloorLookup, rescore_spec, run_spec
 from engine.runs.progress import Sink, json_lines_sink
 from engine.runs.spec import RunSpec, lab_source, parse_spec
 from engine.runs.submission import OFFICIAL_TIMEOUT, score_submission
 from engine.sched.pool import LOG_NAME
-from ledger import Lab, Ledger, RunRecord, RunResult
+from engine.scoring.early import Floor
+from ledger import Lab, Ledger, RunRecord, RunResult, load_per_pair
 from ledger.errors import UserError
+from ledger.records import Job
 
 _LOG_TAIL_LINES = 20
 
@@ -79,14 +81,55 @@ class RunLog:
             return "\n".join(self._tail)
 
 
+def floor_lookup(ledger: Ledger, record: RunRecord, spec: RunSpec) -> FloorLookup | None:
+    """How the run finds the floor it may be rejected early against; None when early verdicts are off.
+
+    Asked just before scoring, so a floor promoted while this run encoded counts. The floor is
+    the latest promotion of the run's comparison group (track, scorer, clip, device kind); its
+    per-pair distortions come along, for the rule to weigh each batch by (`engine.scoring.early`).
+    """
+    if spec.score.early_mode(ledger.lab.early()) == "off":
+        return None
+
+    def lookup(scorer_fingerprint: str, clip_fingerprint: str, device_kind: str) -> Floor | None:
+        found = ledger.floor(
+            record.track,
+            scorer_fingerprint=scorer_fingerprint,
+            clip_fingerprint=clip_fingerprint,
+            device_kind=device_kind,
+        )
+        # None: the first run of its group, scored in full: it may become the floor.
+        return None if found is None else as_floor(ledger, found)
+
+    return lookup
+
+
+def as_floor(ledger: Ledger, record: RunRecord) -> Floor | None:
+    """A measured run as the floor a run is judged against: its score, the lab's epsilon, its per-pair values."""
+    if record.score is None:
+        return None
+    try:
+        per_pair = load_per_pair(ledger.lab, record.id, record.artifacts)
+    except UserError:
+        per_pair = None  # a damaged file: the rule does without the floor's per-pair values
+    if per_pair is None:
+        return Floor(record.id, record.score, ledger.epsilon)
+    return Floor(record.id, record.score, ledger.epsilon, tuple(per_pair.posenet), tuple(per_pair.segnet))
+
+
 def _execute(
-    spec: RunSpec, run_dir: Path, sink: Sink | None, log: RunLog, keep_raw: bool, cache_dir: Path
+    ledger: Ledger, record: RunRecord, spec: RunSpec, sink: Sink | None, log: RunLog, keep_raw: bool
 ) -> RunResult:
+    run_dir, cache_dir = Path(record.artifacts), ledger.lab.cache_dir
+    rescore = record.job == Job.RESCORE
+    floor = None if rescore else floor_lookup(ledger, record, spec)
     if spec.run.submission:
         timeout = spec.run.timeout or OFFICIAL_TIMEOUT
         submission = Path(spec.run.submission)
-        return score_submission(submission, spec, run_dir, sink, log, timeout=timeout, cache_dir=cache_dir)
-    return run_spec(spec, run_dir, sink, log, keep_raw, cache_dir=cache_dir)
+        return score_submission(submission, spec, run_dir, sink, log, timeout, cache_dir, floor, rescore)
+    if rescore:
+        return rescore_spec(spec, run_dir, sink, log, cache_dir)
+    return run_spec(spec, run_dir, sink, log, keep_raw, cache_dir, floor)
 
 
 def execute_run(ledger: Ledger, run_id: str, sink: Sink | None = None, keep_raw: bool = False) -> RunRecord:
@@ -102,7 +145,7 @@ def execute_run(ledger: Ledger, run_id: str, sink: Sink | None = None, keep_raw:
     try:
         spec = parse_spec(record.spec, lab_source(ledger.lab))
         with _deadline(spec.run.timeout if not spec.run.submission else 0):
-            result = _execute(spec, run_dir, sink, log, keep_raw, ledger.lab.cache_dir)
+            result = _execute(ledger, record, spec, sink, log, keep_raw)
     except UserError as exc:
         log(f"failed: {exc}")
         return ledger.record_failure(record.id, str(exc), log.tail())

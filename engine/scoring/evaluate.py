@@ -9,27 +9,32 @@ The numbers are the evaluator's; the work is arranged to cost less:
 - with a `ReferenceCache`, the reference side's network outputs are computed once per clip,
   scorer and batch layout and read back afterwards, so a warm run decodes only the candidate;
 - on CPU, SegNet makes its largest maps two frames at a time (`networks.SegNet`), and a `.raw`
-  is read, not mapped, so resident memory stays flat in clip length.
+  is read, not mapped, so resident memory stays flat in clip length;
+- with an `EarlyPlan` (a floor to beat), whole batches are visited in a seeded random order and
+  a run that has lost for sure stops early (`engine.scoring.early`). Each batch is still the
+  evaluator's batch, and the means are summed in clip order once all are in (`Tally`), so a run
+  scored in full gets the same digits in any order.
 Per-pair values are identical with and without the cache at the same batch size, and identical
 to the evaluator's.
 """
 
 from __future__ import annotations
 
-import itertools
-import queue
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from engine.defaults import SCORE_BATCH_SIZE
-from engine.media.video import count_frames, is_raw, iter_frames, iter_raw
+from engine.media.frame_access import PairReader, open_pairs
+from engine.media.video import count_frames
+from engine.scoring.early import EarlyPlan, EarlyRule, EarlyVerdict, Look, visiting_order
 from engine.scoring.model_inputs import InputBuilder, NetworkInputs
+from engine.scoring.prefetch import Prefetch
 from engine.scoring.reference_cache import (
     CacheCorrupt,
     CachedReference,
@@ -38,21 +43,24 @@ from engine.scoring.reference_cache import (
     ReferenceCache,
     batch_sizes,
 )
-from engine.scoring.report import ScoreReport
-from engine.scoring.scorer import Distortions, ProgressFn, ReferenceOutputs, Scorer, score_batches
+from engine.scoring.report import ScoreReport, score_terms
+from engine.scoring.scorer import Distortions, ReferenceOutputs, Scorer, Tally
 from ledger.errors import UserError
 
 # Far beyond any codec's error at any sane setting, well below what a planar/yuv444p or
 # channel-order slip produces on a real clip.
 SANITY_MAX_MEAN_ABS_DIFF = 40.0
-PREFETCH_DEPTH = 1
 
-T = TypeVar("T")
+
+class ProgressFn(Protocol):
+    """Told `done` of `total` batches after each, with a few words on where the verdict stands."""
+
+    def __call__(self, done: int, total: int, detail: str = "") -> None: ...
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A report plus the per-pair distortions behind it."""
+    """A report plus the per-pair distortions behind it (NaN for pairs an early verdict never scored)."""
 
     report: ScoreReport
     distortions: Distortions
@@ -83,131 +91,22 @@ def check_plausible(reference: np.ndarray, candidate: np.ndarray, name: Path) ->
     return diff
 
 
-class Prefetch(Generic[T]):
-    """Runs an iterator in a background thread, making at most `depth` items ahead of the consumer.
-
-    The thread starts on an item only once the consumer has taken the one before it, so with
-    depth 1 at most two items exist at a time: the one in use and the next. An exception in the
-    thread reaches the consumer as itself, where the item it was making would have arrived.
-    Closing (or leaving the `with` block) stops the thread at its next item and closes the source
-    iterator there, so nothing keeps decoding behind the consumer's back.
-    """
-
-    def __init__(
-        self,
-        items: Iterator[T],
-        depth: int = PREFETCH_DEPTH,
-        name: str = "prefetch",
-        thread_init: Callable[[], None] | None = None,
-    ) -> None:
-        """Start the thread; `thread_init` runs in it first, and has run when this returns."""
-        self._items = items
-        self._queue: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
-        self._permits = threading.Semaphore(max(1, depth))
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread_init = thread_init
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-        self._ready.wait()
-
-    def _wait_for_permit(self) -> bool:
-        while not self._stop.is_set():
-            if self._permits.acquire(timeout=0.05):
-                return True
-        return False
-
-    def _run(self) -> None:
-        try:
-            try:
-                if self._thread_init is not None:
-                    self._thread_init()
-            finally:
-                self._ready.set()
-            with torch.inference_mode():
-                while self._wait_for_permit():
-                    try:
-                        item = next(self._items)
-                    except StopIteration:
-                        self._queue.put(("end", None))
-                        return
-                    self._queue.put(("item", item))
-        except BaseException as exc:  # handed to the consumer, who re-raises it as itself
-            self._queue.put(("error", exc))
-        finally:
-            close = getattr(self._items, "close", None)
-            if close is not None:
-                close()
-
-    def __iter__(self) -> Iterator[T]:
-        return self
-
-    def __next__(self) -> T:
-        if self._stop.is_set():
-            raise StopIteration
-        kind, value = self._queue.get()
-        if kind == "item":
-            self._permits.release()  # the consumer holds this one now: the thread may make the next
-            return value  # type: ignore[return-value]
-        self.close()
-        if kind == "error":
-            raise value  # type: ignore[misc]
-        raise StopIteration
-
-    def close(self) -> None:
-        """Stop the thread and wait for it (it finishes the item it is making first)."""
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    def __enter__(self) -> Prefetch[T]:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-
-def iter_pairs(path: Path) -> Iterator[np.ndarray]:
-    """Frame pairs (2, H, W, 3) uint8 of a clip or `.raw`, one at a time; a last odd frame is dropped."""
-    if is_raw(path):
-        yield from iter_raw(path, 2)
-        return
-    decoded = iter_frames(path)
-    try:
-        for first in decoded:
-            second = next(decoded, None)
-            if second is None:
-                return
-            yield np.stack([first, second])
-    finally:
-        decoded.close()  # type: ignore[attr-defined]
-
-
 def _first_pair(path: Path) -> np.ndarray:
-    pairs = iter_pairs(path)
+    reader = open_pairs(path)
     try:
-        return next(pairs)
+        return next(iter(reader.read(0, 1)))
     finally:
-        pairs.close()  # type: ignore[attr-defined]
+        reader.close()
 
 
 @dataclass
 class Work:
-    """One batch ready for the networks: the candidate's inputs, and the reference's inputs or outputs."""
+    """One batch ready for the networks: its index, the candidate's inputs, the reference's inputs or outputs."""
 
+    index: int
     candidate: NetworkInputs
     reference_inputs: NetworkInputs | None
     reference_outputs: ReferenceOutputs | None
-
-
-def _next_candidate(pairs: Iterator[np.ndarray], candidate: Path) -> np.ndarray:
-    pair = next(pairs, None)
-    if pair is None:
-        raise UserError(f"candidate {candidate} ended before the reference: inflate must write every frame")
-    return pair
 
 
 def prepared_batches(
@@ -218,70 +117,65 @@ def prepared_batches(
     cached: CachedReference | None = None,
     on_corrupt: Callable[[CachedReference, CacheCorrupt], None] | None = None,
     threads: int | None = None,
+    order: Sequence[int] | None = None,
 ) -> Iterator[Work]:
-    """Decode, check and convert both sides batch by batch (meant to run in a `Prefetch` thread).
+    """Decode, check and convert both sides batch by batch, in `order` (default: the clip's).
 
-    `threads` is the torch thread count of the thread that runs the networks (see `InputBuilder`).
+    Meant to run in a `Prefetch` thread. `threads` is the torch thread count of the thread that
+    runs the networks (see `InputBuilder`). A batch out of order is read at its offset in the
+    `.raw` and decoded from the nearest keyframe of a clip (`engine.media.frame_access`).
 
     Plausibility is checked on the first pair (a layout or colour slip shows on every frame), so
     a warm run decodes only that pair of the reference. Should a cached batch turn out damaged
     mid-run, the reference is decoded from that batch on instead, which gives the same numbers.
     """
-    opened: list[Iterator[np.ndarray]] = []  # generators holding decoders, closed on the way out
+    starts = [0, *accumulate(batch_sizes)]
+    readers: list[PairReader] = []  # holding files and decoders, closed on the way out
 
-    def open_pairs(path: Path) -> Iterator[np.ndarray]:
-        opened.append(iter_pairs(path))
-        return opened[-1]
+    def reader_of(path: Path) -> PairReader:
+        readers.append(open_pairs(path))
+        return readers[-1]
 
     try:
-        cand_pairs = open_pairs(candidate)
-        cand_first = _next_candidate(cand_pairs, candidate)
-        cand_pairs = itertools.chain([cand_first], cand_pairs)
-        ref_pairs: Iterator[np.ndarray] | None = None
-        if cached is None:
-            ref_pairs = open_pairs(reference)
-            ref_first = next(ref_pairs)
-            ref_pairs = itertools.chain([ref_first], ref_pairs)
-        else:
-            ref_first = _first_pair(reference)
+        cand = reader_of(candidate)
+        ref = reader_of(reference) if cached is None else None
+        ref_first = next(iter(ref.read(0, 1))) if ref is not None else _first_pair(reference)
+        cand_first = next(iter(cand.read(0, 1)))
         if cand_first.shape != ref_first.shape:
             raise UserError(f"candidate pair {cand_first.shape} does not match reference pair {ref_first.shape}")
         check_plausible(ref_first, cand_first, candidate)
 
-        cached_batches = iter(cached) if cached is not None else None
-        for index, size in enumerate(batch_sizes):
+        for index in range(len(batch_sizes)) if order is None else order:
+            first, size = starts[index], batch_sizes[index]
             ref_out = None
-            if cached_batches is not None:
+            if cached is not None:
                 try:
-                    pose, seg = next(cached_batches)
+                    pose, seg = cached.batch(index)
                     ref_out = ReferenceOutputs(torch.from_numpy(pose).to(device), torch.from_numpy(seg).to(device))
                 except CacheCorrupt as exc:
-                    if on_corrupt is not None and cached is not None:
+                    if on_corrupt is not None:
                         on_corrupt(cached, exc)
-                    cached_batches = None
-                    ref_pairs = itertools.islice(open_pairs(reference), sum(batch_sizes[:index]), None)
+                    cached, ref = None, reader_of(reference)
             ref_builder = InputBuilder(size, device, threads) if ref_out is None else None
             cand_builder = InputBuilder(size, device, threads)
-            for _ in range(size):
-                cand = _next_candidate(cand_pairs, candidate)
-                if cand.shape != ref_first.shape:
-                    raise UserError(f"candidate pair {cand.shape} does not match reference pair {ref_first.shape}")
-                if ref_builder is not None:
-                    ref_builder.add(next(ref_pairs))  # type: ignore[arg-type]
-                cand_builder.add(cand)
-            work = Work(cand_builder.finish(), ref_builder.finish() if ref_builder else None, ref_out)
+            ref_pairs = iter(ref.read(first, size)) if ref_builder is not None and ref is not None else None
+            for cand_pair in cand.read(first, size):
+                if ref_builder is not None and ref_pairs is not None:
+                    ref_builder.add(next(ref_pairs))
+                cand_builder.add(cand_pair)
+            work = Work(index, cand_builder.finish(), ref_builder.finish() if ref_builder else None, ref_out)
             yield work
             # Drop this batch's buffers now: the consumer frees them as soon as it is done with them.
             work = ref_builder = cand_builder = ref_out = None  # type: ignore[assignment]
     finally:
-        for pairs in opened:
-            pairs.close()  # type: ignore[attr-defined]
+        for reader in readers:
+            reader.close()
 
 
 def _with_reference(
     scorer: Scorer, batches: Iterable[Work], writer: CacheWriter | None
-) -> Iterator[tuple[ReferenceOutputs, NetworkInputs]]:
-    """Reference outputs beside each candidate batch, computed (and cached) where none came along."""
+) -> Iterator[tuple[int, ReferenceOutputs, NetworkInputs]]:
+    """(batch index, reference outputs, candidate inputs); missing reference outputs are made (and cached)."""
     for work in batches:
         ref = work.reference_outputs
         if ref is None:
@@ -289,26 +183,36 @@ def _with_reference(
             ref = scorer.reference(work.reference_inputs)
             work.reference_inputs = None  # done with: let its memory go before the candidate runs
             if writer is not None:
-                writer.add(ref)
-        yield ref, work.candidate
+                writer.add(work.index, ref)
+        yield work.index, ref, work.candidate
 
 
 def _one_thread() -> None:
     torch.set_num_threads(1)  # this thread only, but it also sets the process default (restored by the caller)
 
 
+def _detail(look: Look | None, rule: EarlyRule | None) -> str:
+    """`batches · bound 23.91 vs floor 23.08`: the unit, and where an early verdict stands."""
+    if rule is None:
+        return "batches"
+    floor = f"floor {rule.plan.floor.score:.2f}"
+    if look is None or not np.isfinite(look.bound):
+        return f"batches · estimate {look.estimate:.2f} vs {floor}" if look else f"batches · {floor}"
+    return f"batches · bound {look.bound:.2f} vs {floor}"
+
+
 def _score(
     scorer: Scorer,
     reference: Path,
     candidate: Path,
-    pairs: int,
+    sizes: list[int],
     batch_size: int,
     progress: ProgressFn | None,
     cache: ReferenceCache | None,
-) -> Distortions:
-    if batch_size < 1:
-        raise UserError(f"batch size {batch_size} must be at least 1")
-    sizes = batch_sizes(pairs, batch_size)
+    rule: EarlyRule | None,
+) -> tuple[Tally, Look | None]:
+    """Score batch by batch; returns what was scored, and the look that stopped it early (None: scored in full)."""
+    pairs = sum(sizes)
     key = CacheKey.for_run(reference, scorer, batch_size, pairs) if cache is not None else None
     cached = cache.open(key) if cache is not None and key is not None else None
 
@@ -316,22 +220,40 @@ def _score(
         if cache is not None:
             cache.discard(entry.folder, str(exc))
 
+    # With nothing to decide early, the clip's own order: no seeking, and the cache fills in order.
+    order = visiting_order(len(sizes), rule.plan.seed) if rule is not None else None
     # On CPU the networks keep every core busy, so the background thread runs on one torch
     # thread; on a GPU run the cores are free and it keeps the default.
     threads, one_thread = torch.get_num_threads(), scorer.device.type == "cpu"
-    producer = prepared_batches(reference, candidate, sizes, scorer.device, cached, on_corrupt, threads)
+    producer = prepared_batches(reference, candidate, sizes, scorer.device, cached, on_corrupt, threads, order)
     writer = cache.writer(key) if cache is not None and key is not None and cached is None else None
+    tally, look = Tally(sizes, scorer.device), None
     try:
         with Prefetch(producer, name="score-prefetch", thread_init=_one_thread if one_thread else None) as batches:
             if one_thread:
                 torch.set_num_threads(threads)  # set_num_threads also moved the default new threads get
-            distortions = score_batches(scorer, _with_reference(scorer, batches, writer), pairs, progress)
+            for done, (index, ref, cand) in enumerate(_with_reference(scorer, batches, writer), start=1):
+                # One batch scored: everything it measured is here (a per-batch observer hooks in here).
+                pose_d, seg_d = scorer.distortions(ref, cand)
+                tally.add(index, pose_d, seg_d)
+                if rule is not None:
+                    look = rule.add(index, float(pose_d.double().sum()), float(seg_d.double().sum()))
+                if progress is not None:
+                    progress(done, len(sizes), _detail(look, rule))
+                if look is not None and look.reject:
+                    return tally, look
         if writer is not None:
             writer.commit()
     finally:
         if writer is not None:
-            writer.abort()  # a no-op after a commit: the partial folder has been renamed away
-    return distortions
+            writer.abort()  # a no-op after a commit; an early stop leaves an entry unfinished, dropped here
+    return tally, None
+
+
+def _estimated(tally: Tally, look: Look) -> Distortions:
+    """The rule's estimates of the clip's means, beside per-pair values with NaN for the pairs not scored."""
+    posenet, segnet = tally.per_pair()
+    return Distortions(posenet=look.posenet, segnet=look.segnet, posenet_per_pair=posenet, segnet_per_pair=segnet)
 
 
 def evaluate(
@@ -343,26 +265,37 @@ def evaluate(
     batch_size: int = SCORE_BATCH_SIZE,
     progress: ProgressFn | None = None,
     cache: ReferenceCache | None = None,
+    early: EarlyPlan | None = None,
 ) -> Evaluation:
     """Score `candidate` against `reference`; original bytes default to the reference's size.
 
     With `cache`, reference outputs are read from it when it holds them for this clip, scorer
-    and batch size, and written to it otherwise.
+    and batch size, and written to it otherwise. With `early`, batches are visited in a random
+    order and scoring stops once the run has lost to the plan's floor for sure: the report then
+    holds estimates (`report.early` says how far it got).
     """
     reference, candidate = Path(reference), Path(candidate)
+    if batch_size < 1:
+        raise UserError(f"batch size {batch_size} must be at least 1")
     pairs = check_frame_counts(reference, candidate)
     if original_bytes is None:
         original_bytes = reference.stat().st_size
     if original_bytes <= 0:
         raise UserError(f"original bytes must be positive, got {original_bytes}")
-    distortions = _score(scorer, reference, candidate, pairs, batch_size, progress, cache)
+    sizes = batch_sizes(pairs, batch_size)
+    rule = None
+    if early is not None:
+        rule = EarlyRule(early, sizes, score_terms(0.0, 0.0, early.charged_bytes / original_bytes)[2])
+    tally, stop = _score(scorer, reference, candidate, sizes, batch_size, progress, cache, rule)
+    distortions = tally.distortions() if stop is None else _estimated(tally, stop)
     report = ScoreReport(
         posenet=distortions.posenet,
         segnet=distortions.segnet,
-        pairs=distortions.pairs,
+        pairs=pairs,
         archive_bytes=archive_bytes,
         original_bytes=original_bytes,
         fingerprint=scorer.fingerprint.short,
         device=scorer.device.type,
+        early=None if stop is None or early is None else EarlyVerdict(stop, early),
     )
     return Evaluation(report, distortions)

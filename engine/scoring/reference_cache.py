@@ -3,14 +3,16 @@
 Every run scores against the same reference clip, and the reference side's network outputs
 depend only on that clip, the weights, where and how they ran (device, CPU threads, torch) and
 the batch layout: CPU kernels round a few SegNet near-ties differently at other batch sizes.
-All of that is the key. An entry is a folder, one file per batch, so it streams both ways:
+All of that is the key. An entry is a folder, one file per batch, so it streams both ways, and
+batches are read and written in any order (an early verdict visits them at random):
 
     <cache_dir>/reference/<key digest>/
         header.json        format, the key, and per batch: file, pairs, sha256
         batch-00000.npz    pose (B, 12) float32 and seg (B, 384, 512) uint8, deflated
 
 An entry is written into a `.partial-*` folder, every file fsynced, and renamed into place
-whole, so a reader sees a complete entry or none. Opening one checks the header against the key
+whole, so a reader sees a complete entry or none (a run stopped early leaves its partial entry
+to be dropped, never committed). Opening one checks the header against the key
 and every file against its checksum; anything wrong is logged, removed, and rebuilt by the
 caller (`open` returns None), never a crash.
 """
@@ -115,8 +117,13 @@ class CachedReference:
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(pose (B, 12) float32, seg (B, 384, 512) uint8) per batch; CacheCorrupt if a file changed."""
-        for name, pairs, sha in self.files:
-            yield _read_batch(self.folder / name, pairs, sha)
+        for index in range(len(self.files)):
+            yield self.batch(index)
+
+    def batch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Batch `index`'s (pose, seg), read and checked now: batches are read in any order."""
+        name, pairs, sha = self.files[index]
+        return _read_batch(self.folder / name, pairs, sha)
 
 
 def _read_batch(path: Path, pairs: int, sha: str) -> tuple[np.ndarray, np.ndarray]:
@@ -212,7 +219,7 @@ class CacheWriter:
         self.cache = cache
         self.key = key
         self.partial = cache.root / f"{key.digest}{_PARTIAL}{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._files: list[dict[str, object]] = []
+        self._files: dict[int, dict[str, object]] = {}
         self.failed = False
         try:
             cache.root.mkdir(parents=True, exist_ok=True)
@@ -226,8 +233,8 @@ class CacheWriter:
         self.cache.log(f"reference cache cannot be written in {self.cache.root} ({exc}): scoring goes on without it")
         self.abort()
 
-    def add(self, ref: ReferenceOutputs) -> None:
-        """Append the next batch's reference outputs."""
+    def add(self, index: int, ref: ReferenceOutputs) -> None:
+        """Keep batch `index`'s reference outputs (batches may come in any order)."""
         if self.failed:
             return
         pose = ref.pose.detach().cpu().numpy().astype(np.float32, copy=False)
@@ -235,22 +242,28 @@ class CacheWriter:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, pose=pose, seg=seg)
         data = buffer.getvalue()
-        name = f"batch-{len(self._files):05d}.npz"
+        name = f"batch-{index:05d}.npz"
         try:
             write_synced(self.partial / name, data)
         except OSError as exc:
             self._fail(exc)
             return
-        self._files.append({"file": name, "pairs": int(pose.shape[0]), "sha256": hashlib.sha256(data).hexdigest()})
+        self._files[index] = {"file": name, "pairs": int(pose.shape[0]), "sha256": hashlib.sha256(data).hexdigest()}
+
+    @property
+    def complete(self) -> bool:
+        """Whether every batch of the key's layout is in (an early stop leaves it incomplete)."""
+        return sorted(self._files) == list(range(len(self.key.batch_sizes())))
 
     def commit(self) -> Path | None:
         """Write the header and move the entry into place; returns its folder (None if writing failed)."""
         if self.failed:
             return None
-        if [f["pairs"] for f in self._files] != self.key.batch_sizes():
+        batches = [self._files[i] for i in sorted(self._files)]
+        if not self.complete or [f["pairs"] for f in batches] != self.key.batch_sizes():
             self.abort()
-            raise ValueError(f"cache entry has batches {[f['pairs'] for f in self._files]}, not the clip's")
-        header = {"format": FORMAT, "key": asdict(self.key), "batches": self._files}
+            raise ValueError(f"cache entry has batches {[f['pairs'] for f in batches]}, not the clip's")
+        header = {"format": FORMAT, "key": asdict(self.key), "batches": batches}
         final = self.cache.entry(self.key)
         try:
             write_synced(self.partial / HEADER, json.dumps(header, indent=1).encode())

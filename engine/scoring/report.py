@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ledger import Metrics
+
+if TYPE_CHECKING:
+    from engine.scoring.early import EarlyVerdict
 
 
 def score_terms(posenet: float, segnet: float, rate: float) -> tuple[float, float, float]:
@@ -34,6 +38,7 @@ class ScoreReport:
     original_bytes: int
     fingerprint: str
     device: str
+    early: EarlyVerdict | None = None  # set when an early verdict stopped scoring: the distortions are estimates
 
     @property
     def rate(self) -> float:
@@ -68,19 +73,44 @@ class ScoreReport:
             charged_bytes=charged_bytes,
             charged_score=charged_score,
             pairs=self.pairs,
+            **self._early_metrics(),
         )
 
+    def _early_metrics(self) -> dict[str, Any]:
+        if self.early is None:
+            return {}
+        look, plan = self.early.look, self.early.plan
+        return {
+            "estimated": True,
+            "pairs_scored": look.pairs,
+            "score_bound": look.bound,
+            "confidence": plan.confidence,
+            "early_floor": plan.floor.score,
+        }
+
     def lines(self) -> list[str]:
-        """The result lines of the official report, same labels and decimals."""
-        return [
-            f"=== Evaluation results over {self.pairs} samples ===",
-            f"  Average PoseNet Distortion: {self.posenet:.8f}",
-            f"  Average SegNet Distortion: {self.segnet:.8f}",
+        """The result lines of the official report, same labels and decimals; an estimate says so."""
+        if self.early is None:
+            head, estimated = f"=== Evaluation results over {self.pairs} samples ===", ""
+        else:
+            head = f"=== Rejected early: estimated from {self.early.look.pairs} of {self.pairs} samples ==="
+            estimated = " (estimate)"
+        lines = [
+            head,
+            f"  Average PoseNet Distortion{estimated}: {self.posenet:.8f}",
+            f"  Average SegNet Distortion{estimated}: {self.segnet:.8f}",
             f"  Submission file size: {self.archive_bytes:,} bytes",
             f"  Original uncompressed size: {self.original_bytes:,} bytes",
             f"  Compression Rate: {self.rate:.8f}",
-            f"  Final score: 100*segnet_dist + sqrt(10*posenet_dist) + 25*rate = {self.score:.2f}",
+            f"  Final score{estimated}: 100*segnet_dist + sqrt(10*posenet_dist) + 25*rate = {self.score:.2f}",
         ]
+        if self.early is not None:
+            plan = self.early.plan
+            lines.append(
+                f"  Lower bound of the ranked score: {self.early.look.bound:.2f} with {plan.confidence * 100:g}% "
+                f"confidence (floor {plan.floor.score:.2f} of {plan.floor.run_id} + epsilon {plan.floor.epsilon:g})"
+            )
+        return lines
 
     def as_dict(self) -> dict[str, object]:
         """A JSON-ready view, rounded nowhere."""
@@ -95,4 +125,6 @@ class ScoreReport:
             "terms": self.terms,
             "fingerprint": self.fingerprint,
             "device": self.device,
+            "estimated": self.early is not None,
+            **{k: v for k, v in self._early_metrics().items() if k != "estimated"},
         }

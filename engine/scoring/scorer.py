@@ -12,7 +12,7 @@ printed digits agree.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -228,39 +228,50 @@ class Scorer:
         return pose_d, seg_d
 
 
-ProgressFn = Callable[[int, int], None]
+class Tally:
+    """Per-pair distortions of a clip's batches, taken in any order, summed in the evaluator's.
 
-
-def score_batches(
-    scorer: Scorer,
-    pairs: Iterable[tuple[ReferenceOutputs, np.ndarray | NetworkInputs]],
-    total_pairs: int,
-    progress: ProgressFn | None = None,
-) -> Distortions:
-    """Accumulate distortions over (reference outputs, candidate batch) items.
-
-    Sums are kept as float32 tensors on the scoring device and divided at the end, as the
-    evaluator does, so the means match its printed digits.
+    The evaluator adds each batch's float32 sums in clip order, and float32 sums depend on their
+    order, so the means are made only once every batch is in, in batch order: a clip scored in
+    any order gets the evaluator's digits.
     """
-    pose_sum = torch.zeros([], device=scorer.device)
-    seg_sum = torch.zeros([], device=scorer.device)
-    count = torch.zeros([], device=scorer.device)
-    pose_all: list[np.ndarray] = []
-    seg_all: list[np.ndarray] = []
-    for ref, cand in pairs:
-        pose_d, seg_d = scorer.distortions(ref, cand)
-        pose_sum += pose_d.sum()
-        seg_sum += seg_d.sum()
-        count += pose_d.shape[0]
-        pose_all.append(pose_d.cpu().numpy())
-        seg_all.append(seg_d.cpu().numpy())
-        if progress:
-            progress(int(count.item()), total_pairs)
-    if not pose_all:
-        raise UserError("no frame pairs to score: the clip needs at least two frames")
-    return Distortions(
-        posenet=(pose_sum / count).item(),
-        segnet=(seg_sum / count).item(),
-        posenet_per_pair=np.concatenate(pose_all),
-        segnet_per_pair=np.concatenate(seg_all),
-    )
+
+    def __init__(self, batch_pairs: Sequence[int], device: torch.device) -> None:
+        self.batch_pairs = list(batch_pairs)
+        self.device = device
+        self._pose: list[torch.Tensor | None] = [None] * len(self.batch_pairs)
+        self._seg: list[torch.Tensor | None] = [None] * len(self.batch_pairs)
+
+    def add(self, index: int, pose_d: torch.Tensor, seg_d: torch.Tensor) -> None:
+        """Batch `index`'s per-pair distortions (as `Scorer.distortions` gives them)."""
+        self._pose[index], self._seg[index] = pose_d, seg_d
+
+    @property
+    def complete(self) -> bool:
+        """Whether every batch is in."""
+        return all(p is not None for p in self._pose)
+
+    def distortions(self) -> Distortions:
+        """Means and per-pair values of the whole clip; every batch must be in."""
+        if not self.batch_pairs:
+            raise UserError("no frame pairs to score: the clip needs at least two frames")
+        pose_sum = torch.zeros([], device=self.device)
+        seg_sum = torch.zeros([], device=self.device)
+        count = torch.zeros([], device=self.device)
+        for pose_d, seg_d in zip(self._pose, self._seg, strict=True):
+            if pose_d is None or seg_d is None:
+                raise ValueError("a batch was not scored: the clip's means need every batch")
+            pose_sum += pose_d.sum()
+            seg_sum += seg_d.sum()
+            count += pose_d.shape[0]
+        posenet, segnet = self.per_pair()
+        return Distortions((pose_sum / count).item(), (seg_sum / count).item(), posenet, segnet)
+
+    def per_pair(self) -> tuple[np.ndarray, np.ndarray]:
+        """(PoseNet, SegNet) per pair of the whole clip, NaN for the pairs of batches not scored."""
+        pose_parts, seg_parts = [], []
+        for size, pose_d, seg_d in zip(self.batch_pairs, self._pose, self._seg, strict=True):
+            missing = np.full(size, np.nan, dtype=np.float32)
+            pose_parts.append(missing if pose_d is None else pose_d.cpu().numpy())
+            seg_parts.append(missing if seg_d is None else seg_d.cpu().numpy())
+        return np.concatenate(pose_parts), np.concatenate(seg_parts)

@@ -16,8 +16,9 @@ import torch
 from engine.media.video import FRAME_BYTES, iter_pair_batches, open_raw
 from engine.scoring import evaluate as evaluate_module
 from engine.scoring import networks
-from engine.scoring.evaluate import Prefetch, evaluate, prepared_batches
+from engine.scoring.evaluate import evaluate, prepared_batches
 from engine.scoring.model_inputs import prepare_inputs
+from engine.scoring.prefetch import Prefetch
 from engine.scoring.reference_cache import HEADER, CacheKey, ReferenceCache, batch_sizes
 from engine.scoring.scorer import ReferenceOutputs, Scorer
 from ledger.errors import UserError
@@ -49,15 +50,23 @@ def _assert_identical(a, b) -> None:
 def _count_reference_pairs(monkeypatch: pytest.MonkeyPatch, reference: Path) -> list[int]:
     """Count the pairs the scoring path decodes from `reference`."""
     decoded = [0]
-    real = evaluate_module.iter_pairs
+    real = evaluate_module.open_pairs
 
-    def counting(path: Path) -> Iterator[np.ndarray]:
-        for pair in real(path):
-            if path == reference:
+    def counting(path: Path):
+        reader = real(path)
+        if path != reference:
+            return reader
+        read = reader.read
+
+        def counted(first: int, count: int) -> Iterator[np.ndarray]:
+            for pair in read(first, count):
                 decoded[0] += 1
-            yield pair
+                yield pair
 
-    monkeypatch.setattr(evaluate_module, "iter_pairs", counting)
+        reader.read = counted  # type: ignore[method-assign]
+        return reader
+
+    monkeypatch.setattr(evaluate_module, "open_pairs", counting)
     return decoded
 
 
@@ -140,8 +149,8 @@ def _fake_outputs(pairs: int, seed: int) -> ReferenceOutputs:
 def _write_entry(cache: ReferenceCache, key: CacheKey) -> list[ReferenceOutputs]:
     outputs = [_fake_outputs(n, i) for i, n in enumerate(batch_sizes(key.pairs, key.batch_size))]
     with cache.writer(key) as writer:
-        for ref in outputs:
-            writer.add(ref)
+        for index, ref in enumerate(outputs):
+            writer.add(index, ref)
         writer.commit()
     return outputs
 
@@ -310,8 +319,8 @@ def test_a_cache_that_cannot_be_written_is_logged_and_skipped(tmp_path: Path, ke
     blocked.write_text("a file where the cache folder should be")
     logged: list[str] = []
     writer = ReferenceCache(blocked, logged.append).writer(key)
-    for ref in [_fake_outputs(n, 0) for n in batch_sizes(key.pairs, key.batch_size)]:
-        writer.add(ref)
+    for index, n in enumerate(batch_sizes(key.pairs, key.batch_size)):
+        writer.add(index, _fake_outputs(n, 0))
     assert writer.commit() is None and writer.failed
     assert len(logged) == 1 and "scoring goes on without it" in logged[0]
 
