@@ -241,14 +241,15 @@ def test_status_of_a_lab_without_a_scheduler(lab: Lab, spec: RunSpec) -> None:
     broken = ledger.update(ledger.add_run(spec.to_dict(), label="broken").id, status="running")
     ledger.record_failure(broken.id, "worker (pid 1) was killed by SIGKILL", "last words")
     moving = ledger.update(ledger.add_run(spec.to_dict(), label="moving").id, status="running", slot=0)
-    ledger.set_progress(moving.id, "encode", 30, 120, 12.0, 36.0)
+    ledger.set_progress(moving.id, "score", 30, 120, 12.0, 36.0, "batches · bound 23.90 vs floor 23.10")
 
     state = control.status(ledger)
 
     assert (state.state, state.pid, state.slots, state.since, state.stopping) == ("stopped", None, None, None, False)
     assert [q.id for q in state.queued] == [high.id, low.id]
     (run,) = state.running
-    assert (run.id, run.stage, run.done, run.total, run.fraction, run.eta) == (moving.id, "encode", 30, 120, 0.25, 36.0)
+    assert (run.id, run.stage, run.done, run.total, run.fraction, run.eta) == (moving.id, "score", 30, 120, 0.25, 36.0)
+    assert run.detail == "batches · bound 23.90 vs floor 23.10"
     assert run.slot == 0 and run.gpu is None and run.elapsed is not None
     assert [(f.track, f.id) for f in state.floors] == [("main", floor.id)]
     assert [(f.id, f.reason, f.log_tail) for f in state.failures] == [
