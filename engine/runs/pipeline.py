@@ -82,6 +82,15 @@ def _check_source(spec: RunSpec) -> tuple[Path, Path, int]:
     return clip, models, frames
 
 
+def _prepare(spec: RunSpec, run_dir: Path, sink: Sink | None, log: Log) -> tuple[Path, Scorer, int, Path, Stages]:
+    """Check the source and load the weights (a bad file fails now, not after minutes of work); make `work/`."""
+    clip, models, frames = _check_source(spec)
+    scorer = Scorer(models, device=spec.score.device)
+    work = run_dir / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    return clip, scorer, frames, work, Stages(sink, log)
+
+
 def encode_stage(spec: RunSpec, clip: Path, frames: int, out: Path, progress: Callable[[int, int], None]) -> Path:
     """Decode the source, denoise and shrink it, and encode it; returns the encoded file."""
     p = spec.preprocess
@@ -150,13 +159,8 @@ def run_spec(
     `cache_dir` (a lab's cache folder) keeps the reference side's network outputs between runs;
     `floor` finds the floor the run is judged against early (None: scored in full).
     """
-    clip, models, frames = _check_source(spec)
-    scorer = Scorer(models, device=spec.score.device)  # fail on bad weights before minutes of encoding
-    run_dir.mkdir(parents=True, exist_ok=True)
+    clip, scorer, frames, work, stages = _prepare(spec, run_dir, sink, log)
     (run_dir / "spec.toml").write_text(spec_to_toml(spec))
-    work = run_dir / "work"
-    work.mkdir(exist_ok=True)
-    stages = Stages(sink, log)
     log(f"run on {socket.gethostname()} ({platform.platform()}), engine {__version__}, {frames} frames of {clip}")
 
     with stages.stage("encode") as clock:
@@ -186,12 +190,8 @@ def rescore_spec(
     spec: RunSpec, run_dir: Path, sink: Sink | None = None, log: Log = print, cache_dir: Path | None = None
 ) -> RunResult:
     """Score a run's kept archive in full (inflate, then every pair): no encode, no training."""
-    clip, models, frames = _check_source(spec)
-    scorer = Scorer(models, device=spec.score.device)
     archive = kept_archive(run_dir)
-    work = run_dir / "work"
-    work.mkdir(exist_ok=True)
-    stages = Stages(sink, log)
+    clip, scorer, frames, work, stages = _prepare(spec, run_dir, sink, log)
     log(f"scoring {archive} fully: inflate and score every pair, on {socket.gethostname()}")
     with stages.stage("inflate") as clock:
         raw = inflate_stage(spec, archive, work, frames, clock)
