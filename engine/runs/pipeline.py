@@ -34,7 +34,7 @@ from engine.media.inflate_runtime import (
     make_postfilter,
 )
 from engine.media.preprocess import preprocess_frames
-from engine.media.video import CLIP_FPS, count_frames, iter_frames
+from engine.media.video import CLIP_FPS, SEQ_LEN, count_frames, iter_frames
 from engine.runs.archive import unpack_archive, write_archive
 from engine.runs.postfilter import gather_pairs, train_filter, write_filter
 from engine.runs.progress import Sink, StageClock
@@ -43,6 +43,7 @@ from engine.scoring.evaluate import Evaluation, evaluate
 from engine.scoring.reference_cache import ReferenceCache, clip_sha256
 from engine.scoring.scorer import Scorer
 from ledger import RunResult
+from ledger.artifacts import PER_PAIR_NAME
 from ledger.errors import UserError
 
 VIDEO_NAME = "0" + VIDEO_SUFFIX
@@ -101,7 +102,7 @@ def train_stage(
     i = spec.inflate
     with stages.stage("train-data") as clock:
         pairs = gather_pairs(video, clip, i.scaler, frames, spec.run.seed, progress=clock)
-    log(f"post-filter: training on {len(pairs)} of {frames // 2} pairs, {i.steps} steps on {scorer.device}")
+    log(f"post-filter: training on {len(pairs)} of {frames // SEQ_LEN} pairs, {i.steps} steps on {scorer.device}")
     with stages.stage("train") as clock:
         trained = train_filter(pairs, i, spec.run.seed, scorer, scorer.device, clock, log)
     path = work / LEARNED_FILTER_FILE
@@ -218,4 +219,4 @@ def write_artifacts(folder: Path, evaluation: Evaluation, charged_bytes: int, ti
     (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (folder / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
     d = evaluation.distortions
-    np.savez_compressed(folder / "per_pair.npz", posenet=d.posenet_per_pair, segnet=d.segnet_per_pair)
+    np.savez_compressed(folder / PER_PAIR_NAME, posenet=d.posenet_per_pair, segnet=d.segnet_per_pair)
