@@ -20,7 +20,7 @@ from ledger.errors import MachineFault, UserError
 def check_source(clip: Path, models: Path) -> int:
     """Check the clip (a video of at least one pair) and both weight files; returns the clip's frame count."""
     if not clip.is_file():
-        raise UserError(f"source clip {clip} not found: set [source] clip, or the lab's source (comma-tui init)")
+        raise UserError(f"source clip {clip} not found: point [source] clip (or init's --clip) at videos/0.mkv")
     frames = count_clip_frames(clip)
     if frames < 2:
         raise UserError(f"source clip {clip} has {frames} frame(s): a run needs at least one pair")
