@@ -19,12 +19,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine.media.video import FRAME_BYTES, count_frames
+from engine.media.video import FRAME_BYTES
 from engine.runs.archive import unpack_archive
-from engine.runs.pipeline import FloorLookup, Log, Stages, kept_archive, score_run
+from engine.runs.pipeline import FloorLookup, Log, begin_run, kept_archive, score_run, work_folder
 from engine.runs.progress import Sink
-from engine.runs.spec import RunSpec, spec_to_toml
-from engine.scoring.scorer import Scorer
+from engine.runs.source import check_submission
+from engine.runs.spec import RunSpec
 from ledger import RunResult
 from ledger.artifacts import ARCHIVE_NAME
 from ledger.errors import UserError
@@ -95,20 +95,9 @@ def score_submission(
     `floor` finds the floor it is judged against early. `rescore` scores the archive the run kept
     in full (its inflate.sh runs again; compress.sh does not).
     """
-    submission = submission.resolve()
-    if not submission.is_dir():
-        raise UserError(f"submission {submission} is not a folder: pass the folder holding inflate.sh")
-    if not (submission / "inflate.sh").is_file():
-        raise UserError(f"{submission} has no inflate.sh: the official layout needs one")
-    clip, models = Path(spec.source.clip), Path(spec.source.models)
-    if not clip.is_file():
-        raise UserError(f"source clip {clip} not found: set [source] clip, or the lab's source (comma-tui init)")
-    scorer = Scorer(models, device=spec.score.device)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "spec.toml").write_text(spec_to_toml(spec))
-    work = run_dir / "work"
-    stages = Stages(sink, log)
-    frames = count_frames(clip)
+    submission = check_submission(submission)
+    frames, scorer, stages = begin_run(spec, run_dir, sink, log)
+    clip = Path(spec.source.clip)
 
     if rescore:
         archive = kept_archive(run_dir)
@@ -117,22 +106,20 @@ def score_submission(
             archive = _archive(submission, timeout, log)
             shutil.copy2(archive, run_dir / ARCHIVE_NAME)
             clock(1, 1)
-    with stages.stage("inflate") as clock:
-        raw = _inflate(submission, archive, work, clip, frames, timeout, log)
-        clock(1, 1)
-    archive_bytes = archive.stat().st_size
-    extras = charged_extras(submission)
-    extra = {"submission": str(submission), "charged_files": extras}
-    charged = archive_bytes + sum(extras.values())
-    result = score_run(spec, scorer, clip, raw, stages, run_dir, cache_dir, archive_bytes, charged, extra, floor)
-    shutil.rmtree(work)
-    return result
+    with work_folder(run_dir) as work:
+        with stages.stage("inflate") as clock:
+            raw = _inflate(submission, archive, work, clip, frames, timeout, log)
+            clock(1, 1)
+        archive_bytes = archive.stat().st_size
+        extras = charged_extras(submission)
+        extra = {"submission": str(submission), "charged_files": extras}
+        charged = archive_bytes + sum(extras.values())
+        return score_run(spec, scorer, clip, raw, stages, run_dir, cache_dir, archive_bytes, charged, extra, floor)
 
 
 def _inflate(submission: Path, archive: Path, work: Path, clip: Path, frames: int, timeout: float, log: Log) -> Path:
     """Unzip the archive and run the submission's inflate.sh on it, as evaluate.sh does; returns the .raw."""
     archive_dir, inflated = work / "archive", work / "inflated"
-    shutil.rmtree(work, ignore_errors=True)
     unpack_archive(archive, archive_dir)
     inflated.mkdir(parents=True)
     names = work / "video_names.txt"

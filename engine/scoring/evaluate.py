@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import accumulate
 from pathlib import Path
 from typing import Protocol
@@ -31,7 +32,7 @@ import torch
 
 from engine.defaults import SCORE_BATCH_SIZE
 from engine.media.frame_access import PairReader, open_pairs
-from engine.media.video import count_frames
+from engine.media.video import SEQ_LEN, count_frames
 from engine.scoring.early import EarlyPlan, EarlyRule, EarlyVerdict, Look, visiting_order
 from engine.scoring.model_inputs import InputBuilder, NetworkInputs
 from engine.scoring.prefetch import Prefetch
@@ -77,7 +78,7 @@ def check_frame_counts(reference: Path, candidate: Path) -> int:
         )
     if ref_frames < 2:
         raise UserError(f"reference {reference} has {ref_frames} frame(s): scoring needs at least one pair")
-    return ref_frames // 2
+    return ref_frames // SEQ_LEN
 
 
 def check_plausible(reference: np.ndarray, candidate: np.ndarray, name: Path) -> float:
@@ -115,7 +116,7 @@ def prepared_batches(
     batch_sizes: list[int],
     device: torch.device,
     cached: CachedReference | None = None,
-    on_corrupt: Callable[[CachedReference, CacheCorrupt], None] | None = None,
+    on_corrupt: Callable[[CacheCorrupt], None] | None = None,
     threads: int | None = None,
     order: Sequence[int] | None = None,
 ) -> Iterator[Work]:
@@ -154,7 +155,7 @@ def prepared_batches(
                     ref_out = ReferenceOutputs(torch.from_numpy(pose).to(device), torch.from_numpy(seg).to(device))
                 except CacheCorrupt as exc:
                     if on_corrupt is not None:
-                        on_corrupt(cached, exc)
+                        on_corrupt(exc)
                     cached, ref = None, reader_of(reference)
             ref_builder = InputBuilder(size, device, threads) if ref_out is None else None
             cand_builder = InputBuilder(size, device, threads)
@@ -187,6 +188,10 @@ def _with_reference(
         yield work.index, ref, work.candidate
 
 
+def _discard(cache: ReferenceCache, entry: CachedReference, exc: CacheCorrupt) -> None:
+    cache.discard(entry.folder, str(exc))
+
+
 def _one_thread() -> None:
     torch.set_num_threads(1)  # this thread only, but it also sets the process default (restored by the caller)
 
@@ -212,13 +217,16 @@ def _score(
     rule: EarlyRule | None,
 ) -> tuple[Tally, Look | None]:
     """Score batch by batch; returns what was scored, and the look that stopped it early (None: scored in full)."""
-    pairs = sum(sizes)
-    key = CacheKey.for_run(reference, scorer, batch_size, pairs) if cache is not None else None
-    cached = cache.open(key) if cache is not None and key is not None else None
-
-    def on_corrupt(entry: CachedReference, exc: CacheCorrupt) -> None:
-        if cache is not None:
-            cache.discard(entry.folder, str(exc))
+    cached: CachedReference | None = None
+    writer: CacheWriter | None = None
+    on_corrupt: Callable[[CacheCorrupt], None] | None = None
+    if cache is not None:
+        key = CacheKey.for_run(reference, scorer, batch_size, sum(sizes))
+        cached = cache.open(key)
+        if cached is None:
+            writer = cache.writer(key)
+        else:
+            on_corrupt = partial(_discard, cache, cached)
 
     # With nothing to decide early, the clip's own order: no seeking, and the cache fills in order.
     order = visiting_order(len(sizes), rule.plan.seed) if rule is not None else None
@@ -226,7 +234,6 @@ def _score(
     # thread; on a GPU run the cores are free and it keeps the default.
     threads, one_thread = torch.get_num_threads(), scorer.device.type == "cpu"
     producer = prepared_batches(reference, candidate, sizes, scorer.device, cached, on_corrupt, threads, order)
-    writer = cache.writer(key) if cache is not None and key is not None and cached is None else None
     tally, look = Tally(sizes, scorer.device), None
     try:
         with Prefetch(producer, name="score-prefetch", thread_init=_one_thread if one_thread else None) as batches:
