@@ -21,7 +21,8 @@ from typing import Protocol
 import av
 import numpy as np
 
-from engine.media.video import FRAME_BYTES, HEIGHT, WIDTH, as_rgb, count_frames, is_raw, iter_decoded, open_raw
+from engine.media.container import open_clip
+from engine.media.video import FRAME_BYTES, HEIGHT, SEQ_LEN, WIDTH, as_rgb, count_frames, is_raw, iter_decoded, open_raw
 from ledger.errors import UserError
 
 
@@ -49,14 +50,14 @@ class RawPairs:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.pairs = len(open_raw(path)) // 2  # checks the size too
+        self.pairs = len(open_raw(path)) // SEQ_LEN  # checks the size too
         self._file = open(path, "rb")  # noqa: SIM115 (closed by close())
 
     def read(self, first: int, count: int) -> Iterator[np.ndarray]:
         """Pairs `first` .. `first + count - 1`."""
-        self._file.seek(2 * first * FRAME_BYTES)
+        self._file.seek(SEQ_LEN * first * FRAME_BYTES)
         for _ in range(count):
-            pair = np.empty((2, HEIGHT, WIDTH, 3), dtype=np.uint8)
+            pair = np.empty((SEQ_LEN, HEIGHT, WIDTH, 3), dtype=np.uint8)
             if self._file.readinto(pair.data.cast("B")) != pair.nbytes:
                 raise UserError(f"{self.path} shrank while being read: let inflate finish before scoring")
             yield pair
@@ -70,7 +71,7 @@ def _timestamps(path: Path) -> tuple[list[int], list[int]] | None:
     """(pts of every frame in display order, display index of every keyframe), or None if unusable."""
     pts: list[int] = []
     keyframe_pts: list[int] = []
-    with av.open(str(path)) as container:
+    with open_clip(path) as container:
         stream = container.streams.video[0]
         for packet in container.demux(stream):
             if packet.size == 0:
@@ -96,13 +97,13 @@ class ClipPairs:
         self._frames: Iterator[av.VideoFrame] | None = None
         self._next = 0  # display index of the frame `_frames` gives next
         self._seeked = False  # decoding from a keyframe: each frame's timestamp is checked against the index
-        self.pairs = (len(self._index[0]) if self._index else count_frames(path)) // 2
+        self.pairs = (len(self._index[0]) if self._index else count_frames(path)) // SEQ_LEN
 
     def read(self, first: int, count: int) -> Iterator[np.ndarray]:
         """Pairs `first` .. `first + count - 1`."""
-        self._move_to(2 * first)
+        self._move_to(SEQ_LEN * first)
         for _ in range(count):
-            yield np.stack([as_rgb(self._take()), as_rgb(self._take())])
+            yield np.stack([as_rgb(self._take()) for _ in range(SEQ_LEN)])
 
     def _take(self) -> av.VideoFrame:
         assert self._frames is not None
@@ -151,7 +152,7 @@ class ClipPairs:
 
 def _decode_from(path: Path, start_pts: int) -> Iterator[av.VideoFrame]:
     """Decode from the keyframe at `start_pts` on; an open GOP's leading pictures (earlier pts) are skipped."""
-    container = av.open(str(path))
+    container = open_clip(path)
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
