@@ -27,6 +27,9 @@ _METRIC_COLUMNS = (
     "charged_bytes",
     "charged_score",
     "pairs",
+    "estimated",
+    "pairs_scored",
+    "score_bound",
 )
 _INFO_COLUMNS = (
     "scorer_fingerprint",
@@ -96,13 +99,14 @@ def to_markdown(records: Sequence[RunRecord], deltas: Mapping[str, float] | None
         m = r.metrics
         delta = deltas.get(r.id)
         why = r.verdict_reason or r.failure_reason or ", ".join(r.changed)
+        guess = "~" if r.estimated else ""  # an early verdict's estimate
         cells = [
             r.id,
             r.track,
             r.label,
             r.status,
-            "" if r.score is None else f"{r.score:.3f}",
-            "" if delta is None else f"{delta:+.3f}",
+            "" if r.score is None else f"{guess}{r.score:.3f}",
+            "" if delta is None else f"{guess}{delta:+.3f}",
             "" if m is None else f"{m.total_bytes:,}",
             "" if m is None else f"{m.posenet:.5f}",
             "" if m is None else f"{m.segnet:.5f}",

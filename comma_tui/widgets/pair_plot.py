@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from rich.text import Text
@@ -31,7 +32,8 @@ class PairPlot(PlotextPlot):
         self.series, self.prior, self.names = series or (), prior or (), names
         versus = f" vs {names[1]}" if self.prior else ""
         self.border_title = f"{self.metric} per pair · {names[0]}{versus}"
-        self.border_subtitle = f"⠤ {names[0]}" + (f"  · {names[1]}" if self.prior else "")
+        partial = " (pairs scored before its early verdict)" if any(not math.isfinite(v) for v in self.series) else ""
+        self.border_subtitle = f"⠤ {names[0]}{partial}" + (f"  · {names[1]}" if self.prior else "")
         self.refresh()
 
     def render(self) -> RenderResult:
@@ -48,8 +50,13 @@ class PairPlot(PlotextPlot):
                 xs = list(range(len(self.prior)))
                 # Dots for the run compared with, a fine line for this run: told apart without colour.
                 plt.plot(xs, list(self.prior), marker="·", color=theme_rgb(self.app, "warning", "#d9a400"))
-            xs = list(range(len(self.series)))
-            plt.plot(xs, list(self.series), marker="braille", color=theme_rgb(self.app, "primary", "#4a90d9"))
+            colour = theme_rgb(self.app, "primary", "#4a90d9")
+            scored = [(x, y) for x, y in enumerate(self.series) if math.isfinite(y)]
+            if len(scored) < len(self.series):
+                # Rejected early: only some batches were scored, so no line joins them across the gaps.
+                plt.scatter([x for x, _ in scored], [y for _, y in scored], marker="braille", color=colour)
+            else:
+                plt.plot(list(range(len(self.series))), list(self.series), marker="braille", color=colour)
             count = max(len(self.series), len(self.prior))
             ticks = whole_ticks(0, count - 1)
             plt.xticks([float(t) for t in ticks], [str(t) for t in ticks])
