@@ -118,8 +118,8 @@ def params_problem(codec: str, params: str) -> str | None:
     ctx = av.CodecContext.create(codec, "w")
     assert isinstance(ctx, av.VideoCodecContext)  # every codec we offer is a video codec
     ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base = 64, 64, "yuv420p", Fraction(1, 20)
-    quiet = _QUIET.get(codec)
-    ctx.options = {PARAMS_OPTION[codec]: f"{quiet}:{params}" if quiet else params}
+    quiet = _QUIET.get(codec)  # last, so that the library's own chatter stays out of the check
+    ctx.options = {PARAMS_OPTION[codec]: f"{params}:{quiet}" if quiet else params}
     with ffmpeg_log() as lines:
         try:
             ctx.open()

@@ -394,10 +394,12 @@ def _toml_value(value: Any) -> str:
     return f'"{escaped}"'
 
 
-def spec_to_toml(spec: RunSpec) -> str:
-    """The spec as a TOML file that `load_spec` reads back to the same spec."""
+def spec_to_toml(spec: RunSpec, sections: tuple[str, ...] = ()) -> str:
+    """The spec (or only these sections of it) as a TOML file that `load_spec` reads back to the same spec."""
     lines: list[str] = []
     for section, table in spec.to_dict().items():
+        if sections and section not in sections:
+            continue
         lines.append(f"[{section}]")
         lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items())
         lines.append("")

@@ -37,7 +37,9 @@ def write_pattern_clip(path: Path, frames: int, width: int = WIDTH, height: int 
         stream.time_base = Fraction(1, 20)
         for i in range(frames):
             y, u, v = pattern_planes(i, width, height)
-            frame = av.VideoFrame.from_ndarray(np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(-1, width), format="yuv420p")
+            frame = av.VideoFrame.from_ndarray(
+                np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(-1, width), format="yuv420p"
+            )
             frame.pts = i
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
