@@ -151,6 +151,7 @@ class VideoEncoder:
         ctx.colorspace = av.video.reformatter.Colorspace.ITU601
         # Thread use inside libsvtav1/x265 is their own; FFmpeg's frame threads add nothing here.
         self._stream: av.VideoStream = stream
+        self._time_base = Fraction(1, fps)
         self._pts = 0
 
     def write(self, image: av.VideoFrame | np.ndarray) -> None:
@@ -161,7 +162,7 @@ class VideoEncoder:
             frame = rgb_to_yuv420_frame(image)
             if self.settings.pix_fmt != "yuv420p":
                 frame = frame.reformat(format=self.settings.pix_fmt)
-        frame.pts, frame.time_base = self._pts, self._stream.time_base
+        frame.pts, frame.time_base = self._pts, self._time_base  # not the stream's: the muxer changes that
         self._pts += 1
         self._container.mux(self._stream.encode(frame))
 
