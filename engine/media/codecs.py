@@ -82,7 +82,8 @@ class EncodeSettings:
     params: dict[str, str] = field(default_factory=dict)
 
 
-def _codec_options(s: EncodeSettings) -> dict[str, str]:
+def codec_options(s: EncodeSettings) -> dict[str, str]:
+    """The PyAV encoder options that carry these settings."""
     preset = s.preset if s.preset is not None else DEFAULT_PRESET[s.codec]
     params = dict(s.params)
     options: dict[str, str] = {"crf": str(s.crf)}
@@ -138,7 +139,7 @@ class VideoEncoder:
         # bitexact: no random segment UID, no muxing date, no library version string, so the
         # same frames and settings give the same file, byte for byte.
         self._container = av.open(str(self.path), mode="w", format="matroska", options={"fflags": "+bitexact"})
-        stream = self._container.add_stream(settings.codec, rate=fps, options=_codec_options(settings))
+        stream = self._container.add_stream(settings.codec, rate=fps, options=codec_options(settings))
         assert isinstance(stream, av.VideoStream)  # every codec we offer is a video codec
         stream.width, stream.height = width, height
         stream.pix_fmt = settings.pix_fmt

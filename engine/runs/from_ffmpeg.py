@@ -160,7 +160,7 @@ def _read_vf(t: Translation, chain: str) -> None:
 
 def _read_params(t: Translation, codec: str, text: str) -> None:
     """-<codec>-params: svt-av1's film grain and keyint become their own keys, the rest stays params."""
-    items = dict(item.split("=", 1) if "=" in item else (item, "") for item in text.split(":") if item)
+    items = dict(item.partition("=")[::2] for item in text.split(":") if item)
     if codec == "libsvtav1":
         lifted = {"film-grain": "film_grain", "film-grain-denoise": "film_grain_denoise", "keyint": "keyint"}
         for key, spec_key in lifted.items():
