@@ -3,7 +3,8 @@
 This one file serves twice. The lab imports it to decode and rebuild frames, and `comma-tui
 export` copies it verbatim into a submission as `inflate.py`, so the exported inflate is the lab's
 inflate, byte for byte. It must therefore never import anything from comma-tui; that is also why
-it is longer than our other modules.
+it is longer than our other modules. torch is imported where it is used: the lab reads this
+file's filter-chain code to check specs, and its console must start without paying for torch.
 
 Command line (what inflate.sh runs):
     python inflate.py ARCHIVE_DIR INFLATED_DIR NAMES_FILE [--path yuv|rgb] [--scaler lanczos]
@@ -38,11 +39,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import torch
 
 WIDTH, HEIGHT = 1164, 874
 CHANNELS = 3
@@ -77,6 +80,9 @@ def yuv420_planes_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndar
     The arithmetic is done in float32 torch ops in the evaluator's order so that every pixel
     rounds the same way as the official CPU path.
     """
+    import torch
+    import torch.nn.functional as F
+
     height, width = y.shape
     y_t = torch.from_numpy(np.ascontiguousarray(y)).float()
     u_t = torch.from_numpy(np.ascontiguousarray(u)).float()[None, None]
@@ -206,6 +212,8 @@ def inflate_chain(scaler: str, filters: str = "") -> str:
 
 
 def _gaussian_kernel(size: int) -> torch.Tensor:
+    import torch
+
     sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8  # the usual sigma for a kernel of this size
     x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
     kernel = torch.exp(-(x**2) / (2 * sigma**2))
@@ -214,6 +222,9 @@ def _gaussian_kernel(size: int) -> torch.Tensor:
 
 def unsharp(rgb: np.ndarray, size: int, amount: float) -> np.ndarray:
     """Unsharp mask: x + amount * (x - gaussian_blur(x)), per channel, edges replicated."""
+    import torch
+    import torch.nn.functional as F
+
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()
     k = _gaussian_kernel(size)
     pad = size // 2
@@ -324,6 +335,8 @@ def residual_filter(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Se
     Replicated edges (not zeros) pad each conv, so a frame's border looks to the filter like the
     edges of the crops it was trained on.
     """
+    import torch.nn.functional as F
+
     h = x / 255.0
     last = len(weights) - 1
     for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
@@ -337,6 +350,8 @@ class LearnedFilter:
     """A shipped filter rebuilt for inflate: float32 weights from int8, applied frame by frame."""
 
     def __init__(self, packed: PackedFilter, device: str | torch.device | None = None) -> None:
+        import torch
+
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -353,24 +368,28 @@ class LearnedFilter:
             raise FileNotFoundError(f"{path} is missing: a learned post-filter ships it inside archive.zip")
         return cls(unpack_filter(path.read_bytes()), device)
 
-    @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Float (N, 3, H, W) in 0..255 through the filter, whole, unrounded."""
-        return residual_filter(x.to(self.device), self.weights, self.biases)
+        import torch
 
-    @torch.inference_mode()
+        with torch.inference_mode():
+            return residual_filter(x.to(self.device), self.weights, self.biases)
+
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         """Filter one (H, W, 3) uint8 frame in row tiles; each tile carries a halo of one row per conv,
         enough that its own rows come out as if the frame were filtered whole."""
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1)[None].float()
-        out = torch.empty_like(x)
-        rows, halo = x.shape[2], len(self.weights)
-        for top in range(0, rows, TILE_ROWS):
-            bottom = min(rows, top + TILE_ROWS)
-            lo, hi = max(0, top - halo), min(rows, bottom + halo)
-            tile = residual_filter(x[:, :, lo:hi], self.weights, self.biases)
-            out[:, :, top:bottom] = tile[:, :, top - lo : bottom - lo]
-        return out.round()[0].permute(1, 2, 0).to(torch.uint8).cpu().numpy()
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1)[None].float()
+            out = torch.empty_like(x)
+            rows, halo = x.shape[2], len(self.weights)
+            for top in range(0, rows, TILE_ROWS):
+                bottom = min(rows, top + TILE_ROWS)
+                lo, hi = max(0, top - halo), min(rows, bottom + halo)
+                tile = residual_filter(x[:, :, lo:hi], self.weights, self.biases)
+                out[:, :, top:bottom] = tile[:, :, top - lo : bottom - lo]
+            return out.round()[0].permute(1, 2, 0).to(torch.uint8).cpu().numpy()
 
 
 PostFilter = Callable[[np.ndarray], np.ndarray]
