@@ -43,15 +43,17 @@ class FfmpegLinePrompt(ModalScreen[Translation | None]):
         notes = self.query_one("#ffmpeg-notes", Label)
         line = event.text_area.text.strip()
         self.translation = None
-        if not line:
-            notes.update("")
-            return
         try:
-            self.translation = spec_from_ffmpeg(line)
+            self.translation = spec_from_ffmpeg(line) if line else None
         except UserError as exc:
             notes.update(f"✗ {exc}")
-            return
-        notes.update("\n".join(f"left out: {note}" for note in self.translation.notes))
+        else:
+            notes.update("\n".join(f"left out: {note}" for note in self.translation.notes) if self.translation else "")
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Filling the form waits for a line that reads as a spec (shown greyed out until then)."""
+        return None if action == "apply" and self.translation is None else True
 
     def action_apply(self) -> None:
         """Give the translation to the form, if the line reads as a spec."""
