@@ -9,6 +9,7 @@ defaults.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import Callable, Iterable
@@ -176,11 +177,20 @@ class VideoEncoder:
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
+        if exc_type is not None:
+            self._discard()
+            return
+        try:
             self.close()
-        else:
+        except BaseException:
+            self._discard()
+            raise
+
+    def _discard(self) -> None:
+        """Drop the half-written file; closing it may fail too, on the full disk that stopped it."""
+        with contextlib.suppress(av.error.FFmpegError, OSError):
             self._container.close()
-            self.path.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
 
 
 def encode_frames(

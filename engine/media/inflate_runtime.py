@@ -32,6 +32,7 @@ f = conv, ReLU, ..., conv, each conv 3x3 with one pixel of edge-replicated paddi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -487,14 +488,19 @@ class RawWriter:
         self._held = 0
 
     def close(self) -> None:
-        """Write what is held and move the finished file into place."""
-        self._flush()
-        self._file.close()
+        """Write what is held and move the finished file into place (or drop it, should that fail)."""
+        try:
+            self._flush()
+            self._file.close()
+        except BaseException:
+            self.abort()
+            raise
         os.replace(self._partial, self.path)
 
     def abort(self) -> None:
-        """Drop a half-written file."""
-        self._file.close()
+        """Drop a half-written file; closing it may fail too, on the full disk that stopped it."""
+        with contextlib.suppress(OSError):
+            self._file.close()
         self._partial.unlink(missing_ok=True)
 
     def __enter__(self) -> RawWriter:
