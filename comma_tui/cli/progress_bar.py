@@ -35,9 +35,10 @@ class ProgressBar:
         frac = event.done / event.total if event.total else 1.0
         filled = int(frac * _WIDTH)
         bar = "#" * filled + "-" * (_WIDTH - filled)
+        detail = f" {event.detail}" if event.detail else ""  # e.g. `batches · bound 23.91 vs floor 23.08`
         self.stream.write(
-            f"\r{event.stage:<10} [{bar}] {event.done}/{event.total} "
-            f"elapsed {_clock(event.elapsed)} eta {_clock(event.eta)}"
+            f"\r{event.stage:<10} [{bar}] {event.done}/{event.total}{detail} "
+            f"elapsed {_clock(event.elapsed)} eta {_clock(event.eta)}\x1b[K"  # clear what a longer line left
         )
         if event.done >= event.total:
             self.stream.write("\n")

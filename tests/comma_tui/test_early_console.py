@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -10,9 +11,11 @@ import pytest
 from textual.widgets import DataTable, Static
 
 from comma_tui.cli import main
+from comma_tui.cli.progress_bar import ProgressBar
 from comma_tui.screens.review import ReviewScreen
 from comma_tui.screens.run_detail import RunDetailScreen
 from comma_tui.widgets.queue_pane import QueueBody, eta_text
+from engine.runs.progress import ProgressEvent
 from ledger import Lab, Ledger, Progress
 from ledger.records import Job
 from tests.comma_tui.app_fixtures import fill_fixed, make_lab, result, spec, stand_in_assets
@@ -125,3 +128,9 @@ def test_ledger_cli_marks_estimates_shows_the_bound_and_rescores(lab: tuple[Lab,
     assert main(["ledger", "rescore", early, "--lab", str(the_lab.root)]) == 0
     assert "queued " + early + " to be scored fully" in capsys.readouterr().out
     assert Ledger(the_lab).get(early).job == Job.RESCORE
+
+
+def test_the_cli_progress_bar_says_where_an_early_verdict_stands() -> None:
+    out = io.StringIO()
+    ProgressBar(out, enabled=True)(ProgressEvent("score", 6, 38, 30.0, 90.0, "batches · bound 23.90 vs floor 23.10"))
+    assert "6/38 batches · bound 23.90 vs floor 23.10 elapsed 00:30 eta 01:30" in out.getvalue()
