@@ -29,7 +29,7 @@ from engine import __version__
 from engine.media.codecs import encode_frames
 from engine.media.inflate_runtime import LEARNED_FILTER_FILE, VIDEO_SUFFIX, inflate_video, make_postfilter
 from engine.media.preprocess import preprocessed
-from engine.media.video import CLIP_FPS, FRAME_BYTES, SEQ_LEN
+from engine.media.video import CLIP_FPS, FRAME_BYTES, SEQ_LEN, count_frames
 from engine.runs.archive import unpack_archive, write_archive
 from engine.runs.postfilter import gather_pairs, train_filter, write_filter
 from engine.runs.progress import Sink, StageClock
@@ -37,6 +37,7 @@ from engine.runs.source import check_source, check_space, check_submission
 from engine.runs.spec import RunSpec, spec_to_toml
 from engine.scoring.early import EarlyPlan, Floor
 from engine.scoring.evaluate import Evaluation, evaluate
+from engine.scoring.previews import PREVIEWS_FOLDER, PreviewKeeper, write_previews
 from engine.scoring.reference_cache import ReferenceCache, clip_sha256
 from engine.scoring.scorer import Scorer
 from engine.scoring.weights import file_sha256
@@ -269,7 +270,13 @@ def score_run(
     with stages.stage("score") as clock:
         original = spec.source.original_bytes or None
         cache = ReferenceCache(cache_dir, log) if cache_dir is not None else None
-        evaluation = evaluate(scorer, clip, raw, archive_bytes, original, spec.score.batch_size, clock, cache, plan)
+        keeper = PreviewKeeper(count_frames(raw) // SEQ_LEN, spec.score.previews) if spec.score.previews else None
+        evaluation = evaluate(
+            scorer, clip, raw, archive_bytes, original, spec.score.batch_size, clock, cache, plan, keeper
+        )
+        if keeper is not None:
+            size = write_previews(keeper, run_dir / PREVIEWS_FOLDER, clip, raw)
+            log(f"previews: {len(keeper.kept)} pairs, {size:,} bytes in {PREVIEWS_FOLDER}/")
     write_artifacts(run_dir, evaluation, charged_bytes, stages.timings)
     for line in evaluation.report.lines():
         log(line)

@@ -20,6 +20,7 @@ from engine.media.filters import FilterChainError, check_chain
 from engine.media.inflate_runtime import PATHS
 from engine.media.preprocess import Preprocess
 from engine.scoring.early import DEFAULT_CONFIDENCE
+from engine.scoring.previews import DEFAULT_PREVIEW_PAIRS, MAX_PREVIEW_PAIRS, MIN_PREVIEW_PAIRS
 from ledger.errors import UserError
 from ledger.lab import EARLY_MODES
 from ledger.records import Job
@@ -150,6 +151,8 @@ class ScoreSpec:
     # "off" always scores in full; "" takes the lab's default (`[score] early` in lab.toml, else auto).
     early: str = ""
     confidence: float = DEFAULT_CONFIDENCE
+    # Pairs whose frames and class maps are kept for the compare view (`engine.scoring.previews`); 0: none.
+    previews: int = DEFAULT_PREVIEW_PAIRS
 
     def early_mode(self, lab_default: str | None) -> str:
         """auto or off: the spec's own choice, else the lab's, else auto."""
@@ -339,6 +342,11 @@ def _validate(spec: RunSpec) -> None:
         _one_of("score.early", s.early, EARLY_MODES)
     if not 0.5 <= s.confidence < 1:
         raise SpecError(f"score.confidence = {s.confidence} is out of range: use 0.5 <= confidence < 1, e.g. 0.999")
+    if s.previews != 0 and not MIN_PREVIEW_PAIRS <= s.previews <= MAX_PREVIEW_PAIRS:
+        raise SpecError(
+            f"score.previews = {s.previews} is out of range: use 0 (none) or "
+            f"{MIN_PREVIEW_PAIRS}..{MAX_PREVIEW_PAIRS} pairs, e.g. {DEFAULT_PREVIEW_PAIRS}"
+        )
     if spec.run.timeout < 0:
         raise SpecError(f"run.timeout = {spec.run.timeout} must be >= 0 seconds (0 = no limit)")
     if spec.source.original_bytes < 0:

@@ -10,6 +10,8 @@ The numbers are the evaluator's; the work is arranged to cost less:
   scorer and batch layout and read back afterwards, so a warm run decodes only the candidate;
 - on CPU, SegNet makes its largest maps two frames at a time (`networks.SegNet`), and a `.raw`
   is read, not mapped, so resident memory stays flat in clip length;
+- a `PreviewKeeper` watches each scored batch and keeps the class maps of the pairs to preview
+  (`engine.scoring.previews`): it only reads what the networks already made;
 - with an `EarlyPlan` (a floor to beat), whole batches are visited in a seeded random order and
   a run that has lost for sure stops early (`engine.scoring.early`). Each batch is still the
   evaluator's batch, and the means are summed in clip order once all are in (`Tally`), so a run
@@ -36,6 +38,7 @@ from engine.media.video import SEQ_LEN, count_frames
 from engine.scoring.early import EarlyPlan, EarlyRule, EarlyVerdict, Look, visiting_order
 from engine.scoring.model_inputs import InputBuilder, NetworkInputs
 from engine.scoring.prefetch import Prefetch
+from engine.scoring.previews import PreviewKeeper
 from engine.scoring.reference_cache import (
     CacheCorrupt,
     CachedReference,
@@ -215,6 +218,7 @@ def _score(
     progress: ProgressFn | None,
     cache: ReferenceCache | None,
     rule: EarlyRule | None,
+    previews: PreviewKeeper | None = None,
 ) -> tuple[Tally, Look | None]:
     """Score batch by batch; returns what was scored, and the look that stopped it early (None: scored in full)."""
     cached: CachedReference | None = None
@@ -235,14 +239,16 @@ def _score(
     threads, one_thread = torch.get_num_threads(), scorer.device.type == "cpu"
     producer = prepared_batches(reference, candidate, sizes, scorer.device, cached, on_corrupt, threads, order)
     tally, look = Tally(sizes, scorer.device), None
+    starts = [0, *accumulate(sizes)]
     try:
         with Prefetch(producer, name="score-prefetch", thread_init=_one_thread if one_thread else None) as batches:
             if one_thread:
                 torch.set_num_threads(threads)  # set_num_threads also moved the default new threads get
             for done, (index, ref, cand) in enumerate(_with_reference(scorer, batches, writer), start=1):
-                # One batch scored: everything it measured is here (a per-batch observer hooks in here).
-                pose_d, seg_d = scorer.distortions(ref, cand)
+                pose_d, seg_d, cand_classes = scorer.measure(ref, cand)
                 tally.add(index, pose_d, seg_d)
+                if previews is not None:
+                    previews.observe(starts[index], ref.seg, cand_classes, pose_d, seg_d)
                 if rule is not None:
                     look = rule.add(index, float(pose_d.double().sum()), float(seg_d.double().sum()))
                 if progress is not None:
@@ -273,13 +279,15 @@ def evaluate(
     progress: ProgressFn | None = None,
     cache: ReferenceCache | None = None,
     early: EarlyPlan | None = None,
+    previews: PreviewKeeper | None = None,
 ) -> Evaluation:
     """Score `candidate` against `reference`; original bytes default to the reference's size.
 
     With `cache`, reference outputs are read from it when it holds them for this clip, scorer
     and batch size, and written to it otherwise. With `early`, batches are visited in a random
     order and scoring stops once the run has lost to the plan's floor for sure: the report then
-    holds estimates (`report.early` says how far it got).
+    holds estimates (`report.early` says how far it got). With `previews`, it is shown every
+    scored batch (for the pairs it scored only, after an early stop).
     """
     reference, candidate = Path(reference), Path(candidate)
     if batch_size < 1:
@@ -293,7 +301,7 @@ def evaluate(
     rule = None
     if early is not None:
         rule = EarlyRule(early, sizes, score_terms(0.0, 0.0, early.charged_bytes / original_bytes)[2])
-    tally, stop = _score(scorer, reference, candidate, sizes, batch_size, progress, cache, rule)
+    tally, stop = _score(scorer, reference, candidate, sizes, batch_size, progress, cache, rule, previews)
     distortions = tally.distortions() if stop is None else _estimated(tally, stop)
     report = ScoreReport(
         posenet=distortions.posenet,

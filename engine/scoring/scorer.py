@@ -149,16 +149,23 @@ class Scorer:
         pose, seg = self._outputs(self.prepare(batch))
         return ReferenceOutputs(pose=pose, seg=seg.to(torch.uint8))
 
-    @torch.inference_mode()
     def distortions(
         self, ref: ReferenceOutputs, batch: np.ndarray | NetworkInputs
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-pair (PoseNet, SegNet) distortions of candidate pairs against reference outputs."""
+        pose_d, seg_d, _ = self.measure(ref, batch)
+        return pose_d, seg_d
+
+    @torch.inference_mode()
+    def measure(
+        self, ref: ReferenceOutputs, batch: np.ndarray | NetworkInputs
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`distortions`, and the candidate's SegNet classes (B, 384, 512) they came from."""
         pose, seg = self._outputs(self.prepare(batch))
         d = networks.POSE_DISTORTION_DIMS
         pose_d = (ref.pose[..., :d] - pose[..., :d]).pow(2).mean(dim=1)
         seg_d = (ref.seg.to(seg.dtype) != seg).float().mean(dim=(1, 2))
-        return pose_d, seg_d
+        return pose_d, seg_d, seg
 
 
 class Tally:

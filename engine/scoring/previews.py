@@ -1,0 +1,198 @@
+"""Previews kept while scoring: what the networks saw on a few pairs, for the console's compare view.
+
+While `evaluate` scores, a `PreviewKeeper` watches each batch go by (it never runs a network and
+moves no number). It keeps the SegNet class maps of both sides for
+- a fixed list of evenly spaced pairs, which depends only on the clip's pair count, so every
+  run of a clip previews the same pairs and two runs compare pair for pair;
+- this run's worst pairs by the SegNet term and by the PoseNet term, as a bounded running top-k
+  (the worst are only known at the end, so at most `worst` candidates per term are held).
+Once scoring is over, `write_previews` reads just those pairs' frames back from the reference
+and the candidate (decoding, not networks), resizes them as SegNet saw them (the last frame of
+each pair, 512x384) and writes, one pair at a time, into the run's `previews/` folder:
+`NNNNN-reference.jpg`, `NNNNN-candidate.jpg` (lossy: a lossless 512x384 photo is ~300 KB, the
+whole set must stay within a few hundred), `NNNNN-reference-classes.png` and
+`NNNNN-candidate-classes.png` (exact, one byte per pixel), then `index.json` last: a folder
+without it holds no previews. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import heapq
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from engine.media.frame_access import open_pairs
+from engine.media.video import SEQ_LEN
+from engine.scoring.model_inputs import InputBuilder
+from ledger.files import atomic_write
+
+PREVIEWS_FOLDER = "previews"
+INDEX_NAME = "index.json"
+DEFAULT_PREVIEW_PAIRS = 12
+MIN_PREVIEW_PAIRS, MAX_PREVIEW_PAIRS = 4, 16
+#: The whole folder stays under this; frames give up JPEG quality, in steps, to fit.
+PREVIEW_BUDGET_BYTES = 400_000
+_QUALITIES = (90, 80, 70, 60, 45, 30)
+
+
+def split_count(count: int) -> tuple[int, int]:
+    """(evenly spaced pairs, worst pairs per term) for `count` preview pairs: a quarter worst per term."""
+    worst = max(1, count // 4)
+    return count - 2 * worst, worst
+
+
+def fixed_pairs(pairs: int, count: int) -> tuple[int, ...]:
+    """`count` evenly spaced pair indices of a clip of `pairs` pairs (each the middle of its stretch)."""
+    count = min(count, pairs)
+    return tuple(int((2 * i + 1) * pairs // (2 * count)) for i in range(count))
+
+
+@dataclass
+class _Kept:
+    """One pair's class maps (384x512 uint8, on the CPU) and distortions."""
+
+    reference: np.ndarray
+    candidate: np.ndarray
+    posenet: float
+    segnet: float
+
+
+@dataclass
+class PreviewKeeper:
+    """Watches scored batches and keeps the class maps of the pairs to preview (bounded)."""
+
+    pairs: int
+    count: int = DEFAULT_PREVIEW_PAIRS
+    fixed: tuple[int, ...] = field(init=False)
+    worst: int = field(init=False)
+    kept: dict[int, _Kept] = field(init=False, default_factory=dict)
+    _heaps: dict[str, list[tuple[float, int]]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        spaced, self.worst = split_count(self.count)
+        self.fixed = fixed_pairs(self.pairs, spaced)
+        self._heaps = {"segnet": [], "posenet": []}
+
+    def observe(
+        self,
+        first: int,
+        ref_classes: torch.Tensor,
+        cand_classes: torch.Tensor,
+        pose_d: torch.Tensor,
+        seg_d: torch.Tensor,
+    ) -> None:
+        """A batch whose first pair is `first` was scored: keep what belongs to the previews."""
+        pose, seg = pose_d.detach().cpu().numpy(), seg_d.detach().cpu().numpy()
+        wanted = set()
+        for offset in range(len(seg)):
+            pair = first + offset
+            values = {"segnet": float(seg[offset]), "posenet": float(pose[offset])}
+            if pair in self.fixed:
+                wanted.add(offset)
+            for term, heap in self._heaps.items():
+                # Ties go to the earlier pair, as argmax does.
+                entry = (values[term], -pair)
+                if len(heap) < self.worst:
+                    heapq.heappush(heap, entry)
+                    wanted.add(offset)
+                elif entry > heap[0]:
+                    heapq.heapreplace(heap, entry)
+                    wanted.add(offset)
+        for offset in sorted(wanted):
+            self.kept[first + offset] = _Kept(
+                ref_classes[offset].cpu().numpy().astype(np.uint8),
+                cand_classes[offset].cpu().numpy().astype(np.uint8),
+                float(pose[offset]),
+                float(seg[offset]),
+            )
+        keep = set(self.fixed) | {-p for heap in self._heaps.values() for _, p in heap}
+        for pair in [p for p in self.kept if p not in keep]:
+            del self.kept[pair]  # fell out of the top-k: its maps go now, so memory stays bounded
+
+    def reasons(self, pair: int) -> list[str]:
+        """Why `pair` is previewed: fixed, worst-segnet, worst-posenet."""
+        why = ["fixed"] if pair in self.fixed else []
+        return why + [f"worst-{term}" for term, heap in self._heaps.items() if any(-p == pair for _, p in heap)]
+
+
+def seen_frames(path: Path, pairs: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+    """(pair, its last frame as SegNet saw it: 384x512x3 uint8), one pair at a time, in pair order."""
+    reader = open_pairs(path)
+    try:
+        for pair in sorted(pairs):
+            builder = InputBuilder(1, torch.device("cpu"))
+            builder.add(next(iter(reader.read(pair, 1))))
+            seg = builder.finish().seg[0]
+            yield pair, seg.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+    finally:
+        reader.close()
+
+
+def _png(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def _jpeg(array: np.ndarray, quality: int) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, format="JPEG", quality=quality, optimize=True)
+    return out.getvalue()
+
+
+def _fitting_jpeg(array: np.ndarray, budget: int) -> bytes:
+    """The best of the quality steps that fits `budget` bytes (the lowest when none does)."""
+    payload = b""
+    for quality in _QUALITIES:
+        payload = _jpeg(array, quality)
+        if len(payload) <= budget:
+            break
+    return payload
+
+
+def write_previews(keeper: PreviewKeeper, folder: Path, reference: Path, candidate: Path) -> int:
+    """Write the kept pairs' previews into `folder` (index.json last); returns the bytes written.
+
+    One pair's frames are in memory at a time. Class maps go first, and the frames share what
+    is left of `PREVIEW_BUDGET_BYTES`, each given up to its share.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*"):
+        stale.unlink()  # a rescore's previews replace the first score's
+    pairs = sorted(keeper.kept)
+    written, entries = 0, []
+    maps = {p: (_png(keeper.kept[p].reference), _png(keeper.kept[p].candidate)) for p in pairs}
+    map_bytes = sum(len(a) + len(b) for a, b in maps.values())
+    frame_budget = max(1, (PREVIEW_BUDGET_BYTES - map_bytes - 4096) // max(1, 2 * len(pairs)))
+    both = zip(seen_frames(reference, pairs), seen_frames(candidate, pairs), strict=True)
+    for (pair, ref_frame), (_, cand_frame) in both:
+        files = {
+            f"{pair:05d}-reference.jpg": _fitting_jpeg(ref_frame, frame_budget),
+            f"{pair:05d}-candidate.jpg": _fitting_jpeg(cand_frame, frame_budget),
+            f"{pair:05d}-reference-classes.png": maps[pair][0],
+            f"{pair:05d}-candidate-classes.png": maps[pair][1],
+        }
+        for name, payload in files.items():
+            atomic_write(folder / name, payload, durable=False)
+            written += len(payload)
+        kept = keeper.kept[pair]
+        entries.append(
+            {
+                "pair": pair,
+                "frame": pair * SEQ_LEN + SEQ_LEN - 1,
+                "why": keeper.reasons(pair),
+                "posenet": kept.posenet,
+                "segnet": kept.segnet,
+            }
+        )
+    index = {"version": 1, "pairs": keeper.pairs, "fixed": list(keeper.fixed), "kept": entries}
+    payload = (json.dumps(index, indent=1) + "\n").encode()
+    atomic_write(folder / INDEX_NAME, payload, durable=False)
+    return written + len(payload)
