@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState
 
 from comma_tui.lab_client import LabClient
 from comma_tui.lab_state import Live, Snapshot
+from comma_tui.screens.compare import CompareScreen
 from comma_tui.screens.filter import FilterScreen, RunFilter
 from comma_tui.screens.help import HelpScreen
 from comma_tui.screens.main import MainScreen
@@ -258,6 +259,11 @@ class CommaApp(App[None]):
             self.install_screen(self._detail_screen, name="detail")
         self._detail_screen.show_run(run.id)
         self.push_screen(self._detail_screen)
+
+    def action_compare(self) -> None:
+        """Open the compare view of the selected run's frames."""
+        if (run := self._need_run("see its frames")) is not None and not isinstance(self.screen, CompareScreen):
+            self.push_screen(CompareScreen(run.id))
 
     def action_filter(self) -> None:
         """Filter the ledger by text, track, status and verdict."""

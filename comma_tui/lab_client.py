@@ -14,12 +14,16 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from comma_tui.lab_state import Live, PerPairSeries, RunDetail, SchedulerInfo, Snapshot
+import numpy as np
+from PIL import Image
+
+from comma_tui.lab_state import Compare, Live, PerPairSeries, PreviewPair, RunDetail, SchedulerInfo, Snapshot
 from engine.runs.spec import RunSpec, SourceSpec, lab_source, parse_spec, stage_names
 from engine.sched import control
 from engine.sched.pool import LOG_NAME, log_tail
 from ledger import Lab, Ledger, RunRecord, load_per_pair
 from ledger.errors import UserError
+from ledger.previews import PreviewIndex, load_preview_index
 
 LOG_TAIL_LINES = 40
 
@@ -92,19 +96,22 @@ class LabClient:
             glance = control.glance(self.ledger)
         return Live(SchedulerInfo(glance.state, glance.slots), progress)
 
+    def _prior(self, run: RunRecord) -> tuple[RunRecord | None, str, RunRecord | None]:
+        """(the run `run` is compared with, "floor" or "parent" or "", its parent)."""
+        with self._lock:
+            ledger = self.ledger
+            parent = ledger.get(run.parent) if run.parent else None
+            if run.compared_with:
+                return ledger.get(run.compared_with), "floor", parent
+            if (floor := ledger.floor(run.track)) is not None and floor.id != run.id:
+                return floor, "floor", parent
+            return parent, "parent" if parent is not None else "", parent
+
     def detail(self, run_id: str) -> RunDetail:
         """A run, the run it is compared with, per-pair distortions of both, and its log's tail."""
         with self._lock:
-            ledger = self.ledger
-            run = ledger.get(run_id)
-            parent = ledger.get(run.parent) if run.parent else None
-            prior, kind = None, ""
-            if run.compared_with:
-                prior, kind = ledger.get(run.compared_with), "floor"
-            elif (floor := ledger.floor(run.track)) is not None and floor.id != run.id:
-                prior, kind = floor, "floor"
-            elif parent is not None:
-                prior, kind = parent, "parent"
+            run = self.ledger.get(run_id)
+        prior, kind, parent = self._prior(run)
         return RunDetail(
             run=run,
             prior=prior,
@@ -124,6 +131,43 @@ class LabClient:
         if found is None:
             return None
         return PerPairSeries(found.posenet.tolist(), found.segnet.tolist())
+
+    def compare(self, run_id: str) -> Compare:
+        """A run's previews, decoded, with its floor's frames of the same pairs; or why there are none."""
+        with self._lock:
+            run = self.ledger.get(run_id)
+        if run.status in ("failed", "cancelled", "interrupted"):
+            return Compare(run, missing=f"{run.id} {run.status} before it was scored: no frames to show")
+        if not run.measured:
+            return Compare(run, missing=f"{run.id} is {run.status}: its frames are kept once it is scored")
+        index = load_preview_index(Path(run.artifacts)) if run.artifacts else None
+        if index is None or not index.entries:
+            return Compare(
+                run, missing=f"{run.id} has no previews (scored before runs kept them): `comma-tui frames {run.id}`"
+            )
+        prior, kind, _ = self._prior(run)
+        floor = prior if kind == "floor" and prior is not None and prior.artifacts else None
+        floor_index = load_preview_index(Path(floor.artifacts)) if floor is not None else None
+        floor_pairs = {e.pair for e in floor_index.entries} if floor_index is not None else set()
+        pairs = tuple(
+            PreviewPair(
+                entry,
+                _image(index, entry.pair, "reference"),
+                _image(index, entry.pair, "candidate"),
+                _image(index, entry.pair, "reference-classes"),
+                _image(index, entry.pair, "candidate-classes"),
+                _image(floor_index, entry.pair, "candidate") if floor_index and entry.pair in floor_pairs else None,
+            )
+            for entry in index.entries
+        )
+        series = self._per_pair(run)
+        return Compare(
+            run,
+            pairs,
+            index.pairs,
+            tuple(series.segnet) if series else (),
+            floor.id if floor_pairs and floor is not None else None,
+        )
 
     def log_tail(self, run: RunRecord) -> str:
         """The last lines of a run's log.txt (live while it runs), else the tail kept in the ledger."""
@@ -222,3 +266,13 @@ class LabClient:
         from engine.runs.export import export_run
 
         return export_run(self.get(run_id), self.source(), Path(dest).expanduser())
+
+
+def _image(index: PreviewIndex, pair: int, kind: str) -> np.ndarray:
+    """One preview image as a uint8 array; a damaged one is a clear error naming the file."""
+    path = index.path(pair, kind)
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image)
+    except OSError as exc:
+        raise UserError(f"{path} cannot be read ({exc}): the run's previews are damaged; rescore the run") from None

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ledger import Counts, Progress, RunRecord
+from ledger.previews import PreviewEntry
 
 
 @dataclass(frozen=True)
@@ -72,3 +75,27 @@ class RunDetail:
     prior_per_pair: PerPairSeries | None
     log_tail: str
     artifacts: str
+
+
+@dataclass(frozen=True)
+class PreviewPair:
+    """One previewed pair, decoded: the frame SegNet saw on each side (384x512x3) and its class maps (384x512)."""
+
+    entry: PreviewEntry
+    reference: np.ndarray
+    candidate: np.ndarray
+    reference_classes: np.ndarray
+    candidate_classes: np.ndarray
+    floor: np.ndarray | None  # the floor run's candidate frame of this pair, when it previews the pair
+
+
+@dataclass(frozen=True)
+class Compare:
+    """What the compare view draws for a run: its previewed pairs, or one line saying why there are none."""
+
+    run: RunRecord
+    pairs: tuple[PreviewPair, ...] = ()
+    clip_pairs: int = 0
+    segnet_per_pair: tuple[float, ...] = ()  # NaN for pairs an early verdict never scored
+    floor_id: str | None = None
+    missing: str = ""

@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from comma_tui.lab_state import Snapshot
+from comma_tui.screens.compare import COMPARE_BINDING
 from comma_tui.widgets import format as fmt
 from ledger import RunRecord
 
@@ -45,6 +46,7 @@ class ReviewScreen(Screen[None]):
         Binding("escape,v", "app.pop_screen", "Back", id="back"),
         Binding("c", "app.clone_variant", "Variant", tooltip="Clone into a new variant: the form, prefilled"),
         Binding("enter", "app.detail", "Detail", tooltip="Open the run"),
+        COMPARE_BINDING,
         Binding("P", "app.verdict('promoted')", "Promote", tooltip="Promote it by hand after all, with a note"),
         Binding("S", "app.score_fully", "Score fully", tooltip="Score a run rejected early in full (its kept archive)"),
     ]

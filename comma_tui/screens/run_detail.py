@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from comma_tui.lab_state import RunDetail, Snapshot
+from comma_tui.screens.compare import COMPARE_BINDING
 from comma_tui.screens.main import RUN_BINDINGS
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.pair_plot import PairPlot
@@ -124,6 +125,7 @@ class RunDetailScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="back"),
+        COMPARE_BINDING,
         *RUN_BINDINGS,
     ]
 

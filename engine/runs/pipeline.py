@@ -37,7 +37,7 @@ from engine.runs.source import check_source, check_space, check_submission
 from engine.runs.spec import RunSpec, spec_to_toml
 from engine.scoring.early import EarlyPlan, Floor
 from engine.scoring.evaluate import Evaluation, evaluate
-from engine.scoring.previews import PREVIEWS_FOLDER, PreviewKeeper, write_previews
+from engine.scoring.previews import PreviewKeeper, write_previews
 from engine.scoring.reference_cache import ReferenceCache, clip_sha256
 from engine.scoring.scorer import Scorer
 from engine.scoring.weights import file_sha256
@@ -45,6 +45,7 @@ from ledger import RunResult
 from ledger.artifacts import ARCHIVE_NAME, PER_PAIR_NAME
 from ledger.errors import MachineFault, UserError
 from ledger.files import atomic_write
+from ledger.previews import PREVIEWS_FOLDER
 
 VIDEO_NAME = "0" + VIDEO_SUFFIX
 Log = Callable[[str], None]

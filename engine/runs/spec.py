@@ -14,13 +14,12 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.defaults import SCORE_BATCH_SIZE
+from engine.defaults import DEFAULT_PREVIEW_PAIRS, MAX_PREVIEW_PAIRS, MIN_PREVIEW_PAIRS, SCORE_BATCH_SIZE
 from engine.media.codecs import CODECS, CRF_RANGE, PIX_FMTS, PRESETS, EncodeSettings, params_problem
 from engine.media.filters import FilterChainError, check_chain
 from engine.media.inflate_runtime import PATHS
 from engine.media.preprocess import Preprocess
 from engine.scoring.early import DEFAULT_CONFIDENCE
-from engine.scoring.previews import DEFAULT_PREVIEW_PAIRS, MAX_PREVIEW_PAIRS, MIN_PREVIEW_PAIRS
 from ledger.errors import UserError
 from ledger.lab import EARLY_MODES
 from ledger.records import Job

@@ -8,11 +8,10 @@ moves no number). It keeps the SegNet class maps of both sides for
   (the worst are only known at the end, so at most `worst` candidates per term are held).
 Once scoring is over, `write_previews` reads just those pairs' frames back from the reference
 and the candidate (decoding, not networks), resizes them as SegNet saw them (the last frame of
-each pair, 512x384) and writes, one pair at a time, into the run's `previews/` folder:
-`NNNNN-reference.jpg`, `NNNNN-candidate.jpg` (lossy: a lossless 512x384 photo is ~300 KB, the
-whole set must stay within a few hundred), `NNNNN-reference-classes.png` and
-`NNNNN-candidate-classes.png` (exact, one byte per pixel), then `index.json` last: a folder
-without it holds no previews. Every file is written atomically.
+each pair, 512x384) and writes them, one pair at a time, into the run's `previews/` folder
+(layout: `ledger.previews`; frames as JPEG, since a lossless 512x384 photo is ~300 KB and the
+whole set must stay within a few hundred; class maps as exact PNG), the index last. Every file
+is written atomically.
 """
 
 from __future__ import annotations
@@ -28,15 +27,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from engine.defaults import DEFAULT_PREVIEW_PAIRS
 from engine.media.frame_access import open_pairs
 from engine.media.video import SEQ_LEN
 from engine.scoring.model_inputs import InputBuilder
 from ledger.files import atomic_write
+from ledger.previews import INDEX_NAME, preview_name
 
-PREVIEWS_FOLDER = "previews"
-INDEX_NAME = "index.json"
-DEFAULT_PREVIEW_PAIRS = 12
-MIN_PREVIEW_PAIRS, MAX_PREVIEW_PAIRS = 4, 16
 #: The whole folder stays under this; frames give up JPEG quality, in steps, to fit.
 PREVIEW_BUDGET_BYTES = 400_000
 _QUALITIES = (90, 80, 70, 60, 45, 30)
@@ -174,13 +171,13 @@ def write_previews(keeper: PreviewKeeper, folder: Path, reference: Path, candida
     both = zip(seen_frames(reference, pairs), seen_frames(candidate, pairs), strict=True)
     for (pair, ref_frame), (_, cand_frame) in both:
         files = {
-            f"{pair:05d}-reference.jpg": _fitting_jpeg(ref_frame, frame_budget),
-            f"{pair:05d}-candidate.jpg": _fitting_jpeg(cand_frame, frame_budget),
-            f"{pair:05d}-reference-classes.png": maps[pair][0],
-            f"{pair:05d}-candidate-classes.png": maps[pair][1],
+            "reference": _fitting_jpeg(ref_frame, frame_budget),
+            "candidate": _fitting_jpeg(cand_frame, frame_budget),
+            "reference-classes": maps[pair][0],
+            "candidate-classes": maps[pair][1],
         }
-        for name, payload in files.items():
-            atomic_write(folder / name, payload, durable=False)
+        for kind, payload in files.items():
+            atomic_write(folder / preview_name(pair, kind), payload, durable=False)
             written += len(payload)
         kept = keeper.kept[pair]
         entries.append(

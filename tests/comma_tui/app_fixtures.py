@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import random
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from engine.scoring.report import ScoreReport
 from engine.scoring.weights import POSENET_FILE, SEGNET_FILE
 from ledger import Lab, Ledger, Metrics, RunRecord, RunResult
 from ledger.artifacts import PER_PAIR_NAME
+from ledger.previews import INDEX_NAME, PREVIEWS_FOLDER, preview_name
 from ledger.records import short_fingerprint
 
 ORIGINAL = 37_545_489
@@ -80,6 +82,61 @@ def write_per_pair(run: RunRecord, pairs: int, seed: int) -> None:
     np.savez_compressed(Path(run.artifacts) / PER_PAIR_NAME, posenet=posenet, segnet=segnet)
 
 
+PREVIEW_PAIRS = (4, 12, 19, 27)  # evenly spaced over the fixed runs' 30 pairs
+
+
+def road_scene(shift: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A 384x512 drawing of a road (sky, road, lane marks, a car, the bonnet) and its class map."""
+    h, w = 384, 512
+    yy, xx = np.mgrid[0:h, 0:w]
+    frame = np.zeros((h, w, 3), dtype=np.uint8)
+    classes = np.full((h, w), 2, dtype=np.uint8)  # undrivable: sky and verges
+    frame[...] = np.stack([90 + 0 * yy, 140 + 0 * yy, 200 - yy // 4], axis=-1).clip(0, 255).astype(np.uint8)
+    road = (yy > 170) & (np.abs(xx - w // 2) < (yy - 150) * 1.3)
+    frame[road], classes[road] = (95, 95, 100), 0
+    marks = road & (np.abs(xx - w // 2 - (yy - 170) // 6) < 3 + (yy - 170) // 40) & ((yy // 18) % 2 == 0)
+    frame[marks], classes[marks] = (235, 235, 225), 1
+    car = (yy > 200) & (yy < 245) & (xx > 300 + shift) & (xx < 360 + shift)
+    frame[car], classes[car] = (180, 30, 40), 3
+    bonnet = yy > 350
+    frame[bonnet], classes[bonnet] = (30, 30, 35), 4
+    return frame, classes
+
+
+def write_previews(run: RunRecord, degrade: int, seed: int) -> None:
+    """A previews folder in the run's folder, as the engine writes one: `degrade` 0 is lossless.
+
+    A degraded candidate is blurred and loses its lane marks and part of the car to SegNet.
+    """
+    from PIL import Image
+
+    folder = Path(run.artifacts) / PREVIEWS_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    entries = []
+    for pair in PREVIEW_PAIRS:
+        reference, ref_classes = road_scene(shift=pair)
+        candidate, cand_classes = reference.copy(), ref_classes.copy()
+        if degrade:
+            k = 2 * degrade + 1
+            padded = np.pad(reference.astype(np.float32), ((k, k), (k, k), (0, 0)), mode="edge")
+            shifts = [(dy, dx) for dy in (-k, 0, k) for dx in (-k, 0, k)]
+            blurred = sum(padded[k + dy : k + dy + 384, k + dx : k + dx + 512] for dy, dx in shifts)
+            candidate = (blurred / 9).astype(np.uint8)
+            cand_classes[cand_classes == 1] = 0
+            cand_classes[(cand_classes == 3) & (np.arange(512)[None, :] > 360 - pair)] = 2  # later: more of the car
+        images = {"reference": reference, "candidate": candidate}
+        images |= {"reference-classes": ref_classes, "candidate-classes": cand_classes}
+        for kind, image in images.items():
+            Image.fromarray(image).save(folder / preview_name(pair, kind))
+        segnet = float((ref_classes != cand_classes).mean())
+        why = ["fixed"] + (["worst-segnet"] if pair == PREVIEW_PAIRS[-1] and degrade else [])
+        posenet = 0.02 * rng.random()
+        entries.append({"pair": pair, "frame": 2 * pair + 1, "why": why, "posenet": posenet, "segnet": segnet})
+    index = {"version": 1, "pairs": 30, "fixed": list(PREVIEW_PAIRS), "kept": entries}
+    (folder / INDEX_NAME).write_text(json.dumps(index))
+
+
 def stand_in_assets(root: Path) -> DemoAssets:
     """Files where demo assets go, enough for `DemoAssets.exist()` and `Lab.create` (never decoded)."""
     assets = DemoAssets(root)
@@ -116,6 +173,8 @@ def fill_fixed(lab: Lab) -> dict[str, str]:
             else:
                 roles.setdefault("rejected", child.id)
         roles["floor"] = ledger.floors()["main"].id
+        write_previews(ledger.get(roles["floor"]), 0, 1)
+        write_previews(ledger.get(roles["rejected"]), 2, 2)
         failed = ledger.add_run(spec(crf=12), track="main", label="crf 12 (oom)", parent=first.id)
         ledger.update(failed.id, status="running", pid=os.getpid(), slot=0)
         ledger.record_failure(failed.id, "worker killed by signal 9 (SIGKILL): out of memory?", "encode 40/60")

@@ -19,6 +19,7 @@ from engine.runs.pipeline import encode_stage
 from engine.runs.spec import SourceSpec, parse_spec, stage_names
 from ledger import Lab, Ledger
 from tests.engine.media.pattern_clip import write_pattern_clip
+from tests.engine.runs.previews_check import assert_previews
 from tests.sources import official_format_weights
 
 # Like the public lab's floor: svt-av1 at 524x394 with film grain 22, lanczos both ways.
@@ -149,6 +150,7 @@ def test_a_floor_like_spec_runs_end_to_end_and_is_recorded(lab: Lab, floor_run: 
     with zipfile.ZipFile(folder / "archive.zip") as zf:
         assert zf.namelist() == ["0.mkv"]
     assert "stage score: done" in (folder / "log.txt").read_text()
+    assert_previews(folder)
 
 
 def test_the_same_spec_gives_the_same_archive_twice(lab: Lab, floor_run: str, tmp_path: Path, capsys) -> None:
@@ -161,6 +163,13 @@ def test_the_same_spec_gives_the_same_archive_twice(lab: Lab, floor_run: str, tm
     assert (Path(first.artifacts) / "archive.zip").read_bytes() == (Path(again.artifacts) / "archive.zip").read_bytes()
     assert again.metrics == first.metrics
     assert (Path(again.artifacts) / "0.raw").stat().st_size == 12 * FRAME_BYTES
+    # Two runs of one clip preview the same evenly spaced pairs, so the console compares them pair for pair.
+    folders = Path(first.artifacts) / "previews", Path(again.artifacts) / "previews"
+    first_index, again_index = assert_previews(Path(first.artifacts)), assert_previews(Path(again.artifacts))
+    assert first_index["fixed"] == again_index["fixed"] and first_index["fixed"]
+    for pair in first_index["fixed"]:
+        name = f"{pair:05d}-reference-classes.png"
+        assert (folders[0] / name).read_bytes() == (folders[1] / name).read_bytes()
 
 
 def test_export_then_official_layout_scoring_gives_the_same_numbers(lab: Lab, floor_run: str, tmp_path: Path) -> None:
@@ -228,6 +237,7 @@ def test_external_submission_counts_extra_files_as_charged_bytes(lab: Lab, demo_
     assert m.charged_bytes == m.archive_bytes + 5000 and m.charged_score > m.score
     assert "Charged:" in out
     assert record.extra["charged_files"] == {"weights.bin": 5000}
+    assert_previews(Path(record.artifacts))
 
 
 def test_planar_output_is_caught_before_scoring(lab: Lab, demo_assets, tmp_path: Path, capsys) -> None:

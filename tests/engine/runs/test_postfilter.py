@@ -30,6 +30,7 @@ from engine.runs.postfilter import FramePairs, Objective, QATFilter, sample_crop
 from engine.runs.spec import InflateSpec, stage_names
 from engine.scoring.scorer import Scorer
 from ledger import Lab, Ledger
+from tests.engine.runs.previews_check import assert_previews
 
 SMALL = InflateSpec(postfilter="learned", hidden=8, depth=3, steps=30, lr=2e-3, batch=4, crop=64)
 
@@ -200,6 +201,7 @@ def test_a_learned_run_ships_its_filter_and_exports_to_the_same_score(
     video_only = write_archive(tmp_path / "video.zip", {"0.mkv": tmp_path / "0.mkv"})
     entry_overhead = 30 + 46 + 2 * len(LEARNED_FILTER_FILE)  # local header + central directory record
     assert record.metrics.archive_bytes == archive.stat().st_size == video_only + info["bytes"] + entry_overhead
+    assert_previews(Path(record.artifacts))
 
     dest = tmp_path / "submission"
     assert main(["export", record.id, str(dest), "--lab", str(lab.root)]) == 0

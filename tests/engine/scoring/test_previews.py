@@ -13,7 +13,6 @@ from PIL import Image
 from engine.scoring.early import EarlyPlan, Floor
 from engine.scoring.evaluate import evaluate
 from engine.scoring.previews import (
-    INDEX_NAME,
     PREVIEW_BUDGET_BYTES,
     PreviewKeeper,
     fixed_pairs,
@@ -21,6 +20,7 @@ from engine.scoring.previews import (
     write_previews,
 )
 from engine.scoring.scorer import Scorer
+from ledger.previews import INDEX_NAME
 
 
 @pytest.fixture(scope="module")

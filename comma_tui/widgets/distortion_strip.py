@@ -1,0 +1,51 @@
+"""One line of the run's per-pair SegNet distortion across the clip, with the pair on show marked."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.app import RenderResult
+from textual.widget import Widget
+
+BARS = "▁▂▃▄▅▆▇█"
+UNSCORED = "·"
+
+
+def strip_text(values: Sequence[float], current: int, width: int) -> Text:
+    """`values` squeezed into `width` cells (each the worst of its pairs), the cell of `current` reversed."""
+    if not values or width < 1:
+        return Text("no per-pair distortions", style="dim")
+    width = min(width, len(values))
+    finite = [v for v in values if math.isfinite(v)]
+    top = max(finite, default=0.0) or 1.0
+    text = Text()
+    for cell in range(width):
+        chunk = [v for v in values[cell * len(values) // width : (cell + 1) * len(values) // width] if math.isfinite(v)]
+        glyph = BARS[min(len(BARS) - 1, int(max(chunk) / top * (len(BARS) - 1)))] if chunk else UNSCORED
+        here = cell == current * width // len(values)
+        text.append(glyph, style="bold reverse" if here else "")
+    return text
+
+
+class DistortionStrip(Widget):
+    """The per-pair strip under the compare view's panels."""
+
+    DEFAULT_CSS = """
+    DistortionStrip { height: 1; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.values: Sequence[float] = ()
+        self.current = 0
+
+    def show(self, values: Sequence[float], current: int) -> None:
+        """Draw `values` with pair `current` marked."""
+        self.values, self.current = values, current
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        """The strip at the widget's width."""
+        return strip_text(self.values, self.current, self.size.width)
