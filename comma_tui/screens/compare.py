@@ -88,6 +88,12 @@ class CompareScreen(Screen[None]):
     def on_mount(self) -> None:
         self.load()
 
+    def on_resize(self) -> None:
+        # Equal panels draw at one scale, so their frames line up row for row.
+        width = self.query_one("#compare-panels").size.width // len(PANELS)
+        for panel in self.query(".compare-panel"):
+            panel.styles.width = max(1, width)
+
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
     def load(self) -> None:
         """Read and decode the run's previews."""

@@ -14,17 +14,17 @@ UNSCORED = "·"
 
 
 def strip_text(values: Sequence[float], current: int, width: int) -> Text:
-    """`values` squeezed into `width` cells (each the worst of its pairs), the cell of `current` reversed."""
+    """`values` spread over `width` cells (a cell holding several pairs shows their worst), `current` reversed."""
     if not values or width < 1:
         return Text("no per-pair distortions", style="dim")
-    width = min(width, len(values))
-    finite = [v for v in values if math.isfinite(v)]
-    top = max(finite, default=0.0) or 1.0
+    count = len(values)
+    top = max((v for v in values if math.isfinite(v)), default=0.0) or 1.0
     text = Text()
     for cell in range(width):
-        chunk = [v for v in values[cell * len(values) // width : (cell + 1) * len(values) // width] if math.isfinite(v)]
+        first = cell * count // width
+        chunk = [v for v in values[first : max(first + 1, (cell + 1) * count // width)] if math.isfinite(v)]
         glyph = BARS[min(len(BARS) - 1, int(max(chunk) / top * (len(BARS) - 1)))] if chunk else UNSCORED
-        here = cell == current * width // len(values)
+        here = first <= current < max(first + 1, (cell + 1) * count // width)
         text.append(glyph, style="bold reverse" if here else "")
     return text
 

@@ -1,7 +1,7 @@
 """What the compare view's third panel can show, made from a pair's frames and SegNet class maps.
 
 - disagreement: the pixels whose SegNet class differs between the two sides, tinted by the
-  candidate's class, over the candidate's frame dimmed (where SegNet agrees);
+  candidate's class (vivid colours), over the candidate's frame dimmed (where SegNet agrees);
 - absolute difference x4: |reference - candidate| per channel, four times brighter;
 - classes: the candidate's SegNet class map in the comma10k palette.
 """
@@ -16,6 +16,9 @@ CLASS_COLOURS = np.array(
     [[64, 32, 32], [255, 0, 0], [128, 128, 96], [0, 255, 102], [204, 0, 255]],
     dtype=np.uint8,
 )
+# Vivid tints for the disagreement panel, one per class the candidate put there: comma10k's road
+# colour is too dark to show over a dimmed frame.
+TINTS = np.array([[255, 0, 255], [255, 40, 40], [255, 230, 0], [0, 255, 102], [0, 200, 255]], dtype=np.uint8)
 _DIM, _TINT = 0.3, 0.75
 
 
@@ -29,7 +32,7 @@ def disagreement(candidate: np.ndarray, reference_classes: np.ndarray, candidate
     """The candidate dimmed, with the pixels whose class differs tinted by the candidate's class."""
     out = candidate.astype(np.float32) * _DIM
     differ = reference_classes != candidate_classes
-    tint = class_colours(candidate_classes).astype(np.float32)
+    tint = TINTS[np.minimum(candidate_classes, len(TINTS) - 1)].astype(np.float32)
     out[differ] = candidate[differ] * (1 - _TINT) + tint[differ] * _TINT
     return out.round().clip(0, 255).astype(np.uint8)
 

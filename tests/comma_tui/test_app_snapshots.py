@@ -1,4 +1,4 @@
-"""SVG snapshots of the main and detail screens at 80x24 and 160x48, on a fixed ledger.
+"""SVG snapshots of the main, detail and compare screens at 80x24 and 160x48, on a fixed ledger.
 
 The ledger is made with a pinned clock (`app_fixtures.frozen_time`), so ids, verdict reasons and
 progress read the same on every run. Update after an intended change with
@@ -17,6 +17,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input
 
 from comma_tui.app import CommaApp
+from comma_tui.screens.compare import CompareScreen
 from comma_tui.screens.run_detail import RunDetailScreen
 from tests.comma_tui.app_fixtures import fill_fixed, make_lab, stand_in_assets
 
@@ -88,3 +89,20 @@ def test_main_screen(snap_compare: Callable[..., bool], app: CommaApp, size: tup
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_detail_of_a_rejected_run(snap_compare: Callable[..., bool], app: CommaApp, size: tuple[int, int]) -> None:
     assert snap_compare(app, terminal_size=size, run_before=detail_of(app, "r0003"))
+
+
+def compare_of(app: CommaApp, run_id: str, keys: tuple[str, ...] = ()) -> Callable[[Pilot], Awaitable[None]]:
+    """Before the shot: the compare view of `run_id` opened from its detail screen, then `keys` pressed."""
+
+    async def open_compare(pilot: Pilot) -> None:
+        await detail_of(app, run_id)(pilot)
+        await pilot.press("i")
+        await _until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.compare is not None)
+        await pilot.press(*keys)
+
+    return open_compare
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_compare_of_a_rejected_run(snap_compare: Callable[..., bool], app: CommaApp, size: tuple[int, int]) -> None:
+    assert snap_compare(app, terminal_size=size, run_before=compare_of(app, "r0003", ("w",)))
