@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from comma_tui.cli import assets, ledger, run, sched, score, spec
+from comma_tui.cli import assets, frames, ledger, run, sched, score, spec
 from engine import __version__
 from ledger.errors import UserError, machine_fault
 
-COMMANDS = (assets, score, run, ledger, sched, spec)
+COMMANDS = (assets, score, run, frames, ledger, sched, spec)
 
 
 def build_parser() -> argparse.ArgumentParser:

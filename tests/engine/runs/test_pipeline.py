@@ -308,3 +308,31 @@ def test_run_with_a_new_lab_folder_makes_it_from_the_specs_source(demo_assets, t
     spec.write_text(TINY)
     assert main(["run", str(spec), "--lab", str(tmp_path / "other")]) == 2  # no source: nothing to make it from
     assert "no lab in" in _one_line_error(capsys) and not (tmp_path / "other").exists()
+
+
+def test_frames_writes_a_full_size_panel_of_one_pair(lab: Lab, floor_run: str, tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    out = tmp_path / "pair.png"
+    assert main(["frames", floor_run, "--pair", "2", "--png", str(out), "--lab", str(lab.root)]) == 0
+    assert f"pair 2 (frame 5, the one SegNet sees), {3 * 1164 + 8}x874" in capsys.readouterr().out
+    with Image.open(out) as image:
+        assert image.size == (3 * 1164 + 8, 874)  # reference | candidate | disagreement, 4-pixel gaps
+        left = np.asarray(image)[:, :1164]
+    assert left.std() > 0  # a real frame, not a blank panel
+    versus = tmp_path / "versus.png"
+    assert main(["frames", floor_run, "--vs", floor_run, "--png", str(versus), "--lab", str(lab.root)]) == 0
+    with Image.open(versus) as image:
+        assert image.size == (3 * 1164 + 8, 874)
+
+
+def test_frames_of_a_pair_out_of_range_or_an_unscored_run_is_one_line(
+    lab: Lab, floor_run: str, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "pair.png"
+    assert main(["frames", floor_run, "--pair", "6", "--png", str(out), "--lab", str(lab.root)]) == 2
+    assert f"pair 6 is out of range: {floor_run}'s clip has pairs 0..5" in _one_line_error(capsys)
+    queued = Ledger(lab).add_run({}, track="main", label="not yet")
+    assert main(["frames", queued.id, "--png", str(out), "--lab", str(lab.root)]) == 2
+    assert f"{queued.id} is queued: it kept no scored archive" in _one_line_error(capsys)
+    assert not out.exists()
