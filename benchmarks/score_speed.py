@@ -8,7 +8,11 @@ a fresh process so each peak-RSS figure is that run's own:
   both networks run on both sides, decoding and inference one after the other;
 - cold: `engine.scoring.evaluate` with an empty reference cache (pairs converted one at a time, decoding
   overlapped with inference, the reference outputs written to the cache);
-- warm: `engine.scoring.evaluate` again, reading the reference outputs from that cache.
+- warm: `engine.scoring.evaluate` again, reading the reference outputs from that cache;
+- previews: warm, with previews kept (`engine.scoring.previews`: a `PreviewKeeper` watching every
+  batch, then the kept pairs' frames read back and written), timed as a whole. Warm is the
+  hardest case for them: it decodes no reference, which previews must then read for their pairs.
+  Their cost is fixed (12 pairs), so on a short clip it weighs more than on a 600-pair one.
 It prints pairs/s, the speed-ups over naive, peak memory (and the part above the loaded scorer),
 and checks that all three give bit-identical per-pair distortions and means. Rounds alternate
 the three modes and the best round of each counts, which is what survives a busy machine; the
@@ -41,7 +45,8 @@ from engine.media.video import HEIGHT, WIDTH, RawWriter, iter_frames
 if TYPE_CHECKING:
     from engine.scoring.scorer import Scorer
 
-MODES = ("naive", "cold", "warm")
+MODES = ("naive", "cold", "warm", "previews")
+PREVIEW_TARGET = 0.03  # the issue's bound: scoring with previews within 3% of scoring without
 
 
 def naive_distortions(
@@ -98,7 +103,9 @@ def _reset_peak() -> float:
 def _child(
     mode: str, reference: str, candidate: str, models: str, cache: str, out: str, args: argparse.Namespace
 ) -> None:
+    from engine.media.video import count_frames
     from engine.scoring.evaluate import evaluate
+    from engine.scoring.previews import PreviewKeeper, write_previews
     from engine.scoring.reference_cache import ReferenceCache
     from engine.scoring.scorer import Scorer
 
@@ -111,7 +118,12 @@ def _child(
             scorer, Path(reference), Path(candidate), args.batch_size
         )
     else:
-        result = evaluate(scorer, reference, candidate, 1, batch_size=args.batch_size, cache=ReferenceCache(cache))
+        keeper = PreviewKeeper(count_frames(candidate) // 2) if mode == "previews" else None
+        result = evaluate(
+            scorer, reference, candidate, 1, batch_size=args.batch_size, cache=ReferenceCache(cache), previews=keeper
+        )
+        if keeper is not None:
+            write_previews(keeper, Path(out).with_suffix(".previews"), Path(reference), Path(candidate))
         d = result.distortions
         posenet, segnet, per_pose, per_seg = d.posenet, d.segnet, d.posenet_per_pair, d.segnet_per_pair
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu0
@@ -164,7 +176,15 @@ def _measure(n: int, files: list[Path], root: Path, args: argparse.Namespace) ->
             f"{f['peak_mib']:>9.0f} {f['peak_mib'] - f['base_mib']:>10.0f}",
             flush=True,
         )
-    print(f"{n:>6} numbers identical (per pair and means, all three): {'yes' if _identical(outs) else 'NO'}")
+    print(f"{n:>6} numbers identical (per pair and means, every mode): {'yes' if _identical(outs) else 'NO'}")
+    warm, kept = best["warm"], best["previews"]
+    wall = kept["seconds"] / warm["seconds"] - 1
+    cpu = kept["cpu"] / warm["cpu"] - 1
+    verdict = "within" if max(wall, cpu) <= PREVIEW_TARGET else "OVER"
+    print(
+        f"{n:>6} previews vs warm: wall {wall:+.1%}, cpu {cpu:+.1%} (target within {PREVIEW_TARGET:.0%}: {verdict}; "
+        "best of the rounds each)"
+    )
 
 
 def main() -> None:
