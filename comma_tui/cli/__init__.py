@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     # dest app_lab: the subcommands' own --lab would otherwise overwrite it with their default.
     parser.add_argument("--lab", dest="app_lab", metavar="DIR", help="the lab to open (default: the lab here)")
     parser.add_argument("--demo", action="store_true", help="open a demo lab with runs already moving")
+    parser.add_argument(
+        "--graphics", action="store_true", help="offer kitty/sixel images in the compare view (key g) where supported"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS:
         module.register(sub)
@@ -78,6 +81,10 @@ def open_console(args: argparse.Namespace) -> int:
         lab = Lab.locate(args.app_lab)
     from comma_tui.app import CommaApp
 
+    if args.graphics:
+        from comma_tui.widgets.graphics import load_graphics
+
+        load_graphics()  # before the app takes the terminal: textual-image asks it what it speaks
     CommaApp(lab).run()
     return 0
 

@@ -21,6 +21,7 @@ from textual.widgets import Footer, Static
 from comma_tui.lab_state import Compare, PreviewPair
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.distortion_strip import DistortionStrip
+from comma_tui.widgets.graphics import graphics_widget, view_crop
 from comma_tui.widgets.halfblock import HalfBlockImage, View
 from comma_tui.widgets.panel_images import THIRD_PANELS, class_colours, difference_x4, disagreement
 
@@ -47,6 +48,7 @@ class CompareScreen(Screen[None]):
         Binding("f", "toggle_floor", "Floor", tooltip="Left panel: the floor's frame of this pair / the reference"),
         Binding("z", "zoom(2)", "Zoom in"),
         Binding("Z", "zoom(0.5)", "Zoom out", key_display="Z"),
+        Binding("g", "graphics", "Graphics", tooltip="Kitty or sixel images, not half blocks (--graphics)"),
         Binding("shift+left,h", "pan(-1, 0)", "Pan", show=False),
         Binding("shift+right,l", "pan(1, 0)", "Pan", show=False),
         Binding("shift+up,k", "pan(0, -1)", "Pan", show=False),
@@ -68,6 +70,7 @@ class CompareScreen(Screen[None]):
         self.third = 0
         self.floor_on_left = False
         self.view = View()
+        self.graphics = False
 
     @property
     def lab_app(self) -> CommaApp:
@@ -114,6 +117,8 @@ class CompareScreen(Screen[None]):
         """Keys that cannot apply are greyed out: nothing to show, no floor frame, no zoom to undo."""
         if action in ("step", "worst", "cycle_third", "zoom", "pan") and self.pair is None:
             return None
+        if action == "graphics":
+            return None if self.pair is None or graphics_widget() is None else True
         if action == "toggle_floor":
             return None if self.pair is None or self.pair.floor is None else True
         if action == "zoom":
@@ -154,6 +159,19 @@ class CompareScreen(Screen[None]):
         self.view = self.view.panned(dx * PAN_STEP, dy * PAN_STEP)
         self._draw()
 
+    def action_graphics(self) -> None:
+        """Kitty/sixel images (textual-image) instead of half-block cells, or back."""
+        widget = graphics_widget()
+        if widget is None:
+            return
+        self.graphics = not self.graphics
+        for name in PANELS:
+            if not self.query(f"#{name}-graphics"):
+                self.query_one(f"#{name}-image").parent.mount(widget(id=f"{name}-graphics"))  # type: ignore[union-attr]
+            self.query_one(f"#{name}-graphics").display = self.graphics
+            self.query_one(f"#{name}-image").display = not self.graphics
+        self._draw()
+
     def _draw(self) -> None:
         title = self.query_one("#compare-title", Static)
         note = self.query_one("#compare-note", Static)
@@ -189,6 +207,8 @@ class CompareScreen(Screen[None]):
         for name, label, image in zip(PANELS, labels, (left, pair.candidate, right), strict=True):
             self.query_one(f"#{name}-label", Static).update(Text(label, style="bold"))
             self.query_one(f"#{name}-image", HalfBlockImage).show(image, self.view)
+            if self.graphics:
+                self.query_one(f"#{name}-graphics").image = view_crop(image, self.view)  # type: ignore[attr-defined]
         self.query_one("#compare-strip", DistortionStrip).show(compare.segnet_per_pair, entry.pair)
         zoom = f" · zoom x{self.view.zoom}" if self.view.zoom > 1 else ""
         note.update(

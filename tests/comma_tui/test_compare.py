@@ -11,6 +11,7 @@ from textual.widgets import Static
 from comma_tui.screens.compare import CompareScreen
 from comma_tui.screens.review import ReviewScreen
 from comma_tui.screens.run_detail import RunDetailScreen
+from comma_tui.widgets.graphics import graphics_widget, load_graphics, view_crop
 from comma_tui.widgets.halfblock import UPPER_HALF, HalfBlockImage, View, halfblock_lines
 from comma_tui.widgets.panel_images import disagreement
 from ledger import Lab
@@ -136,3 +137,23 @@ def test_disagreement_tints_only_the_pixels_whose_class_differs() -> None:
     assert differ.any()
     assert np.abs(shown[~differ] - frame[~differ] * 0.3).max() <= 0.5  # agreeing pixels only dimmed
     assert (shown[differ].astype(int) - frame[differ] * 0.3).max() > 20  # visibly tinted, not just dimmed
+
+
+async def test_the_graphics_key_is_greyed_out_without_a_graphics_terminal(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    load_graphics()  # under pytest stdout is no terminal: textual-image finds no kitty or sixel
+    assert graphics_widget() is None
+    async with open_console(the_lab) as (app, pilot, table):
+        await select(pilot, table, roles["rejected"])
+        await pilot.press("enter", "i")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.compare is not None)
+        assert app.screen.check_action("graphics", ()) is None
+        await pilot.press("g")
+        assert isinstance(app.screen, CompareScreen) and not app.screen.graphics
+
+
+def test_a_graphics_crop_follows_the_view() -> None:
+    frame, _ = road_scene()
+    crop = view_crop(frame, View(zoom=4, x=0.0, y=1.0))  # clamped into the bottom-left corner
+    assert crop.size == (128, 96)
+    assert np.array_equal(np.asarray(crop), frame[-96:, :128])
