@@ -1,7 +1,7 @@
 """Early verdicts, measured: no false early rejection, and how soon clear losers get their verdict.
 
 Usage: python benchmarks/early_verdict.py [--frames 168] [--batch-size 4] [--orders 50]
-                                          [--timing-runs 8] [--work DIR]
+                                          [--timing-runs 4] [--work DIR]
 
 1. Demo assets of `--frames` frames and a lab on them (in `--work`, reused when run again).
 2. A sweep of 24 runs through the real worker (codecs, crf, film grain, sizes, a denoise, an
@@ -14,9 +14,11 @@ Usage: python benchmarks/early_verdict.py [--frames 168] [--batch-size 4] [--ord
    run rejected early whose full score was promoted or within epsilon of the floor: must be 0),
    bound misses (a bound above the run's full score), and the mean fraction of pairs scored before
    the verdict for runs that lose by more than 2% (target: at most 25%).
-4. Wall time to verdict: for the first `--timing-runs` runs that lose by more than 2%, the run's
-   candidate is scored again with early verdicts on (its own seeded order, the lab's warm
-   reference cache), beside the same run's score stage with them off.
+4. Time to verdict: for the first `--timing-runs` runs that lose by more than 2%, the run's
+   candidate is inflated again and scored twice, side by side: in full (early=off) and in its own
+   seeded order against the floor it was judged by (early=auto), both with the lab's warm cache.
+5. What reading batches out of order costs: the reference clip decoded in clip order and in a
+   visiting order (as made, and with a keyframe every 16 frames), and the `.raw` read both ways.
 
 A full-length challenge clip has 600 pairs, 38 batches of 16. A CPU here scores about a pair a
 second (more when the machine is busy), so the default is a 168-frame clip in batches of 4: 21
@@ -69,7 +71,7 @@ SWEEP: tuple[dict[str, Any], ...] = (
     _run("svt crf35 698x524", {"codec": "libsvtav1", "crf": 35, "preset": "10"}, {"width": 698, "height": 524}),
     _run("svt crf35 388x292", {"codec": "libsvtav1", "crf": 35, "preset": "10"}, {"width": 388, "height": 292}),
     _run("svt crf32 10-bit", {"codec": "libsvtav1", "crf": 32, "preset": "10", "pix_fmt": "yuv420p10le"}),
-    _run("svt crf35 denoise", {"codec": "libsvtav1", "crf": 35, "preset": "10"}, SMALL | {"denoise": 4}),
+    _run("svt crf35 denoise", {"codec": "libsvtav1", "crf": 35, "preset": "10"}, SMALL | {"filters": "atadenoise"}),
     _run("svt crf35 bicubic", {"codec": "libsvtav1", "crf": 35, "preset": "10"}, inflate={"scaler": "bicubic"}),
     _run("svt crf35 unsharp", {"codec": "libsvtav1", "crf": 35, "preset": "10"}, inflate={"postfilter": "unsharp"}),
     _run("x265 crf26", {"codec": "libx265", "crf": 26, "preset": "veryfast"}),
@@ -153,10 +155,11 @@ def run_sweep(ledger: Ledger, batch_size: int) -> None:
 
 
 def time_losers(ledger: Ledger, batch_size: int, count: int, path: Path) -> dict[str, dict[str, float]]:
-    """Wall time to verdict with early verdicts on, for the first `count` runs losing by > 2%.
+    """Time to verdict with early verdicts off and on, side by side, for the first `count` runs losing by > 2%.
 
-    Each candidate is inflated again from the run's archive and scored as its worker would (its
-    own seeded order, the lab's warm cache); early=off's time is the same run's score stage.
+    Each candidate is inflated again from the run's archive and scored twice as its worker would
+    (the lab's warm reference cache): in full, then with its own seeded order against the floor it
+    was judged by. Wall and CPU seconds (all threads of this process) for each.
     """
     from engine.runs.pipeline import early_plan, inflate_stage
     from engine.runs.spec import lab_source, parse_spec
@@ -173,32 +176,35 @@ def time_losers(ledger: Ledger, batch_size: int, count: int, path: Path) -> dict
             continue
         if record.status != "done" or (record.score or 0) <= floor.score * (1 + LOSS_MARGIN):
             continue
-        spec = parse_spec(record.spec | {"score": record.spec["score"] | {"early": "auto"}}, lab_source(ledger.lab))
+        spec = parse_spec(record.spec, lab_source(ledger.lab))
         scorer = Scorer(spec.source.models, device=spec.score.device)
         m, archive = record.metrics, Path(record.artifacts) / "archive.zip"
-        work = path.parent / "inflated"
-        raw = inflate_stage(spec, archive, work, 2 * (m.pairs or 0), lambda done, total: None)
+        raw = inflate_stage(spec, archive, path.parent / "inflated", 2 * (m.pairs or 0), lambda done, total: None)
         judged = as_floor(ledger, floor)  # the floor it was judged by: the lab's floor now may be a later one
         plan = early_plan(spec, scorer, record.clip_fingerprint or "", lambda *_, f=judged: f, m.total_bytes, archive)
-        started = time.monotonic()
-        result = evaluate(
-            scorer,
-            Path(spec.source.clip),
-            raw,
-            m.archive_bytes,
-            spec.source.original_bytes or None,
-            batch_size,
-            cache=ReferenceCache(ledger.lab.cache_dir),
-            early=plan,
-        )
-        auto = time.monotonic() - started
+        seconds: dict[str, float] = {}
+        for mode, early in (("off", None), ("auto", plan)):
+            wall, cpu = time.monotonic(), time.process_time()
+            result = evaluate(
+                scorer,
+                Path(spec.source.clip),
+                raw,
+                m.archive_bytes,
+                spec.source.original_bytes or None,
+                batch_size,
+                cache=ReferenceCache(ledger.lab.cache_dir),
+                early=early,
+            )
+            seconds |= {mode: time.monotonic() - wall, f"{mode}_cpu": time.process_time() - cpu}
         raw.unlink()
         scored = result.report.early.look.pairs if result.report.early else m.pairs or 0
-        off = record.stage_timings["score"]
-        timings[record.id] = {"off": off, "auto": auto, "pairs": scored, "of": m.pairs or 0}
+        timings[record.id] = seconds | {"pairs": scored, "of": m.pairs or 0, "load": os.getloadavg()[0]}
         path.write_text(json.dumps(timings, indent=1))
         print(
-            f"  {record.id} early=auto {auto:.0f} s for {scored} of {m.pairs} pairs; early=off {off:.0f} s", flush=True
+            f"  {record.id} early=off {seconds['off']:.0f} s ({seconds['off_cpu']:.0f} s CPU), early=auto "
+            f"{seconds['auto']:.0f} s ({seconds['auto_cpu']:.0f} s CPU) for {scored} of {m.pairs} pairs, "
+            f"load {os.getloadavg()[0]:.1f}",
+            flush=True,
         )
     return timings
 
@@ -254,13 +260,54 @@ def report(ledger: Ledger, batch_size: int, orders: int, timings: dict[str, dict
             f"({len(loser_fractions) // orders} runs)   target <= {TARGET_FRACTION:.0%}"
         )
     if timings:
-        off = sum(t["off"] for t in timings.values())
-        auto = sum(t["auto"] for t in timings.values())
+        total = {k: sum(t[k] for t in timings.values()) for k in ("off", "auto", "off_cpu", "auto_cpu")}
         scored = sum(t["pairs"] for t in timings.values()) / sum(t["of"] for t in timings.values())
         print(
-            f"wall time to verdict on {len(timings)} losing runs: early=off {off:.0f} s, early=auto {auto:.0f} s "
-            f"({auto / off:.0%} of it; {scored:.0%} of their pairs scored)"
+            f"time to verdict on {len(timings)} losing runs, side by side: early=off {total['off']:.0f} s wall "
+            f"({total['off_cpu']:.0f} s CPU), early=auto {total['auto']:.0f} s wall ({total['auto_cpu']:.0f} s CPU): "
+            f"{total['auto'] / total['off']:.0%} of the wall time, {total['auto_cpu'] / total['off_cpu']:.0%} of the "
+            f"CPU, {scored:.0%} of their pairs scored"
         )
+
+
+def decoding_out_of_order(clip: Path, work: Path, batch_size: int) -> None:
+    """CPU seconds to read every batch of the reference in clip order and in a visiting order.
+
+    Only a cold reference cache decodes the reference (a lab's first run fills the cache in clip
+    order; later runs read the reference's network outputs back, batch by batch, in any order).
+    A clip is measured as it is and re-encoded with a keyframe every 16 frames; the `.raw` is the
+    candidate's side.
+    """
+    from engine.media.codecs import EncodeSettings, VideoEncoder
+    from engine.media.frame_access import open_pairs
+    from engine.media.video import HEIGHT, WIDTH, RawWriter, iter_frames
+
+    gops = work / "keyint16.mkv"
+    raw = work / "reference.raw"
+    if not gops.is_file():
+        with VideoEncoder(gops, EncodeSettings("libx265", crf=16, preset="faster", keyint=16), WIDTH, HEIGHT) as enc:
+            for frame in iter_frames(clip):
+                enc.write(frame)
+    if not raw.is_file():
+        with RawWriter(raw) as writer:
+            for frame in iter_frames(clip):
+                writer.write(frame)
+    print("\nreading every batch of the reference, CPU seconds (in clip order / in a visiting order):")
+    for name, path in (("the clip as made", clip), ("keyframe every 16", gops), (".raw", raw)):
+        seconds = []
+        for order in ("clip", "visiting"):
+            reader = open_pairs(path)
+            sizes = batch_sizes(reader.pairs, batch_size)
+            starts = np.cumsum([0, *sizes])
+            indexes = range(len(sizes)) if order == "clip" else visiting_order(len(sizes), 1)
+            started = time.process_time()
+            for index in indexes:
+                for _ in reader.read(int(starts[index]), sizes[index]):
+                    pass
+            seconds.append(time.process_time() - started)
+            reader.close()
+        print(f"  {name:<18} {seconds[0]:6.1f} / {seconds[1]:6.1f}  ({seconds[1] / seconds[0]:.1f}x)")
+    raw.unlink()
 
 
 def main() -> None:
@@ -268,9 +315,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=168)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--orders", type=int, default=50)
-    parser.add_argument("--timing-runs", type=int, default=8)
+    parser.add_argument("--timing-runs", type=int, default=4)
     parser.add_argument("--work", type=Path, default=Path("/tmp/comma-tui-early-verdict"))
-    parser.add_argument("--retime", action="store_true", help="measure the wall times again")
+    parser.add_argument("--retime", action="store_true", help="measure the times again")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the start")
     assets = DemoAssets(args.work / "assets")
@@ -286,6 +333,7 @@ def main() -> None:
         timings_path.unlink(missing_ok=True)
     timings = time_losers(ledger, args.batch_size, args.timing_runs, timings_path)
     report(ledger, args.batch_size, args.orders, timings)
+    decoding_out_of_order(assets.clip, args.work, args.batch_size)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
