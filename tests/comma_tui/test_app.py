@@ -32,24 +32,10 @@ from comma_tui.widgets.queue_pane import stage_bars
 from engine.demo.layout import DemoAssets
 from engine.runs.spec import stage_names
 from ledger import Lab, Ledger, Progress
-from tests.comma_tui.app_fixtures import fill_fixed, make_lab, stand_in_assets
+from tests.comma_tui.app_fixtures import stand_in_assets
 
 SIZE = (120, 36)
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """Pilot runs on asyncio."""
-    return "asyncio"
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> tuple[Lab, dict[str, str]]:
-    """A lab with the fixed synthetic history; returns it and the ids by role."""
-    assets = stand_in_assets(tmp_path / "assets")
-    made = make_lab(tmp_path / "lab", assets.clip, assets.models)
-    return made, fill_fixed(made)
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from textual.widgets import Static
@@ -15,24 +13,10 @@ from comma_tui.widgets.graphics import graphics_widget, load_graphics, view_crop
 from comma_tui.widgets.halfblock import UPPER_HALF, HalfBlockImage, View, halfblock_lines
 from comma_tui.widgets.panel_images import disagreement
 from ledger import Lab
-from tests.comma_tui.app_fixtures import PREVIEW_PAIRS, fill_fixed, make_lab, road_scene, stand_in_assets
+from tests.comma_tui.app_fixtures import PREVIEW_PAIRS, road_scene
 from tests.comma_tui.test_app import open_console, select, wait_for
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """Pilot runs on asyncio."""
-    return "asyncio"
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> tuple[Lab, dict[str, str]]:
-    """The fixed history, whose floor and first rejection kept previews; the ids by role."""
-    assets = stand_in_assets(tmp_path / "assets")
-    made = make_lab(tmp_path / "lab", assets.clip, assets.models)
-    return made, fill_fixed(made)
 
 
 def _text(screen: CompareScreen, widget_id: str) -> str:
