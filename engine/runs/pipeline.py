@@ -276,8 +276,10 @@ def score_run(
             scorer, clip, raw, archive_bytes, original, spec.score.batch_size, clock, cache, plan, keeper
         )
         if keeper is not None:
+            started = time.process_time()
             size = write_previews(keeper, run_dir / PREVIEWS_FOLDER, clip, raw)
-            log(f"previews: {len(keeper.kept)} pairs, {size:,} bytes in {PREVIEWS_FOLDER}/")
+            spent = time.process_time() - started
+            log(f"previews: {len(keeper.kept)} pairs, {size:,} bytes in {PREVIEWS_FOLDER}/, {spent:.2f} s CPU to write")
     write_artifacts(run_dir, evaluation, charged_bytes, stages.timings)
     for line in evaluation.report.lines():
         log(line)
