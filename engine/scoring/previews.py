@@ -22,6 +22,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,7 +36,8 @@ from ledger.files import atomic_write
 from ledger.previews import INDEX_NAME, preview_name
 
 #: The whole folder stays under this; frames give up JPEG quality, in steps, to fit.
-PREVIEW_BUDGET_BYTES = 400_000
+PREVIEW_BUDGET_BYTES = 500_000
+_INDEX_RESERVE = 4096  # index.json: well under this for 16 pairs
 _QUALITIES = (90, 80, 70, 60, 45, 30)
 
 
@@ -120,10 +122,10 @@ class PreviewKeeper:
 
 
 def seen_frames(path: Path, pairs: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """(pair, its last frame as SegNet saw it: 384x512x3 uint8), one pair at a time, in pair order."""
+    """(pair, its last frame as SegNet saw it: 384x512x3 uint8), one pair at a time, in the order given."""
     reader = open_pairs(path)
     try:
-        for pair in sorted(pairs):
+        for pair in pairs:
             builder = InputBuilder(1, torch.device("cpu"))
             builder.add(next(iter(reader.read(pair, 1))))
             seg = builder.finish().seg[0]
@@ -154,20 +156,29 @@ def _fitting_jpeg(array: np.ndarray, budget: int) -> bytes:
     return payload
 
 
-def write_previews(keeper: PreviewKeeper, folder: Path, reference: Path, candidate: Path) -> int:
+def _priority(keeper: PreviewKeeper, pair: int) -> tuple[int, int]:
+    """Worst pairs first (they say why the run lost), then the evenly spaced ones, each in clip order."""
+    return (0 if any(w.startswith("worst") for w in keeper.reasons(pair)) else 1, pair)
+
+
+def write_previews(
+    keeper: PreviewKeeper, folder: Path, reference: Path, candidate: Path, budget: int = PREVIEW_BUDGET_BYTES
+) -> int:
     """Write the kept pairs' previews into `folder` (index.json last); returns the bytes written.
 
-    One pair's frames are in memory at a time. Class maps go first, and the frames share what
-    is left of `PREVIEW_BUDGET_BYTES`, each given up to its share.
+    One pair's frames are in memory at a time. Each frame gets an even share of what the class
+    maps leave of `budget`, giving up JPEG quality to fit; a pair that would still overflow the
+    budget is left out (worst pairs go first), so the folder never exceeds it.
     """
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*"):
         stale.unlink()  # a rescore's previews replace the first score's
-    pairs = sorted(keeper.kept)
-    written, entries = 0, []
+    pairs = sorted(keeper.kept, key=lambda p: _priority(keeper, p))
     maps = {p: (_png(keeper.kept[p].reference), _png(keeper.kept[p].candidate)) for p in pairs}
     map_bytes = sum(len(a) + len(b) for a, b in maps.values())
-    frame_budget = max(1, (PREVIEW_BUDGET_BYTES - map_bytes - 4096) // max(1, 2 * len(pairs)))
+    room = budget - _INDEX_RESERVE
+    frame_budget = max(1, (room - map_bytes) // max(1, 2 * len(pairs)))
+    written, entries = 0, list[dict[str, Any]]()
     both = zip(seen_frames(reference, pairs), seen_frames(candidate, pairs), strict=True)
     for (pair, ref_frame), (_, cand_frame) in both:
         files = {
@@ -176,9 +187,12 @@ def write_previews(keeper: PreviewKeeper, folder: Path, reference: Path, candida
             "reference-classes": maps[pair][0],
             "candidate-classes": maps[pair][1],
         }
+        size = sum(len(payload) for payload in files.values())
+        if written + size > room:
+            continue  # over the budget: this pair is left out, a smaller one may still fit
         for kind, payload in files.items():
             atomic_write(folder / preview_name(pair, kind), payload, durable=False)
-            written += len(payload)
+        written += size
         kept = keeper.kept[pair]
         entries.append(
             {
@@ -189,6 +203,7 @@ def write_previews(keeper: PreviewKeeper, folder: Path, reference: Path, candida
                 "segnet": kept.segnet,
             }
         )
+    entries.sort(key=lambda e: int(e["pair"]))
     index = {"version": 1, "pairs": keeper.pairs, "fixed": list(keeper.fixed), "kept": entries}
     payload = (json.dumps(index, indent=1) + "\n").encode()
     atomic_write(folder / INDEX_NAME, payload, durable=False)

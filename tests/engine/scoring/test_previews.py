@@ -80,6 +80,11 @@ def test_previews_leave_the_numbers_alone_and_fit_the_budget(
     assert kept[worst]["segnet"] == pytest.approx(float(plain.distortions.segnet_per_pair[worst]))
     assert index["fixed"] == [1, 4] and {1, 4} <= set(kept)
     assert kept[1]["frame"] == 3  # SegNet's frame of pair 1: the last of frames 2 and 3
+    # A budget too small for every pair: pairs are left out, the worst first kept, and it holds.
+    tight = write_previews(keeper, tmp_path / "tight", demo_assets.clip, raw, budget=size // 2)
+    assert tight == sum(f.stat().st_size for f in (tmp_path / "tight").iterdir()) <= size // 2
+    tight_index = json.loads((tmp_path / "tight" / INDEX_NAME).read_text())
+    assert worst in {e["pair"] for e in tight_index["kept"]} and len(tight_index["kept"]) < len(kept)
     frame = Image.open(tmp_path / "previews" / "00001-candidate.jpg")
     classes = np.asarray(Image.open(tmp_path / "previews" / "00001-candidate-classes.png"))
     assert frame.size == (512, 384) and classes.shape == (384, 512) and classes.max() < 5
