@@ -23,13 +23,16 @@ from pathlib import Path
 
 from comma_tui.demo import FIRST_RUN
 from engine.defaults import DEMO_FRAMES
-from engine.demo.assets import DemoAssets, make_demo_assets
+from engine.demo.assets import make_demo_assets
+from engine.demo.layout import DemoAssets
 from engine.media.codecs import EncodeSettings, VideoEncoder
 from engine.media.video import HEIGHT, WIDTH, RawWriter, iter_frames
 from engine.runs.pipeline import run_spec
 from engine.runs.spec import SourceSpec, parse_spec
 from engine.scoring.evaluate import evaluate
-from engine.scoring.scorer import Scorer, ScoreReport
+from engine.scoring.report import ScoreReport, score_terms
+from engine.scoring.scorer import Scorer
+from ledger import Metrics
 
 LIGHT_SEGNET_TARGET = 0.03  # a light encode (crf 20) flips a few percent of pixels at most
 FIRST_RUN_SCORE_TARGET = (1.7, 4.0)  # what the real scorer gives this kind of run
@@ -41,11 +44,11 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime
 
 
-def _line(name: str, report: ScoreReport) -> str:
-    t = report.terms
+def _line(name: str, report: ScoreReport | Metrics) -> str:
+    seg, pose, rate = score_terms(report.posenet, report.segnet, report.rate)
     return (
         f"{name:<22} segnet {report.segnet:.5f}  posenet {report.posenet:.6f}  rate {report.rate:.4f}  |  "
-        f"terms seg {t['segnet']:6.3f}  pose {t['posenet']:.3f}  rate {t['rate']:.3f}  |  score {report.score:6.3f}"
+        f"terms seg {seg:6.3f}  pose {pose:.3f}  rate {rate:.3f}  |  score {seg + pose + rate:6.3f}"
     )
 
 
@@ -63,9 +66,9 @@ def _encode_and_score(assets: DemoAssets, scorer: Scorer, crf: int, work: Path) 
     return report
 
 
-def _first_run(assets: DemoAssets, work: Path) -> ScoreReport:
+def _first_run(assets: DemoAssets, work: Path) -> Metrics:
     spec = parse_spec(FIRST_RUN, SourceSpec(clip=str(assets.clip), models=str(assets.models)))
-    return run_spec(spec, work / "first-run", log=lambda _line: None).evaluation.report
+    return run_spec(spec, work / "first-run", log=lambda _line: None).metrics
 
 
 def measure(assets: DemoAssets, crfs: list[int], work: Path) -> None:

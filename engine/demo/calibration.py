@@ -76,7 +76,7 @@ def _decoder_block(block: nn.Module, x: torch.Tensor, skip: torch.Tensor | None)
     x = F.interpolate(x, scale_factor=2, mode="nearest")
     if skip is not None:
         x = torch.cat([x, skip], dim=1)
-    return block.conv2(block.conv1(x))
+    return block.get_submodule("conv2")(block.get_submodule("conv1")(x))
 
 
 def fit_steps(pairs: int) -> int:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from engine.demo.assets import make_demo_assets
 from engine.scoring.evaluate import evaluate
-from engine.scoring.scorer import POSENET_FILE, SEGNET_FILE, Scorer
+from engine.scoring.scorer import Scorer
+from engine.scoring.weights import POSENET_FILE, SEGNET_FILE
 
 
 def test_a_light_encode_moves_only_a_few_segnet_pixels(demo_assets, light_and_heavy) -> None:

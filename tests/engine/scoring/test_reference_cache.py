@@ -161,6 +161,14 @@ def test_entries_stream_back_exactly_what_was_written(tmp_path: Path, key: Cache
         assert seg.dtype == np.uint8 and np.array_equal(seg, ref.seg.numpy())
 
 
+@pytest.mark.usefixtures("no_folder_fsync")
+def test_a_filesystem_that_cannot_fsync_a_folder_still_keeps_entries(tmp_path: Path, key: CacheKey) -> None:
+    cache = ReferenceCache(tmp_path)
+    written = _write_entry(cache, key)
+    entry = cache.open(key)
+    assert entry is not None and len(list(entry)) == len(written)
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -223,7 +231,7 @@ def test_a_batch_damaged_mid_run_falls_back_to_decoding(demo_assets, reference_r
     sizes = batch_sizes(6, BATCH)
     works = list(
         prepared_batches(
-            demo_assets.clip, reference_raw, sizes, torch.device("cpu"), entry, lambda _, exc: reported.append(str(exc))
+            demo_assets.clip, reference_raw, sizes, torch.device("cpu"), entry, lambda exc: reported.append(str(exc))
         )
     )
     assert works[0].reference_outputs is not None and works[0].reference_inputs is None
