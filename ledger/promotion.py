@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ledger.records import RunRecord
+from ledger.records import RunRecord, Verdict
 from ledger.summary import RunSummary
 from ledger.table import SummaryTable
 
@@ -36,7 +36,7 @@ Group = tuple[str, str | None, str | None, str | None]
 class Review:
     """The automatic verdict on one run, with the floor it was compared with."""
 
-    verdict: str
+    verdict: Verdict
     reason: str
     floor: str | None
     at: float
@@ -52,7 +52,7 @@ def promotions(table: SummaryTable, among: np.ndarray) -> np.ndarray:
     Promotions are ordered by when the promoting verdict was given, then by run number; the
     last is the floor of a group of comparable runs.
     """
-    rows = np.flatnonzero(among & table.is_("verdict", "promoted") & table.measured)
+    rows = np.flatnonzero(among & table.is_("verdict", Verdict.PROMOTED) & table.measured)
     when = np.nan_to_num(table.arrays["verdict_at"][rows], nan=0.0)
     return rows[np.lexsort((table.numbers[rows], when))]
 
@@ -100,26 +100,28 @@ def review(record: RunRecord, floor: RunSummary | None, epsilon: float, now: flo
     score = record.metrics.ranked_score
     if record.approximate:
         return Review(
-            "rejected",
+            Verdict.REJECTED,
             f"approximate score {score:.3f}: approximate scores are never promoted; rerun it exactly to review it",
             None,
             now,
         )
     if floor is None:
-        return Review("promoted", f"first measured run of {describe_group(record)}: it is the first floor", None, now)
+        return Review(
+            Verdict.PROMOTED, f"first measured run of {describe_group(record)}: it is the first floor", None, now
+        )
     floor_score = floor.score if floor.score is not None else float("nan")
     delta = score - floor_score
     versus = f"{_signed(delta)} vs floor {floor_score:.3f} ({floor.id})"
     changes = _changes(record, floor)
     if -delta > epsilon + TOLERANCE:
-        return Review("promoted", f"{versus}: new floor{changes}", floor.id, now)
+        return Review(Verdict.PROMOTED, f"{versus}: new floor{changes}", floor.id, now)
     if abs(delta) <= TOLERANCE:
         why = ": a tie does not lower the floor"
     elif delta < 0:
         why = f": lowers the floor by no more than epsilon {epsilon:g}"
     else:
         why = ""
-    return Review("rejected", f"{versus}{why}{changes}", floor.id, now)
+    return Review(Verdict.REJECTED, f"{versus}{why}{changes}", floor.id, now)
 
 
 def _signed(delta: float) -> str:

@@ -17,12 +17,13 @@ import numpy as np
 
 from ledger.errors import LedgerError
 from ledger.promotion import GROUP, floor_row, in_group, promotions
-from ledger.records import STATUSES, VERDICTS, RunRecord, run_number
+from ledger.records import STATUSES, VERDICTS, RunRecord, RunStatus, run_number
 from ledger.summary import RunSummary
 from ledger.table import RunView, SummaryTable
 
 Context = tuple[str | None, str | None, str | None]  # scorer fingerprint, clip fingerprint, device kind
 CONTEXT = GROUP[1:]
+S = RunStatus
 
 
 def _status_ranks(table: SummaryTable) -> np.ndarray:
@@ -106,7 +107,7 @@ def sort_runs(view: RunView, key: str = "id", reverse: bool = False) -> RunView:
 
 def launch_order(table: SummaryTable) -> RunView:
     """Queued runs in the order they will start: priority high first, then queue position."""
-    rows = np.flatnonzero(table.is_("status", "queued"))
+    rows = np.flatnonzero(table.is_("status", RunStatus.QUEUED))
     arrays = table.arrays
     keys = (table.numbers[rows], arrays["position"][rows], -arrays["priority"][rows])
     return table.view(rows[np.lexsort(keys)])
@@ -332,6 +333,6 @@ def counts(table: SummaryTable, track: str | None = None) -> Counts:
     tally = {"total": int(scope.sum()), "measured": int((scope & table.measured).sum())}
     for verdict in VERDICTS:
         tally[verdict] = int((scope & table.is_("verdict", verdict)).sum())
-    for status in ("failed", "queued", "running", "cancelled", "interrupted"):
+    for status in (S.FAILED, S.QUEUED, S.RUNNING, S.CANCELLED, S.INTERRUPTED):
         tally[status] = int((scope & table.is_("status", status)).sum())
     return Counts(**tally)

@@ -44,6 +44,7 @@ from ledger.storage import (
     token_of,
     version_of,
 )
+from ledger.summary import RunSummary
 from ledger.summary_file import read_summary, summary_path, write_summary
 from ledger.table import SummaryTable, text_block
 
@@ -61,6 +62,7 @@ _FILE = re.compile(rf"^{PREFIX}(\d+)\.json$")
 class _Parsed:
     signature: Signature
     records: dict[int, RunRecord]
+    summaries: dict[int, RunSummary]  # of the records, where they were made already
 
 
 @dataclass
@@ -147,17 +149,26 @@ class RunStore:
             raise LedgerError(f"{path} vanished while it was being read: try again")
         return sig, version_of(token_of(tables), sig), records_of(tables, path)
 
-    def _take(self, index: int, sig: Signature, version: Version, records: list[RunRecord]) -> None:
-        """Adopt a file version read or written in full: its summary (written down) and its records."""
-        table = SummaryTable.of(records)
+    def _take(
+        self, index: int, sig: Signature, version: Version, records: list[RunRecord], known: _Parsed | None = None
+    ) -> None:
+        """Adopt a file version read or written in full: its summary (written down) and its records.
+
+        `known` holds summaries already made of some of these very records.
+        """
+        made = known.summaries if known is not None else {}
+        rows = [made.get(r.number) or RunSummary.of(r) for r in records]
+        table = SummaryTable.from_rows(rows, [r.search_text for r in records])
         write_summary(summary_path(self.path(index)), version, table)
         with self._guard:
             self._segments[index] = _Segment(sig, version, table)
-            self._keep(index, sig, records)
+            self._keep(index, sig, records, {s.number: s for s in rows})
             self._table = None
 
-    def _keep(self, index: int, sig: Signature, records: list[RunRecord]) -> None:
-        self._full[index] = _Parsed(sig, {r.number: r for r in records})
+    def _keep(
+        self, index: int, sig: Signature, records: list[RunRecord], summaries: dict[int, RunSummary] | None = None
+    ) -> None:
+        self._full[index] = _Parsed(sig, {r.number: r for r in records}, summaries or {})
         self._full.move_to_end(index)
         while len(self._full) > FULL_FILES_KEPT:
             self._full.popitem(last=False)
@@ -259,13 +270,13 @@ class RunStore:
         index, held, _ = self._tail()
         if held >= self.per_file:
             index += 1
-        self._write(index, lambda db: db.table(RUNS_TABLE).insert(Document(dict(doc), doc_id=number)))
+        self._write(index, number, lambda db: db.table(RUNS_TABLE).insert(Document(dict(doc), doc_id=number)))
         return self._records(index)[number]
 
     def update(self, number: int, changes: Mapping[str, Any]) -> RunRecord:
         """Change some stored fields of run `number`."""
         index = self._index_of(number)
-        updated = self._write(index, lambda db: db.table(RUNS_TABLE).update(dict(changes), doc_ids=[number]))
+        updated = self._write(index, number, lambda db: db.table(RUNS_TABLE).update(dict(changes), doc_ids=[number]))
         if not updated:
             raise LedgerError(f"{run_id(number)} vanished from {self.path(index)} while it was being updated")
         return self._records(index)[number]
@@ -273,7 +284,7 @@ class RunStore:
     def add_event(self, number: int, event: Mapping[str, Any]) -> RunRecord:
         """Store an event (an override) beside run `number`, in the same file."""
         index = self._index_of(number)
-        self._write(index, lambda db: db.table(EVENTS_TABLE).insert({"run": number, **event}))
+        self._write(index, number, lambda db: db.table(EVENTS_TABLE).insert({"run": number, **event}))
         return self._records(index)[number]
 
     def _index_of(self, number: int) -> int:
@@ -282,11 +293,19 @@ class RunStore:
             raise LedgerError(f"no run {run_id(number)} in {self.folder}")
         return index
 
-    def _write(self, index: int, operation: Callable[[TinyDB], Any]) -> Any:
+    def _write(self, index: int, number: int, operation: Callable[[TinyDB], Any]) -> Any:
+        """Change run `number` (its document or its events) in file `index`, then summarise the file anew."""
         if not self._swept:
             remove_stale_temps(self.folder, (PREFIX, "queue.json"))
             self._swept = True
         path = self.path(index)
+        # The other runs' records stay as parsed when the file is the version they were parsed
+        # from (the lock keeps other writers out), with the search texts they already worked out.
+        parsed = self._full.get(index)
+        try:
+            current = parsed is not None and parsed.signature == signature_of(os.stat(path))
+        except FileNotFoundError:
+            current = False
         db = TinyDB(path, storage=AtomicJSONStorage, kind=KIND)
         try:
             result = operation(db)
@@ -295,21 +314,35 @@ class RunStore:
         storage = db.storage
         if isinstance(storage, AtomicJSONStorage) and storage.last_written is not None and storage.signature:
             tables, sig = storage.last_written, storage.signature
-            self._take(index, sig, version_of(token_of(tables), sig), records_of(tables, path))
+            version = version_of(token_of(tables), sig)
+            if parsed is not None and current:
+                unchanged = _Parsed(
+                    sig,
+                    {n: r for n, r in parsed.records.items() if n != number},
+                    {n: s for n, s in parsed.summaries.items() if n != number},
+                )
+                self._take(index, sig, version, records_of(tables, path, unchanged.records), unchanged)
+            else:
+                self._take(index, sig, version, records_of(tables, path))
         else:
             self.refresh()
         return result
 
 
-def records_of(tables: Mapping[str, Any], path: Path) -> list[RunRecord]:
-    """The records a segment file's tables hold, with their overrides, by number."""
+def records_of(tables: Mapping[str, Any], path: Path, known: Mapping[int, RunRecord] | None = None) -> list[RunRecord]:
+    """The records a segment file's tables hold, with their overrides, by number.
+
+    `known` are records already read from these same documents, taken as they are.
+    """
+    known = known or {}
     events: dict[int, list[Mapping[str, Any]]] = {}
     for event in tables.get(EVENTS_TABLE, {}).values():
         events.setdefault(int(event.get("run", 0)), []).append(event)
     records = []
     for doc_id, doc in tables.get(RUNS_TABLE, {}).items():
         try:
-            records.append(record_from_doc(doc, events.get(int(doc_id), ())))
+            number = int(doc_id)
+            records.append(known[number] if number in known else record_from_doc(doc, events.get(number, ())))
         except (KeyError, TypeError, ValueError) as exc:
             raise LedgerError(
                 f"ledger file {path} holds a run record that cannot be read (document {doc_id}: {exc!r}); "

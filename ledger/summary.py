@@ -18,16 +18,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ledger.records import RunRecord, run_id, run_number
+from ledger.records import RunRecord, RunStatus, Verdict, run_id, run_number
 from ledger.specdiff import brief
 
 KINDS = ("int", "float", "float?", "int?", "bool", "category", "text", "run")
 
 
-def column(kind: str, of: Callable[[RunRecord], Any]) -> Any:
-    """Declare a summary column: how it is stored, and how it is read off a full record."""
+def column(kind: str, of: Callable[[RunRecord], Any], parse: Callable[[Any], Any] | None = None) -> Any:
+    """Declare a summary column: how it is stored, how it is read off a full record, and (for a
+    category of an enum) how a stored value becomes the field's type again."""
     assert kind in KINDS, kind
-    return field(metadata={"kind": kind, "of": of})
+    return field(metadata={"kind": kind, "of": of, "parse": parse})
 
 
 def _metric(name: str) -> Callable[[RunRecord], float | None]:
@@ -42,7 +43,7 @@ class RunSummary:
     track: str = column("category", lambda r: r.track)
     label: str = column("text", lambda r: r.label)
     brief: str = column("text", lambda r: brief(r.spec))
-    status: str = column("category", lambda r: r.status)
+    status: RunStatus = column("category", lambda r: r.status, RunStatus)  # noqa: RUF009 (a field)
     created: float = column("float", lambda r: r.created)
     started: float | None = column("float?", lambda r: r.started)
     finished: float | None = column("float?", lambda r: r.finished)
@@ -50,7 +51,7 @@ class RunSummary:
     priority: int = column("int", lambda r: r.priority)
     position: int = column("int", lambda r: r.position)
     requeued: int = column("int", lambda r: r.requeued)
-    verdict: str | None = column("category", lambda r: r.verdict)
+    verdict: Verdict | None = column("category", lambda r: r.verdict, Verdict)  # noqa: RUF009 (a field)
     verdict_at: float | None = column("float?", lambda r: r.verdict_at)
     compared_with: str | None = column("run", lambda r: r.compared_with)
     overridden: bool = column("bool", lambda r: r.overridden)
@@ -80,7 +81,7 @@ class RunSummary:
     @property
     def measured(self) -> bool:
         """Whether the run finished and has metrics."""
-        return self.status == "done" and self.score is not None
+        return self.status == RunStatus.DONE and self.score is not None
 
     @property
     def group(self) -> tuple[str, str | None, str | None, str | None]:
@@ -109,6 +110,7 @@ class Column:
     name: str
     kind: str
     of: Callable[[RunRecord], Any]
+    parse: Callable[[Any], Any] | None = None
 
     def stored(self, value: Any) -> Any:
         """The value as its column holds it (a category or a text stays a str; see `ledger.table`)."""
@@ -133,4 +135,4 @@ class Column:
         return int(stored) if self.kind == "int?" else float(stored)
 
 
-COLUMNS: tuple[Column, ...] = tuple(Column(f.name, f.metadata["kind"], f.metadata["of"]) for f in fields(RunSummary))
+COLUMNS: tuple[Column, ...] = tuple(Column(f.name, **f.metadata) for f in fields(RunSummary))

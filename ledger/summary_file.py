@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ledger.storage import Version, atomic_write
+from ledger.files import atomic_write
+from ledger.storage import Version
 from ledger.summary import COLUMNS
 from ledger.table import CATEGORIES, END, NUMERIC, TEXTS, SummaryTable, Texts
 

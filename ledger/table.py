@@ -24,7 +24,7 @@ from typing import Any, overload
 
 import numpy as np
 
-from ledger.records import RunRecord, run_id
+from ledger.records import RunRecord, RunStatus, run_id
 from ledger.summary import COLUMNS, RunSummary
 
 _DTYPES = {"int": "i8", "float": "f8", "float?": "f8", "int?": "f8", "bool": "?", "category": "i4", "run": "i8"}
@@ -144,13 +144,18 @@ class SummaryTable:
     @classmethod
     def of(cls, records: Sequence[RunRecord]) -> SummaryTable:
         """The summaries of full records (given in run-number order)."""
-        matrix = np.empty((len(NUMERIC), len(records)))
+        return cls.from_rows([RunSummary.of(r) for r in records], [r.search_text for r in records])
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[RunSummary], search: Sequence[str]) -> SummaryTable:
+        """A table of these summaries (in run-number order) and their runs' search texts."""
+        matrix = np.empty((len(NUMERIC), len(rows)))
         categories: dict[str, list[Any]] = {}
         texts: dict[str, Texts] = {}
         for c in COLUMNS:
-            values = [c.of(r) for r in records]
+            values = [getattr(r, c.name) for r in rows]
             if c.kind == "text":
-                texts[c.name] = Texts.of([str(v) for v in values])
+                texts[c.name] = Texts.of(values)
             elif c.kind == "category":
                 known = list(dict.fromkeys(values))
                 code = {v: i for i, v in enumerate(known)}
@@ -158,7 +163,7 @@ class SummaryTable:
                 matrix[_ROW_OF[c.name]] = [code[v] for v in values]
             else:
                 matrix[_ROW_OF[c.name]] = [c.stored(v) for v in values]
-        block = text_block([r.search_text for r in records])
+        block = text_block(search)
         return cls(matrix, categories, texts, [lambda: block])
 
     @classmethod
@@ -207,7 +212,8 @@ class SummaryTable:
             if c.kind == "text":
                 values[c.name] = self.texts[c.name][i]
             elif c.kind == "category":
-                values[c.name] = self.categories[c.name][self.arrays[c.name][i]]
+                value = self.categories[c.name][self.arrays[c.name][i]]
+                values[c.name] = c.parse(value) if c.parse is not None and value is not None else value
             else:
                 values[c.name] = c.value(self.arrays[c.name][i])
         return RunSummary(**values)
@@ -254,7 +260,7 @@ class SummaryTable:
     @property
     def measured(self) -> np.ndarray:
         """Which runs finished and have metrics."""
-        return self.is_("status", "done") & ~np.isnan(self.arrays["score"])
+        return self.is_("status", RunStatus.DONE) & ~np.isnan(self.arrays["score"])
 
     def search_blocks(self) -> list[bytes]:
         """The rows' search texts, as blocks (`text_block`) in row order, read on first use."""

@@ -5,17 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ledger.records import Metrics, RunRecord
+from ledger.records import RunRecord
 from ledger.summary import RunSummary
 from ledger.table import SummaryTable, Texts, text_block
+from tests.ledger.fixtures import metrics as fixture_metrics
 
 
 def rec(n: int, score: float | None = None, **kw: object) -> RunRecord:
-    metrics = None
-    if score is not None:
-        metrics = Metrics.from_dict(
-            {"posenet": 0.01, "segnet": 0.002, "archive_bytes": 1000 + n, "original_bytes": 10**6, "score": score}
-        )
+    metrics = None if score is None else fixture_metrics(score, archive_bytes=1000 + n)
     fields: dict = {"status": "done" if score is not None else "queued", "metrics": metrics, "created": float(n)}
     return RunRecord(id=f"r{n:04d}", **(fields | kw))  # type: ignore[arg-type]
 
