@@ -274,6 +274,10 @@ class Ledger:
         """Runs now running, by id, in full (they are few, and whoever asks needs their pid and spec)."""
         return self.records(queries.filter_runs(self._runs.table(), status=S.RUNNING))
 
+    def latest(self, statuses: Iterable[RunStatus], count: int) -> list[RunRecord]:
+        """In full, the last `count` runs to end (else to be made) in one of these statuses, most recent first."""
+        return self.records(queries.latest(self._runs.table(), statuses, count))
+
     def floor(
         self,
         track: str,

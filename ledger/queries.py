@@ -113,6 +113,18 @@ def launch_order(table: SummaryTable) -> RunView:
     return table.view(rows[np.lexsort(keys)])
 
 
+def latest(table: SummaryTable, statuses: Iterable[RunStatus], count: int) -> RunView:
+    """The last `count` runs to end (else to be made) in one of these statuses, most recent first."""
+    mask = np.zeros(len(table), bool)
+    for status in statuses:
+        mask |= table.is_("status", status)
+    rows = np.flatnonzero(mask)
+    when = np.where(
+        np.isnan(table.arrays["finished"][rows]), table.arrays["created"][rows], table.arrays["finished"][rows]
+    )
+    return table.view(rows[np.lexsort((table.numbers[rows], when))][::-1][:count])
+
+
 def tracks(table: SummaryTable) -> list[str]:
     """Track names in the order their first run was made."""
     codes = table.arrays["track"]

@@ -55,6 +55,8 @@ EVENTS_TABLE = "events"
 PREFIX = "runs-"
 #: How many files' full records stay parsed (a run's detail, its parent, the runs being written).
 FULL_FILES_KEPT = 8
+#: How many of the newest files are joined afresh into each new table (see `RunStore.table`).
+TAIL_FILES = 4
 _FILE = re.compile(rf"^{PREFIX}(\d+)\.json$")
 
 
@@ -85,6 +87,9 @@ class RunStore:
         self._segments: dict[int, _Segment] = {}
         self._full: OrderedDict[int, _Parsed] = OrderedDict()
         self._table: SummaryTable | None = None
+        # All files but the last few, joined: writes mostly change the newest files, so a new
+        # table of the whole history joins a few pieces instead of hundreds.
+        self._head: tuple[list[SummaryTable], SummaryTable] | None = None
         self._guard = threading.RLock()
         self._swept = False
 
@@ -221,7 +226,15 @@ class RunStore:
         with self._guard:
             self.refresh()
             if self._table is None:
-                self._table = SummaryTable.concat([self._segments[i].table for i in sorted(self._segments)])
+                tables = [self._segments[i].table for i in sorted(self._segments)]
+                head, tail = tables[:-TAIL_FILES], tables[-TAIL_FILES:]
+                if (
+                    self._head is None
+                    or len(self._head[0]) != len(head)
+                    or any(a is not b for a, b in zip(self._head[0], head, strict=True))
+                ):
+                    self._head = (head, SummaryTable.concat(head))
+                self._table = SummaryTable.concat([self._head[1], *tail] if head else tail)
             return self._table
 
     def get(self, number: int) -> RunRecord | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,7 @@ def read_summary(path: Path, version: Version, rebuild_search: Callable[[np.ndar
         texts[name] = Texts([block], [count])
         at += length
 
+    @cache
     def search() -> bytes:
         found = _read_search(path, start, search_len, search_crc)
         return rebuild_search(table.numbers) if found is None else found

@@ -103,7 +103,7 @@ async def test_new_run_from_form_is_queued(lab: tuple[Lab, dict[str, str]]) -> N
         await pilot.press("backspace", "backspace", "3", "0")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: len(Ledger(the_lab).all()) == 12)
-        new = Ledger(the_lab).all()[-1]
+        (new,) = Ledger(the_lab).records(Ledger(the_lab).all()[-1:])
         assert new.status == "queued" and new.parent == roles["floor"]
         assert new.spec["encode"]["crf"] == 30 and "crf 33 -> 30" in new.changed
         await wait_for(pilot, lambda: table.current is not None and table.current.id == new.id)
@@ -133,7 +133,7 @@ async def test_clone_retry_and_priority_keys(lab: tuple[Lab, dict[str, str]]) ->
         await select(pilot, table, roles["floor"])
         await pilot.press("c")
         await wait_for(pilot, lambda: len(Ledger(the_lab).all()) == 13)
-        clone = Ledger(the_lab).all()[-1]
+        (clone,) = Ledger(the_lab).records(Ledger(the_lab).all()[-1:])
         assert clone.parent == roles["floor"] and clone.changed == [] and clone.label == f"clone of {roles['floor']}"
 
 
@@ -245,7 +245,7 @@ async def test_sweep_form_queues_the_grid(lab: tuple[Lab, dict[str, str]]) -> No
         await wait_for(pilot, lambda: isinstance(app.screen, SweepForm))
         await pilot.press(*"36..37", "enter")
         await wait_for(pilot, lambda: len(Ledger(the_lab).all()) == 13)
-        new = Ledger(the_lab).all()[-2:]
+        new = Ledger(the_lab).records(Ledger(the_lab).all()[-2:])
         assert [r.spec["encode"]["crf"] for r in new] == [36, 37]
         assert {r.parent for r in new} == {roles["floor"]} and all(r.status == "queued" for r in new)
         # Labels name the point; the parent lives in the ledger, not in the spec (or every child
@@ -349,7 +349,7 @@ def test_demo_lab_is_made_once_with_a_sweep_around_a_first_run(tmp_path: Path, m
     monkeypatch.setenv(demo.DATA_ENV, str(tmp_path / "data"))
     monkeypatch.setattr(demo, "make_demo_assets", fake_assets)
     lab = demo.ensure_demo_lab()
-    runs = Ledger(lab).all()
+    runs = Ledger(lab).records(Ledger(lab).all())
     first, rest = runs[0], runs[1:]
     assert lab.root == tmp_path / "data" / "demo-lab"
     assert first.spec["encode"]["crf"] == 35 and first.spec["preprocess"]["width"] == 524

@@ -139,3 +139,17 @@ def test_the_agreement_check_catches_a_summary_that_lies(lab: Lab) -> None:
     assert summary_file.write_summary(summary_path(segment), found[0], lie)
     with pytest.raises(AssertionError, match="disagrees with its records"):
         assert_summaries_agree(lab)
+
+
+def test_the_table_follows_writes_to_any_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(segments, "RUNS_PER_FILE", 2)
+    ledger = Ledger(make_lab(tmp_path))
+    for i in range(13):  # seven files: more than the newest few that each new table joins afresh
+        ledger.add_run(spec(crf=20 + i), track=("main", "grain", "night")[i % 3])
+    assert list(ledger.all()) == _truth(ledger.lab)
+    ledger.update("r0001", label="oldest file")
+    ledger.update("r0013", label="newest file")
+    ledger.update("r0004", track="a track first seen in an old file")
+    assert list(ledger.all()) == _truth(ledger.lab)
+    assert ledger.tracks() == ["main", "grain", "night", "a track first seen in an old file"]
+    assert [r.id for r in ledger.runs(text="oldest")] == ["r0001"]
