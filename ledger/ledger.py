@@ -243,6 +243,10 @@ class Ledger:
         """Every run's summary as columns, at the files' current state (see `ledger.table`)."""
         return self._runs.table()
 
+    def newest(self, count: int) -> SummaryTable:
+        """The summaries of the newest `count` runs at least (a first page), without reading the rest."""
+        return self._runs.newest(count)
+
     def records(self, runs: Iterable[RunSummary | RunRecord | str]) -> list[RunRecord]:
         """The full records of these runs (summaries, records or ids), in the order given."""
         if isinstance(runs, RunView):

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
+from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -237,6 +239,25 @@ class RunStore:
                 self._table = SummaryTable.concat([self._head[1], *tail] if head else tail)
             return self._table
 
+    def newest(self, count: int) -> SummaryTable:
+        """The summaries of the newest `count` runs at least, reading only the files that hold them."""
+        with self._guard:
+            files = self.files()
+            tables: list[SummaryTable] = []
+            for index in sorted(files, reverse=True):
+                segment = self._segments.get(index)
+                try:
+                    current = segment is not None and segment.signature == signature_of(os.stat(files[index]))
+                except FileNotFoundError:
+                    continue
+                if not current and self._load(index, files[index]):
+                    self._table = None
+                if index in self._segments:
+                    tables.append(self._segments[index].table)
+                if sum(len(t) for t in tables) >= count:
+                    break
+            return SummaryTable.concat(tables[::-1])
+
     def get(self, number: int) -> RunRecord | None:
         """The full record of run `number`, or None."""
         with self._guard:
@@ -249,9 +270,13 @@ class RunStore:
         found: dict[int, RunRecord] = {}
         with self._guard:
             self.refresh()
+            firsts = sorted((int(s.table.numbers[0]), i) for i, s in self._segments.items() if len(s.table))
             by_segment: dict[int, list[int]] = {}
             for number in sorted(set(wanted)):
-                index = self._segment_of(number)
+                at = bisect_right(firsts, (number, sys.maxsize)) - 1
+                index: int | None = firsts[at][1] if at >= 0 else None
+                if index is None or not self._segments[index].holds(number):
+                    index = self._segment_of(number)  # files shuffled by hand: look in each
                 if index is not None:
                     by_segment.setdefault(index, []).append(number)
             for index, members in by_segment.items():

@@ -53,6 +53,7 @@ class RunSummary:
     requeued: int = column("int", lambda r: r.requeued)
     verdict: Verdict | None = column("category", lambda r: r.verdict, Verdict)  # noqa: RUF009 (a field)
     verdict_at: float | None = column("float?", lambda r: r.verdict_at)
+    verdict_reason: str = column("text", lambda r: r.verdict_reason)
     compared_with: str | None = column("run", lambda r: r.compared_with)
     overridden: bool = column("bool", lambda r: r.overridden)
     approximate: bool = column("bool", lambda r: r.approximate)

@@ -124,6 +124,7 @@ class SummaryTable:
         self.texts = texts
         self._search = list(search)
         self._blocks: list[tuple[bytes, np.ndarray]] | None = None
+        self._derived: dict[str, np.ndarray] = {}
 
     def __len__(self) -> int:
         return int(self.matrix.shape[1])
@@ -228,6 +229,12 @@ class SummaryTable:
         return RunView(self, np.arange(len(self)) if rows is None else rows)
 
     # Columns, for the questions in `ledger.queries`.
+
+    def derived(self, name: str, compute: Callable[[SummaryTable], np.ndarray]) -> np.ndarray:
+        """A column worked out from this table's, once: a table never changes."""
+        if name not in self._derived:
+            self._derived[name] = compute(self)
+        return self._derived[name]
 
     def is_(self, name: str, value: Any) -> np.ndarray:
         """Which rows have this value in category column `name`."""

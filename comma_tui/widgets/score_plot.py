@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from rich.text import Text
 from textual.app import RenderResult
 from textual.reactive import reactive
@@ -21,7 +22,7 @@ from textual_plotext import PlotextPlot
 from comma_tui.lab_state import Snapshot
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.colors import theme_rgb
-from ledger import RunRecord
+from ledger import RunSummary, SummaryTable, Verdict
 from ledger.queries import pareto
 
 MAX_POINTS = 400
@@ -39,39 +40,37 @@ class PlotData:
     frontier: list[tuple[float, float]] = field(default_factory=list)
 
 
-def _point(run: RunRecord) -> tuple[float, float]:
-    """(log10 bytes, score) of a measured run."""
-    return math.log10(max(1, run.total_bytes or 1)), run.score if run.score is not None else math.nan
+def _points(x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:
+    return list(zip(x.tolist(), y.tolist(), strict=True))
 
 
-def plot_data(runs: Sequence[RunRecord], track: str, frontier: Sequence[RunRecord]) -> PlotData:
-    """Both views' points for the measured runs of `track`, in the order they finished."""
-    measured = sorted(
-        (r for r in runs if r.measured and r.track == track and r.score is not None),
-        key=lambda r: (r.finished or 0.0, r.number),
-    )
-    scores = [_point(r)[1] for r in measured]
-    promoted: list[tuple[float, float]] = []
-    steps: list[tuple[float, float]] = []
-    floor: float | None = None
-    for x, (r, score) in enumerate(zip(measured, scores, strict=True), start=1):
-        if r.verdict == "promoted" and not r.approximate:
-            promoted.append((x, score))
-            if floor is not None:
-                steps.append((x, floor))  # the step down happens at the promotion
-            floor = score
-        if floor is not None:
-            steps.append((x, floor))
-    pareto = [_point(r) for r in measured if not r.approximate]
-    return PlotData(track, scores, promoted, steps, pareto, [_point(r) for r in frontier])
+def _log_bytes(total_bytes: np.ndarray) -> np.ndarray:
+    return np.log10(np.maximum(1.0, np.nan_to_num(total_bytes, nan=1.0)))
+
+
+def plot_data(table: SummaryTable, track: str, frontier: Sequence[RunSummary]) -> PlotData:
+    """Both views' points for the measured runs of `track`, in the order they finished (from the summaries)."""
+    rows = np.flatnonzero(table.is_("track", track) & table.measured)
+    rows = rows[np.lexsort((table.numbers[rows], np.nan_to_num(table.arrays["finished"][rows], nan=0.0)))]
+    scores, exact = table.arrays["score"][rows], ~table.arrays["approximate"][rows]
+    xs = np.arange(1, len(rows) + 1)
+    promoted = table.is_("verdict", Verdict.PROMOTED)[rows] & exact
+    # The floor after each run: the score of the latest promotion so far; it steps down at a promotion.
+    latest = np.maximum.accumulate(np.where(promoted, np.arange(len(rows)), -1))
+    floor = np.where(latest >= 0, scores[np.maximum(latest, 0)], np.nan)
+    before = np.concatenate([[np.nan], floor[:-1]])
+    keep = np.column_stack([promoted & ~np.isnan(before), ~np.isnan(floor)]).ravel()
+    steps = _points(np.repeat(xs, 2)[keep], np.column_stack([before, floor]).ravel()[keep])
+    sizes = _log_bytes(table.arrays["total_bytes"][rows])
+    edge = [(math.log10(max(1, r.total_bytes or 1)), r.score if r.score is not None else math.nan) for r in frontier]
+    points = _points(sizes[exact], scores[exact])
+    return PlotData(track, scores.tolist(), _points(xs[promoted], scores[promoted]), steps, points, edge)
 
 
 def track_plots(snapshot: Snapshot) -> dict[str, PlotData]:
     """Both views' points for every track (worth doing in a worker on a big ledger)."""
-    by_track: dict[str, list[RunRecord]] = {}
-    for r in snapshot.runs:
-        by_track.setdefault(r.track, []).append(r)
-    return {track: plot_data(runs, track, pareto(runs, track)) for track, runs in by_track.items()}
+    table = snapshot.table
+    return {track: plot_data(table, track, pareto(table, track)) for track in snapshot.tracks}
 
 
 def thin(points: Sequence[tuple[float, float]], limit: int = MAX_POINTS) -> list[tuple[float, float]]:

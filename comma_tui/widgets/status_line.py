@@ -17,12 +17,12 @@ def status_text(snapshot: Snapshot | None, scheduler: SchedulerInfo | None, filt
     text = Text(no_wrap=True, overflow="ellipsis")
     info = scheduler or SchedulerInfo()
     state = info.state
-    if snapshot is not None and state in ("running", "paused"):
+    if snapshot is not None and not snapshot.newest_only and state in ("running", "paused"):
         state = "paused" if snapshot.paused else "running"  # the queue's own flag is the fresher one
     text.append(f"{SCHEDULER_MARK.get(state.split()[0], '?')} sched {state}", style="bold")
     if info.slots:
         text.append(f" · {info.slots} slot{'s' if info.slots != 1 else ''}")
-    if snapshot is None:
+    if snapshot is None or snapshot.newest_only:
         text.append("  │ loading the ledger…")
         return text
     for track, floor in snapshot.floors.items():

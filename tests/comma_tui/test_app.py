@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Input, Label, Static
 from comma_tui import demo
 from comma_tui.app import CommaApp
 from comma_tui.cli import main
+from comma_tui.lab_client import LabClient
 from comma_tui.screens.help import HelpScreen, keys_table
 from comma_tui.screens.review import ReviewScreen
 from comma_tui.screens.run_detail import RunDetailScreen
@@ -29,8 +30,8 @@ from comma_tui.widgets.ledger_table import LedgerTable
 from comma_tui.widgets.queue_pane import stage_bars
 from engine.demo.assets import DemoAssets
 from engine.runs.spec import stage_names
-from ledger import Lab, Ledger, Progress
-from tests.comma_tui.app_fixtures import fill_fixed, make_lab, stand_in_assets
+from ledger import Lab, Ledger, LedgerError, Progress, segments
+from tests.comma_tui.app_fixtures import fill_fixed, make_lab, spec, stand_in_assets
 
 SIZE = (120, 36)
 pytestmark = pytest.mark.anyio
@@ -372,3 +373,48 @@ def test_queue_bars_follow_each_runs_own_stages() -> None:
     assert "█" in bars["trn"] and bars["trn"].endswith("·")
     submission = stage_names({"run": {"submission": "/sub"}})
     assert stage_bars(submission, None, 80).plain.split()[::2] == ["arc", "inf", "scr"]
+
+
+async def test_rows_and_totals_from_summaries_match_the_full_records(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, _roles = lab
+    ledger = Ledger(the_lab)
+    records = ledger.records(ledger.all())
+    newest_first = sorted(records, key=lambda r: r.number, reverse=True)
+    by_score = sorted((r for r in records if r.score is not None), key=lambda r: (r.score, r.number))
+    by_score += sorted((r for r in records if r.score is None), key=lambda r: r.number, reverse=True)
+    async with open_console(the_lab) as (app, pilot, table):
+        assert [r.id for r in table.runs] == [r.id for r in newest_first]
+        for shown, record in zip(table.runs, newest_first, strict=True):
+            posenet = record.metrics.posenet if record.metrics else None
+            assert (shown.track, shown.label, shown.status, shown.verdict) == (
+                record.track,
+                record.label,
+                record.status,
+                record.verdict,
+            )
+            assert (shown.score, shown.total_bytes, shown.posenet) == (record.score, record.total_bytes, posenet)
+        status = str(app.screen.query_one("#status", Static).render())
+        measured = sum(r.measured for r in records)
+        promoted = sum(r.verdict == "promoted" for r in records)
+        assert f"{measured} measured · ✓{promoted} promoted" in status
+        assert f"!{sum(r.status == 'failed' for r in records)} failed" in status
+        while table.sort_key != "score":
+            await pilot.press("o")
+        await wait_for(pilot, lambda: table.sort_key == "score" and not table.sort_reverse)
+        assert [r.id for r in table.runs] == [r.id for r in by_score]
+
+
+def test_the_first_page_reads_the_newest_files_alone(
+    lab: tuple[Lab, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    the_lab, _roles = lab
+    monkeypatch.setattr(segments, "RUNS_PER_FILE", 4)
+    ledger = Ledger(the_lab)
+    for i in range(8):  # two more files after the fixed history's
+        ledger.add_run(spec(crf=20 + i), label=f"more {i}")
+    (the_lab.ledger_dir / "runs-0000.json").write_bytes(b"{ damaged")  # a first page that read it would fail
+    client = LabClient(the_lab)
+    page = client.first_page(8)
+    assert page.newest_only and page.table.numbers.tolist() == list(range(12, 20))
+    with pytest.raises(LedgerError, match="runs-0000.json is damaged"):
+        client.snapshot()
