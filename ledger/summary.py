@@ -80,23 +80,6 @@ class RunSummary:
         return run_id(self.number)
 
     @property
-    def measured(self) -> bool:
-        """Whether the run finished and has metrics."""
-        return self.status == RunStatus.DONE and self.score is not None
-
-    @property
-    def group(self) -> tuple[str, str | None, str | None, str | None]:
-        """What makes two scores comparable: track, scorer, source clip and scoring device kind."""
-        return (self.track, self.scorer_fingerprint, self.clip_fingerprint, self.device_kind)
-
-    @property
-    def elapsed(self) -> float | None:
-        """Seconds from start to finish (or None when it has not both started and finished)."""
-        if self.started is None or self.finished is None:
-            return None
-        return self.finished - self.started
-
-    @property
     def terms(self) -> dict[str, float] | None:
         """The score's three terms by name (segnet, posenet, rate), or None before it is measured."""
         if self.segnet_term is None or self.posenet_term is None or self.rate_term is None:

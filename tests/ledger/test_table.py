@@ -30,9 +30,10 @@ def test_rows_are_their_records_summaries() -> None:
     assert list(table.view()) == [RunSummary.of(r) for r in RECORDS]
     second = table.row(1)
     assert (second.id, second.parent, second.track, second.total_bytes) == ("r0002", "r0001", "grain", 1002)
-    assert second.brief == "svtav1 crf33" and second.measured and second.terms is not None
-    assert table.row(2).score is None and table.row(2).terms is None and not table.row(2).measured
-    assert table.row(0).group == ("main", None, None, "cpu")
+    assert second.brief == "svtav1 crf33" and second.terms is not None
+    assert table.row(2).score is None and table.row(2).terms is None
+    assert table.measured.tolist() == [True, True, False, False]
+    assert (table.row(0).track, table.row(0).device_kind) == ("main", "cpu")
 
 
 def test_views_read_rows_one_at_a_time() -> None:
