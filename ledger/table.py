@@ -322,6 +322,14 @@ class RunView(Sequence[RunSummary]):
     def __repr__(self) -> str:
         return f"RunView({len(self)} of {len(self.table)} runs)"
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to a list (or view) of the same summaries in the same order, like a list."""
+        if not isinstance(other, RunView | list | tuple):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]  # equal as lists are, so unhashable as they are
+
     @property
     def ids(self) -> list[str]:
         """The run ids, in order (without making a summary of each)."""

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from comma_tui.cli.labs import make_lab
 from ledger import DEFAULT_EPSILON, Lab, Ledger, LedgerError, RunRecord, RunView
 from ledger.errors import UserError
 from ledger.export import FORMATS, export, when
@@ -78,12 +79,12 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 
 def open_ledger(lab_dir: Path | None) -> Ledger:
     """The ledger of `--lab DIR`, or of the lab holding the current folder."""
-    return Ledger(Lab.open(lab_dir) if lab_dir is not None else Lab.find())
+    return Ledger(Lab.locate(lab_dir))
 
 
 def run_init(args: argparse.Namespace) -> int:
     """`comma-tui init`: make the lab folder and its lab.toml."""
-    lab = Lab.create(args.dir, args.clip, args.models, original_bytes=args.original_bytes, epsilon=args.epsilon)
+    lab = make_lab(args.dir, args.clip, args.models, args.original_bytes, args.epsilon)
     source = lab.source()
     print(f"made lab {lab.root}")
     print(f"  clip:   {source.clip}")

@@ -108,13 +108,6 @@ def duration(seconds: float | None, unknown: str = "?") -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
-def fingerprint(full: str, demo: bool) -> str:
-    """A scorer fingerprint as people read it: `demo-1a2b3c4d` for the demo scorer, else 12 digits."""
-    if full.startswith("demo"):
-        return full[:13]
-    return f"demo-{full[:8]}" if demo else full[:12]
-
-
 def costliest_term(run: RunRecord | RunSummary, against: RunRecord | RunSummary | None) -> tuple[str, float] | None:
     """The score term that cost `run` the most against `against` (name, how much), or None."""
     mine, theirs = _terms(run), _terms(against)

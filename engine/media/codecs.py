@@ -7,6 +7,7 @@ contract with the evaluator's decoder is explicit rather than left to codec defa
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -139,8 +140,17 @@ class VideoEncoder:
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
+        if exc_type is not None:
+            self._discard()
+            return
+        try:
             self.close()
-        else:
+        except BaseException:
+            self._discard()
+            raise
+
+    def _discard(self) -> None:
+        """Drop the half-written file; closing it may fail too, on the full disk that stopped it."""
+        with contextlib.suppress(av.error.FFmpegError, OSError):
             self._container.close()
-            self.path.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)

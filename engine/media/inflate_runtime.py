@@ -24,6 +24,7 @@ f = conv, ReLU, ..., conv, each conv 3x3 with one pixel of edge-replicated paddi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -314,13 +315,18 @@ class RawWriter:
         self.frames += 1
 
     def close(self) -> None:
-        """Flush and move the finished file into place."""
-        self._file.close()
+        """Flush and move the finished file into place (or drop it, should the flush fail)."""
+        try:
+            self._file.close()
+        except BaseException:
+            self.abort()
+            raise
         os.replace(self._partial, self.path)
 
     def abort(self) -> None:
-        """Drop a half-written file."""
-        self._file.close()
+        """Drop a half-written file; closing it may fail too, on the full disk that stopped it."""
+        with contextlib.suppress(OSError):
+            self._file.close()
         self._partial.unlink(missing_ok=True)
 
     def __enter__(self) -> RawWriter:

@@ -328,8 +328,8 @@ def parse_spec(data: Mapping[str, Any], default_source: SourceSpec | None = None
     return spec
 
 
-def load_spec(path: str | Path, default_source: SourceSpec | None = None) -> RunSpec:
-    """Read and validate a TOML spec file; relative source paths are taken from its folder."""
+def read_spec_file(path: str | Path) -> dict[str, Any]:
+    """A TOML spec file's tables, unvalidated; relative source paths are taken from its folder."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"spec {path} not found: pass a .toml run spec (see the README's spec keys)")
@@ -342,7 +342,21 @@ def load_spec(path: str | Path, default_source: SourceSpec | None = None) -> Run
         for key in ("clip", "models"):
             if isinstance(source.get(key), str) and source[key] and not Path(source[key]).is_absolute():
                 source[key] = str((path.parent / source[key]).resolve())
-    return parse_spec(data, default_source)
+    return data
+
+
+def load_spec(path: str | Path, default_source: SourceSpec | None = None) -> RunSpec:
+    """Read and validate a TOML spec file; a missing [source] takes `default_source`."""
+    return parse_spec(read_spec_file(path), default_source)
+
+
+def spec_source(path: str | Path) -> SourceSpec | None:
+    """The spec file's own [source] when it names both clip and models (the whole spec validated), else None."""
+    data = read_spec_file(path)
+    source = data.get("source")
+    if not isinstance(source, Mapping) or not source.get("clip") or not source.get("models"):
+        return None
+    return parse_spec(data).source
 
 
 def _toml_value(value: Any) -> str:

@@ -28,7 +28,7 @@ from comma_tui.screens.run_form import RunForm
 from comma_tui.screens.sweep_form import SweepForm
 from comma_tui.widgets.ledger_table import LedgerTable
 from comma_tui.widgets.queue_pane import stage_bars
-from engine.demo.assets import DemoAssets
+from engine.demo.layout import DemoAssets
 from engine.runs.spec import stage_names
 from ledger import Lab, Ledger, LedgerError, Progress, segments
 from tests.comma_tui.app_fixtures import fill_fixed, make_lab, spec, stand_in_assets
@@ -348,7 +348,7 @@ def test_demo_lab_is_made_once_with_a_sweep_around_a_first_run(tmp_path: Path, m
         return stand_in_assets(Path(root))
 
     monkeypatch.setenv(demo.DATA_ENV, str(tmp_path / "data"))
-    monkeypatch.setattr(demo, "make_demo_assets", fake_assets)
+    monkeypatch.setattr(demo, "make_assets", fake_assets)
     lab = demo.ensure_demo_lab()
     runs = Ledger(lab).records(Ledger(lab).all())
     first, rest = runs[0], runs[1:]

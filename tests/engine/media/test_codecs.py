@@ -74,3 +74,14 @@ def test_ten_bit_output_decodes_by_the_same_colour_rule(small_frames, tmp_path: 
     )
     decoded = list(decode_rgb(video))
     assert np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(decoded, small_frames, strict=True)]) < 6
+
+
+def test_an_encode_that_fills_the_disk_leaves_no_file(small_frames, mount) -> None:
+    disk = mount(0.03)  # less than one lossless frame
+    with (
+        pytest.raises(OSError, match="No space left on device"),
+        VideoEncoder(disk / "0.mkv", EncodeSettings("libx264", crf=0, preset="ultrafast"), *SMALL) as encoder,
+    ):
+        for frame in small_frames:
+            encoder.write(frame)
+    assert list(disk.iterdir()) == []

@@ -1,4 +1,4 @@
-"""Native runs end to end, external submissions, export, and what bad specs leave behind."""
+"""Native runs end to end, external submissions, export, and what user mistakes leave behind: nothing."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from comma_tui.cli import main
 from engine.media.inflate_runtime import FRAME_BYTES
 from engine.runs.spec import stage_names
 from ledger import Lab, Ledger
+from tests.sources import official_format_weights
 
 # Like the public lab's floor: svt-av1 at 524x394 with film grain 22, lanczos both ways.
 FLOOR_LIKE = """
@@ -33,6 +34,18 @@ film_grain = 22
 
 [inflate]
 scaler = "lanczos"
+"""
+
+
+# A quick run: small frames, the fastest svt-av1 preset.
+TINY = """
+[preprocess]
+width = 128
+height = 96
+
+[encode]
+crf = 40
+preset = 12
 """
 
 
@@ -164,11 +177,42 @@ def test_short_inflate_output_is_a_clear_error(lab: Lab, demo_assets, tmp_path: 
         ("[encode]\nqp = 30\n", "unknown key encode.qp"),
     ],
 )
-def test_bad_specs_fail_clearly_and_are_recorded(lab: Lab, tmp_path: Path, capsys, body: str, message: str) -> None:
+def test_a_bad_spec_is_one_line_and_not_a_run(lab: Lab, tmp_path: Path, capsys, body: str, message: str) -> None:
     spec = tmp_path / "bad.toml"
     spec.write_text(body)
-    before = {r.id for r in Ledger(lab).runs()}
+    before = Ledger(lab).all()
     assert main(["run", str(spec), "--lab", str(lab.root)]) == 2
     assert message in _one_line_error(capsys)
-    new = [r for r in Ledger(lab).records(Ledger(lab).runs()) if r.id not in before]
-    assert len(new) == 1 and new[0].status == "failed" and message in new[0].failure_reason
+    assert Ledger(lab).all() == before
+
+
+def test_a_submission_folder_that_is_not_there_is_one_line_and_not_a_run(lab: Lab, tmp_path: Path, capsys) -> None:
+    before = Ledger(lab).all()
+    assert main(["run", "--submission", str(tmp_path / "no" / "such"), "--lab", str(lab.root)]) == 2
+    assert f"submission {tmp_path / 'no' / 'such'} is not a folder" in _one_line_error(capsys)
+    (tmp_path / "empty").mkdir()
+    assert main(["run", "--submission", str(tmp_path / "empty"), "--lab", str(lab.root)]) == 2
+    assert "has no inflate.sh" in _one_line_error(capsys)
+    assert Ledger(lab).all() == before
+
+
+def test_a_missing_segnet_beside_official_format_posenet_is_one_line(demo_assets, tmp_path: Path, capsys) -> None:
+    models = official_format_weights(demo_assets.models, tmp_path / "models", "posenet.safetensors")
+    lab = Lab.create(tmp_path / "lab", demo_assets.clip, models)
+    spec = tmp_path / "floor.toml"
+    spec.write_text(FLOOR_LIKE)
+    assert main(["run", str(spec), "--lab", str(lab.root)]) == 2
+    assert f"{models / 'segnet.safetensors'} not found: point --models at" in _one_line_error(capsys)
+    assert Ledger(lab).all() == []
+
+
+def test_run_with_a_new_lab_folder_makes_it_from_the_specs_source(demo_assets, tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY + f'\n[source]\nclip = "{demo_assets.clip}"\nmodels = "{demo_assets.models}"\n')
+    assert main(["run", str(spec), "--lab", str(tmp_path / "lab")]) == 0
+    lab = Lab.open(tmp_path / "lab")
+    assert f"made lab {lab.root} from the [source] of {spec}" in capsys.readouterr().err
+    assert lab.source().models == demo_assets.models and [r.status for r in Ledger(lab).all()] == ["done"]
+    spec.write_text(TINY)
+    assert main(["run", str(spec), "--lab", str(tmp_path / "other")]) == 2  # no source: nothing to make it from
+    assert "no lab in" in _one_line_error(capsys) and not (tmp_path / "other").exists()
