@@ -96,26 +96,28 @@ class Ledger:
             if parent is not None:
                 parent_record = self.get(parent)
                 parent_id, changed = parent_record.id, changed_axes(parent_record.spec, plain)
-            number = self._runs.max_number() + 1
-            now = time.time()
-            doc = {
-                "id": run_id(number),
-                "created": now,
-                "started": now if status == S.RUNNING else None,
-                "track": track,
-                "label": str(label),
-                "notes": str(notes),
-                "spec": plain,
-                "parent": parent_id,
-                "changed": changed,
-                "status": status,
-                "priority": int(priority),
-                "position": number,
-                "artifacts": str(self.lab.run_dir(run_id(number))),
-            }
-            # The folder first: a disk that refuses it must not leave a run that can never start.
-            self.lab.run_dir(run_id(number)).mkdir(parents=True, exist_ok=True)
-            return self._runs.insert(number, doc)
+
+            def document(number: int) -> dict[str, Any]:
+                now = time.time()
+                # The folder first: a disk that refuses it must not leave a run that can never start.
+                self.lab.run_dir(run_id(number)).mkdir(parents=True, exist_ok=True)
+                return {
+                    "id": run_id(number),
+                    "created": now,
+                    "started": now if status == S.RUNNING else None,
+                    "track": track,
+                    "label": str(label),
+                    "notes": str(notes),
+                    "spec": plain,
+                    "parent": parent_id,
+                    "changed": changed,
+                    "status": status,
+                    "priority": int(priority),
+                    "position": number,
+                    "artifacts": str(self.lab.run_dir(run_id(number))),
+                }
+
+            return self._runs.append(document)
 
     def get(self, run: str) -> RunRecord:
         """The record of a run ("r0042", "r42" or "42"), as the files hold it now; an unknown id raises LedgerError."""

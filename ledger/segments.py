@@ -99,17 +99,14 @@ class RunStore:
         """The file of segment `index`."""
         return self.folder / f"{PREFIX}{index:04d}.json"
 
-    def files(self) -> dict[int, Path]:
-        """The segment files on disk, by index."""
+    def files(self) -> dict[int, str]:
+        """The segment files on disk (their paths, as text: a refresh stats hundreds), by index."""
         try:
             names = os.listdir(self.folder)
         except FileNotFoundError:
             return {}
-        found = {}
-        for name in names:
-            match = _FILE.match(name)
-            if match:
-                found[int(match.group(1))] = self.folder / name
+        folder = str(self.folder)
+        found = {int(m.group(1)): f"{folder}/{name}" for name in names if (m := _FILE.match(name))}
         return dict(sorted(found.items()))
 
     def refresh(self) -> None:
@@ -122,12 +119,13 @@ class RunStore:
                 changed = True
             for index, path in files.items():
                 try:
-                    sig = signature_of(os.stat(path))
+                    st = os.stat(path)
                 except FileNotFoundError:
                     continue
+                sig = (st.st_ino, st.st_size, st.st_mtime_ns)  # `signature_of`, inline: this loop is hot
                 cached = self._segments.get(index)
                 if cached is None or cached.signature != sig:
-                    changed |= self._load(index, path)
+                    changed |= self._load(index, self.path(index))
             if changed:
                 self._table = None
 
@@ -250,7 +248,7 @@ class RunStore:
                     current = segment is not None and segment.signature == signature_of(os.stat(files[index]))
                 except FileNotFoundError:
                     continue
-                if not current and self._load(index, files[index]):
+                if not current and self._load(index, self.path(index)):
                     self._table = None
                 if index in self._segments:
                     tables.append(self._segments[index].table)
@@ -284,10 +282,6 @@ class RunStore:
                 found |= {n: records[n] for n in members if n in records}
         return [found[n] for n in wanted if n in found]
 
-    def max_number(self) -> int:
-        """The highest run number in the lab (0 when empty)."""
-        return self._tail()[2]
-
     def _tail(self) -> tuple[int, int, int]:
         """The last file's index, how many runs it holds, and the highest run number in the lab."""
         with self._guard:
@@ -303,11 +297,16 @@ class RunStore:
 
     # Writes: the caller holds the lab's lock.
 
-    def insert(self, number: int, doc: Mapping[str, Any]) -> RunRecord:
-        """Store a new run as document `number`, in the last file while it has room."""
-        index, held, _ = self._tail()
+    def append(self, document: Callable[[int], Mapping[str, Any]]) -> RunRecord:
+        """Store a new run, numbered after the highest so far, in the last file while it has room.
+
+        `document(number)` makes the run's document once its number is known.
+        """
+        index, held, highest = self._tail()
         if held >= self.per_file:
             index += 1
+        number = highest + 1
+        doc = document(number)
         self._write(index, number, lambda db: db.table(RUNS_TABLE).insert(Document(dict(doc), doc_id=number)))
         return self._records(index)[number]
 
