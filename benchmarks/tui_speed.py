@@ -32,6 +32,7 @@ from textual.pilot import Pilot  # noqa: E402
 from comma_tui.app import CommaApp  # noqa: E402
 from comma_tui.screens.run_detail import RunDetailScreen  # noqa: E402
 from comma_tui.widgets.ledger_table import LedgerTable  # noqa: E402
+from comma_tui.widgets.score_plot import ScorePlot  # noqa: E402
 from ledger import Lab, Ledger  # noqa: E402
 
 PAINT_TARGET = 1.5
@@ -120,6 +121,10 @@ async def measure(lab: Lab, runs: int, repeat: int, size: tuple[int, int]) -> No
         await timed(f"o (sort {runs:,} runs by next column)", lambda: key("o"), n=sorts, overhead=overhead)
         await timed(f"t (next track: refilter {runs:,})", lambda: key("t"), n=max(5, repeat // 4), overhead=overhead)
         await timed("f (plot: history / Pareto)", lambda: key("f"), n=max(3, repeat // 4), overhead=overhead)
+        plot = app.screen.query_one(ScorePlot)
+        # The plot is built in a worker, after the key's repaint: how long until it shows.
+        drawn = lambda: key("t", wait=lambda: plot.settled)  # noqa: E731
+        await timed("t, until the new track's plot is drawn", drawn, n=max(5, repeat // 4))
 
         async def open_detail() -> tuple[float, float]:
             took = await key(

@@ -10,14 +10,17 @@ failure shows as a line of text in the pane, never as a crash.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from rich.text import Text
+from textual import work
 from textual.app import RenderResult
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
+from textual_plotext.plot import Plot
 
 from comma_tui.lab_state import Snapshot
 from comma_tui.widgets import format as fmt
@@ -112,8 +115,22 @@ def byte_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
     return ticks, [fmt.size(10**t) for t in ticks]
 
 
+@dataclass(frozen=True)
+class Colours:
+    """The theme's colours of a plot: runs, marks (promotions, the frontier) and the floor."""
+
+    run: tuple[int, int, int]
+    mark: tuple[int, int, int]
+    floor: tuple[int, int, int]
+
+
 class ScorePlot(PlotextPlot):
-    """Score history, or the bytes-vs-score Pareto view (`pareto = True`)."""
+    """Score history, or the bytes-vs-score Pareto view (`pareto = True`).
+
+    plotext builds a plot in tens of milliseconds (a hundred and more on a track of 25,000 runs),
+    too long for the UI thread to wait on a key: a thread worker builds each plot, and the pane
+    shows the last one built until the new one is ready (`settled` says when it is).
+    """
 
     DEFAULT_CSS = """
     ScorePlot { height: 1fr; min-height: 6; }
@@ -124,9 +141,18 @@ class ScorePlot(PlotextPlot):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.data = PlotData()
-        # plotext rebuilds the whole plot on every render (tens of ms): keep the last one.
         self._cache: tuple[tuple[object, ...], RenderResult] | None = None
+        self._building: tuple[object, ...] | None = None
         self._version = 0
+        self._lock = threading.Lock()  # one figure: one build at a time
+
+    @property
+    def settled(self) -> bool:
+        """Whether the pane shows the plot of its current data and view (no build waits or runs)."""
+        if not self.data.scores:
+            return True  # words, not a plot: nothing to build
+        built = self._cache is not None and self._cache[0][2:4] == (self._version, self.pareto)
+        return built and self._building is None
 
     def show(self, data: PlotData) -> None:
         """Draw new data."""
@@ -149,7 +175,7 @@ class ScorePlot(PlotextPlot):
             self.border_subtitle = "· run  ★ promoted  ─ floor"
 
     def render(self) -> RenderResult:
-        """Build the plot for the current size; too small or failing, say so in words."""
+        """The plot for the current size, data and theme once built (meanwhile the last one); or words."""
         width, height = self.size
         if width < 16 or height < 5:
             return Text("(plot: make the terminal larger)", style="dim")
@@ -158,62 +184,79 @@ class ScorePlot(PlotextPlot):
         key = (width, height, self._version, self.pareto, self.app.theme)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        try:
-            self._draw()
-            drawn = super().render()
-        except Exception as exc:  # plotext is third-party drawing code: a bad frame must not end the app
-            return Text(f"(plot could not be drawn: {exc})", style="dim")
+        if self._building != key:
+            self._building = key
+            colours = Colours(
+                theme_rgb(self.app, "primary", "#4a90d9"),
+                theme_rgb(self.app, "success", "#2e9d4f"),
+                theme_rgb(self.app, "warning", "#d9a400"),
+            )
+            self._build(key, self.data, self.pareto, colours, self._get_plotext_theme_name(self.app.theme))
+        return self._cache[1] if self._cache is not None else Text("drawing the plot…", style="dim")
+
+    @work(thread=True, group="plot", exit_on_error=False)
+    def _build(self, key: tuple[object, ...], data: PlotData, pareto: bool, colours: Colours, theme: str) -> None:
+        """Build one plot off the UI thread and hand it to the pane."""
+        width, height = key[0], key[1]
+        assert isinstance(width, int) and isinstance(height, int)
+        with self._lock:
+            plt = self.plt
+            try:
+                plt.clear_figure()
+                (draw_pareto if pareto else draw_history)(plt, data, colours)
+                plt.plotsize(width, height)
+                plt._set_size(width, height)  # as `PlotextPlot.render` does: resizing needs both
+                plt.theme(theme)
+                drawn: RenderResult = Text.from_ansi(plt.build())
+            except Exception as exc:  # plotext is third-party drawing code: a bad frame must not end the app
+                drawn = Text(f"(plot could not be drawn: {exc})", style="dim")
+        self.app.call_from_thread(self._built, key, drawn)
+
+    def _built(self, key: tuple[object, ...], drawn: RenderResult) -> None:
         self._cache = (key, drawn)
-        return drawn
+        if self._building == key:
+            self._building = None
+        self.refresh()
 
-    def _draw(self) -> None:
-        plt = self.plt
-        plt.clear_figure()
-        run_colour = theme_rgb(self.app, "primary", "#4a90d9")
-        mark_colour = theme_rgb(self.app, "success", "#2e9d4f")
-        floor_colour = theme_rgb(self.app, "warning", "#d9a400")
-        if self.pareto:
-            self._draw_pareto(run_colour, mark_colour)
-        else:
-            self._draw_history(run_colour, mark_colour, floor_colour)
 
-    def _draw_history(self, run_colour: tuple, mark_colour: tuple, floor_colour: tuple) -> None:
-        plt, data = self.plt, self.data
-        # The floor first, so runs close to it are drawn over it rather than hidden under it.
-        if data.floor_steps:
-            steps = thin(data.floor_steps, 2 * MAX_POINTS)
-            plt.plot([p[0] for p in steps], [p[1] for p in steps], marker="braille", color=floor_colour)
-        points = thin(list(enumerate(data.scores, start=1)))
-        plt.scatter([p[0] for p in points], [p[1] for p in points], marker="•", color=run_colour)
-        if data.promoted:
-            marks = thin(data.promoted)
-            plt.scatter([p[0] for p in marks], [p[1] for p in marks], marker="★", color=mark_colour)
-        low, high = min(data.scores), max(data.scores)
-        pad = max(1e-3, (high - low) * 0.05)
-        plt.ylim(low - pad, high + pad)
-        plt.xlim(0.5, len(data.scores) + 0.5)
-        ticks = whole_ticks(1, len(data.scores))
-        plt.xticks([float(t) for t in ticks], [str(t) for t in ticks])
-        plt.xlabel("run (finish order)")
+def draw_history(plt: Plot, data: PlotData, colours: Colours) -> None:
+    """Scores in finish order, the floor as a step line under them, promotions marked."""
+    # The floor first, so runs close to it are drawn over it rather than hidden under it.
+    if data.floor_steps:
+        steps = thin(data.floor_steps, 2 * MAX_POINTS)
+        plt.plot([p[0] for p in steps], [p[1] for p in steps], marker="braille", color=colours.floor)
+    points = thin(list(enumerate(data.scores, start=1)))
+    plt.scatter([p[0] for p in points], [p[1] for p in points], marker="•", color=colours.run)
+    if data.promoted:
+        marks = thin(data.promoted)
+        plt.scatter([p[0] for p in marks], [p[1] for p in marks], marker="★", color=colours.mark)
+    low, high = min(data.scores), max(data.scores)
+    pad = max(1e-3, (high - low) * 0.05)
+    plt.ylim(low - pad, high + pad)
+    plt.xlim(0.5, len(data.scores) + 0.5)
+    ticks = whole_ticks(1, len(data.scores))
+    plt.xticks([float(t) for t in ticks], [str(t) for t in ticks])
+    plt.xlabel("run (finish order)")
 
-    def _draw_pareto(self, run_colour: tuple, mark_colour: tuple) -> None:
-        plt, data = self.plt, self.data
-        if not data.pareto_points:
-            plt.scatter([0.0], [0.0], marker=" ")
-            return
-        points = thin(sorted(data.pareto_points))
-        plt.scatter([p[0] for p in points], [p[1] for p in points], marker="•", color=run_colour)
-        if data.frontier:
-            plt.plot([p[0] for p in data.frontier], [p[1] for p in data.frontier], marker="braille", color=mark_colour)
-            plt.scatter([p[0] for p in data.frontier], [p[1] for p in data.frontier], marker="◆", color=mark_colour)
-        xs = [p[0] for p in data.pareto_points]
-        ys = [p[1] for p in data.pareto_points]
-        low, high = min(xs), max(xs)
-        if high - low < 0.02:
-            low, high = low - 0.01, high + 0.01
-        ticks, labels = byte_ticks(low, high)
-        plt.xlim(low, high)
-        plt.xticks(ticks, labels)
-        pad = max(1e-3, (max(ys) - min(ys)) * 0.05)
-        plt.ylim(min(ys) - pad, max(ys) + pad)
-        plt.xlabel("archive bytes")
+
+def draw_pareto(plt: Plot, data: PlotData, colours: Colours) -> None:
+    """Bytes (log) against score, the frontier drawn and marked."""
+    if not data.pareto_points:
+        plt.scatter([0.0], [0.0], marker=" ")
+        return
+    points = thin(sorted(data.pareto_points))
+    plt.scatter([p[0] for p in points], [p[1] for p in points], marker="•", color=colours.run)
+    if data.frontier:
+        plt.plot([p[0] for p in data.frontier], [p[1] for p in data.frontier], marker="braille", color=colours.mark)
+        plt.scatter([p[0] for p in data.frontier], [p[1] for p in data.frontier], marker="◆", color=colours.mark)
+    xs = [p[0] for p in data.pareto_points]
+    ys = [p[1] for p in data.pareto_points]
+    low, high = min(xs), max(xs)
+    if high - low < 0.02:
+        low, high = low - 0.01, high + 0.01
+    ticks, labels = byte_ticks(low, high)
+    plt.xlim(low, high)
+    plt.xticks(ticks, labels)
+    pad = max(1e-3, (max(ys) - min(ys)) * 0.05)
+    plt.ylim(min(ys) - pad, max(ys) + pad)
+    plt.xlabel("archive bytes")
