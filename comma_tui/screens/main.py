@@ -100,8 +100,12 @@ class MainScreen(Screen[None]):
         self._draw_status()
 
     def _on_filters(self, _filters: RunFilter) -> None:
-        if self.lab_app.snapshot is not None:
-            self._on_ledger(self.lab_app.snapshot)
+        snapshot = self.lab_app.snapshot
+        if snapshot is not None:  # the queue does not filter: it stays as drawn
+            self._draw_table(snapshot)
+            if not snapshot.newest_only:
+                self._draw_plot(snapshot)
+            self._draw_status()
 
     def _draw_table(self, snapshot: Snapshot) -> None:
         filters = self.lab_app.filters

@@ -31,20 +31,31 @@ from ledger.queries import pareto
 MAX_POINTS = 400
 
 
+Point = tuple[float, float]
+
+
 @dataclass(frozen=True)
 class PlotData:
-    """The points of both views for one track."""
+    """What both views of one track draw: its points, thinned to what a pane can show (`thin`),
+    and the ranges of all of them (a track of 25,000 runs keeps a few hundred points)."""
 
     track: str = ""
-    scores: list[float] = field(default_factory=list)
-    promoted: list[tuple[float, float]] = field(default_factory=list)
-    floor_steps: list[tuple[float, float]] = field(default_factory=list)
-    pareto_points: list[tuple[float, float]] = field(default_factory=list)
-    frontier: list[tuple[float, float]] = field(default_factory=list)
+    runs: int = 0  # measured runs: the history's x axis runs 1..runs
+    scores: list[Point] = field(default_factory=list)  # (finish order, score)
+    score_range: Point = (0.0, 0.0)
+    promoted: list[Point] = field(default_factory=list)
+    floor_steps: list[Point] = field(default_factory=list)
+    pareto_points: list[Point] = field(default_factory=list)  # (log10 bytes, score), by bytes
+    pareto_range: tuple[Point, Point] = ((0.0, 0.0), (0.0, 0.0))  # bytes, then score
+    frontier: list[Point] = field(default_factory=list)
 
 
-def _points(x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:
+def _points(x: np.ndarray, y: np.ndarray) -> list[Point]:
     return list(zip(x.tolist(), y.tolist(), strict=True))
+
+
+def _range(values: np.ndarray) -> Point:
+    return (float(values.min()), float(values.max())) if len(values) else (0.0, 0.0)
 
 
 def _log_bytes(total_bytes: np.ndarray) -> np.ndarray:
@@ -66,8 +77,17 @@ def plot_data(table: SummaryTable, track: str, frontier: Sequence[RunSummary]) -
     steps = _points(np.repeat(xs, 2)[keep], np.column_stack([before, floor]).ravel()[keep])
     sizes = _log_bytes(table.arrays["total_bytes"][rows])
     edge = [(math.log10(max(1, r.total_bytes or 1)), r.score if r.score is not None else math.nan) for r in frontier]
-    points = _points(sizes[exact], scores[exact])
-    return PlotData(track, scores.tolist(), _points(xs[promoted], scores[promoted]), steps, points, edge)
+    return PlotData(
+        track=track,
+        runs=len(rows),
+        scores=thin(_points(xs, scores)),
+        score_range=_range(scores),
+        promoted=thin(_points(xs[promoted], scores[promoted])),
+        floor_steps=thin(steps, 2 * MAX_POINTS),
+        pareto_points=thin(sorted(_points(sizes[exact], scores[exact]))),
+        pareto_range=(_range(sizes[exact]), _range(scores[exact])),
+        frontier=edge,
+    )
 
 
 def track_plots(snapshot: Snapshot) -> dict[str, PlotData]:
@@ -149,7 +169,7 @@ class ScorePlot(PlotextPlot):
     @property
     def settled(self) -> bool:
         """Whether the pane shows the plot of its current data and view (no build waits or runs)."""
-        if not self.data.scores:
+        if not self.data.runs:
             return True  # words, not a plot: nothing to build
         built = self._cache is not None and self._cache[0][2:4] == (self._version, self.pareto)
         return built and self._building is None
@@ -179,7 +199,7 @@ class ScorePlot(PlotextPlot):
         width, height = self.size
         if width < 16 or height < 5:
             return Text("(plot: make the terminal larger)", style="dim")
-        if not self.data.scores:
+        if not self.data.runs:
             return Text(f"no measured runs in track {self.data.track or '-'} yet", style="dim")
         key = (width, height, self._version, self.pareto, self.app.theme)
         if self._cache is not None and self._cache[0] == key:
@@ -194,7 +214,7 @@ class ScorePlot(PlotextPlot):
             self._build(key, self.data, self.pareto, colours, self._get_plotext_theme_name(self.app.theme))
         return self._cache[1] if self._cache is not None else Text("drawing the plot…", style="dim")
 
-    @work(thread=True, group="plot", exit_on_error=False)
+    @work(thread=True, group="plot", exit_on_error=False, description="build the score plot")
     def _build(self, key: tuple[object, ...], data: PlotData, pareto: bool, colours: Colours, theme: str) -> None:
         """Build one plot off the UI thread and hand it to the pane."""
         width, height = key[0], key[1]
@@ -223,18 +243,18 @@ def draw_history(plt: Plot, data: PlotData, colours: Colours) -> None:
     """Scores in finish order, the floor as a step line under them, promotions marked."""
     # The floor first, so runs close to it are drawn over it rather than hidden under it.
     if data.floor_steps:
-        steps = thin(data.floor_steps, 2 * MAX_POINTS)
+        steps = data.floor_steps
         plt.plot([p[0] for p in steps], [p[1] for p in steps], marker="braille", color=colours.floor)
-    points = thin(list(enumerate(data.scores, start=1)))
+    points = data.scores
     plt.scatter([p[0] for p in points], [p[1] for p in points], marker="•", color=colours.run)
     if data.promoted:
-        marks = thin(data.promoted)
+        marks = data.promoted
         plt.scatter([p[0] for p in marks], [p[1] for p in marks], marker="★", color=colours.mark)
-    low, high = min(data.scores), max(data.scores)
+    low, high = data.score_range
     pad = max(1e-3, (high - low) * 0.05)
     plt.ylim(low - pad, high + pad)
-    plt.xlim(0.5, len(data.scores) + 0.5)
-    ticks = whole_ticks(1, len(data.scores))
+    plt.xlim(0.5, data.runs + 0.5)
+    ticks = whole_ticks(1, data.runs)
     plt.xticks([float(t) for t in ticks], [str(t) for t in ticks])
     plt.xlabel("run (finish order)")
 
@@ -244,19 +264,17 @@ def draw_pareto(plt: Plot, data: PlotData, colours: Colours) -> None:
     if not data.pareto_points:
         plt.scatter([0.0], [0.0], marker=" ")
         return
-    points = thin(sorted(data.pareto_points))
+    points = data.pareto_points
     plt.scatter([p[0] for p in points], [p[1] for p in points], marker="•", color=colours.run)
     if data.frontier:
         plt.plot([p[0] for p in data.frontier], [p[1] for p in data.frontier], marker="braille", color=colours.mark)
         plt.scatter([p[0] for p in data.frontier], [p[1] for p in data.frontier], marker="◆", color=colours.mark)
-    xs = [p[0] for p in data.pareto_points]
-    ys = [p[1] for p in data.pareto_points]
-    low, high = min(xs), max(xs)
+    (low, high), (lowest, highest) = data.pareto_range
     if high - low < 0.02:
         low, high = low - 0.01, high + 0.01
     ticks, labels = byte_ticks(low, high)
     plt.xlim(low, high)
     plt.xticks(ticks, labels)
-    pad = max(1e-3, (max(ys) - min(ys)) * 0.05)
-    plt.ylim(min(ys) - pad, max(ys) + pad)
+    pad = max(1e-3, (highest - lowest) * 0.05)
+    plt.ylim(lowest - pad, highest + pad)
     plt.xlabel("archive bytes")
