@@ -28,6 +28,7 @@ COMMANDS = {
     "ledger": "ledger",
     "sched": "sched",
     "queue": "sched",
+    "spec": "spec",
 }
 
 

@@ -25,17 +25,10 @@ import av
 import numpy as np
 
 from engine import __version__
-from engine.media.codecs import VideoEncoder
-from engine.media.inflate_runtime import (
-    HEIGHT,
-    LEARNED_FILTER_FILE,
-    VIDEO_SUFFIX,
-    WIDTH,
-    inflate_video,
-    make_postfilter,
-)
-from engine.media.preprocess import preprocess_frames
-from engine.media.video import CLIP_FPS, FRAME_BYTES, SEQ_LEN, iter_frames
+from engine.media.codecs import encode_frames
+from engine.media.inflate_runtime import LEARNED_FILTER_FILE, VIDEO_SUFFIX, inflate_video, make_postfilter
+from engine.media.preprocess import preprocessed
+from engine.media.video import CLIP_FPS, FRAME_BYTES, SEQ_LEN
 from engine.runs.archive import unpack_archive, write_archive
 from engine.runs.postfilter import gather_pairs, train_filter, write_filter
 from engine.runs.progress import Sink, StageClock
@@ -115,15 +108,11 @@ def work_folder(run_dir: Path) -> Iterator[Path]:
 
 
 def encode_stage(spec: RunSpec, clip: Path, frames: int, out: Path, progress: Callable[[int, int], None]) -> Path:
-    """Decode the source, denoise and shrink it, and encode it; returns the encoded file."""
-    p = spec.preprocess
-    width, height = (p.width, p.height) if p.width else (WIDTH, HEIGHT)
+    """Decode the source, filter and shrink it, and encode it; returns the encoded file."""
     video = out / VIDEO_NAME
-    with VideoEncoder(video, spec.encode.settings(), width, height, CLIP_FPS) as encoder:
-        shrunk = preprocess_frames(iter_frames(clip), p.width, p.height, p.scaler, p.denoise)
-        for done, rgb in enumerate(shrunk, start=1):
-            encoder.write(rgb)
-            progress(done, frames)
+    settings = spec.encode.settings()
+    source = preprocessed(clip, spec.preprocess.settings(), settings.pix_fmt)
+    encode_frames(video, source, settings, CLIP_FPS, lambda done: progress(done, frames))
     return video
 
 
@@ -137,7 +126,7 @@ def train_stage(
     """
     i = spec.inflate
     with stages.stage("train-data") as clock:
-        pairs = gather_pairs(video, clip, i.scaler, frames, spec.run.seed, progress=clock)
+        pairs = gather_pairs(video, clip, i, frames, spec.run.seed, progress=clock)
     log(f"post-filter: training on {len(pairs)} of {frames // SEQ_LEN} pairs, {i.steps} steps on {scorer.device}")
     with stages.stage("train") as clock:
         trained = train_filter(pairs, i, spec.run.seed, scorer, scorer.device, clock, log)
@@ -161,7 +150,9 @@ def inflate_stage(spec: RunSpec, archive: Path, work: Path, frames: int, progres
     postfilter = make_postfilter(i.postfilter, unpacked, i.unsharp_size, i.unsharp_amount)
     raw = work / "inflated" / "0.raw"
     raw.parent.mkdir(parents=True, exist_ok=True)
-    written = inflate_video(unpacked / VIDEO_NAME, raw, i.scaler, postfilter, lambda n: progress(n, frames))
+    written = inflate_video(
+        unpacked / VIDEO_NAME, raw, i.scaler, postfilter, lambda n: progress(n, frames), i.path, i.filters
+    )
     if written != frames:
         raise UserError(f"inflate wrote {written} frames but the clip has {frames}: the encode dropped frames")
     shutil.rmtree(unpacked)

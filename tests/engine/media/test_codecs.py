@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine.demo.synthetic import SyntheticDrive
-from engine.media.codecs import CODECS, EncodeSettings, VideoEncoder
+from engine.media.codecs import CODECS, EncodeSettings, VideoEncoder, params_problem
 from engine.media.inflate_runtime import decode_rgb, inflate_video, make_postfilter
 from engine.media.video import HEIGHT, WIDTH, count_frames, open_raw
 
@@ -85,3 +85,24 @@ def test_an_encode_that_fills_the_disk_leaves_no_file(small_frames, mount) -> No
         for frame in small_frames:
             encoder.write(frame)
     assert list(disk.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("codec", "params", "says"),
+    [
+        ("libx264", "nonsense-key=5", "Error parsing option 'nonsense-key = 5'"),
+        ("libx265", "nonsense-key=5", "Unknown option: nonsense-key"),
+        ("libsvtav1", "film-grain=lots", "Error parsing option film-grain: lots"),
+    ],
+)
+def test_params_a_codec_refuses_are_found_before_encoding(codec: str, params: str, says: str) -> None:
+    problem = params_problem(codec, params)
+    assert problem is not None and says in problem
+
+
+@pytest.mark.parametrize(
+    ("codec", "params"),
+    [("libx264", "ref=2:bframes=1"), ("libx265", "aq-mode=1:log-level=warning"), ("libsvtav1", "tune=0:scd=0")],
+)
+def test_params_a_codec_takes_pass(codec: str, params: str) -> None:
+    assert params_problem(codec, params) is None
