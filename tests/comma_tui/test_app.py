@@ -21,8 +21,8 @@ from textual.widgets import DataTable, Input, Label, Static, TextArea
 from comma_tui import demo
 from comma_tui.app import CommaApp
 from comma_tui.cli import main
-from comma_tui.screens.ffmpeg_line import FfmpegLinePrompt
 from comma_tui.lab_client import LabClient
+from comma_tui.screens.ffmpeg_line import FfmpegLinePrompt
 from comma_tui.screens.help import HelpScreen, keys_table
 from comma_tui.screens.review import ReviewScreen
 from comma_tui.screens.run_detail import RunDetailScreen
