@@ -8,9 +8,10 @@ checksums of the parts), then the numeric columns as one little-endian float64 m
 first needs them.
 
 It is only a cache of its segment. It names the version of the segment it was made from (the
-write token `ledger.schema.stamp` puts in the segment's head, its size and its mtime) and the
-columns it holds, and carries checksums of its parts. A reader uses it only when all of that
-matches the segment on disk now; anything else (no summary, an older segment version, other
+write token `ledger.schema.stamp` puts in the segment's head, its size and its mtime), the
+schema its records were read in (a migration may change what a column reads) and the columns
+it holds, and carries checksums of its parts. A reader uses it only when all of that matches
+the segment on disk now; anything else (no summary, an older segment version, other
 columns, a torn or damaged file) reads as None, and the caller rebuilds it from the segment.
 So a summary can never disagree with its records, whichever step of a write a crash cut short.
 
@@ -31,6 +32,7 @@ import numpy as np
 import orjson
 
 from ledger.files import atomic_write
+from ledger.schema import SCHEMA_VERSION
 from ledger.storage import Version
 from ledger.summary import COLUMNS
 from ledger.table import CATEGORIES, END, NUMERIC, TEXTS, SummaryTable, Texts
@@ -56,6 +58,7 @@ def write_summary(path: Path, version: Version, table: SummaryTable) -> bool:
     search = b"".join(table.search_blocks())
     header = {
         "format": FORMAT,
+        "schema": SCHEMA_VERSION,
         "version": list(version),
         "rows": len(table),
         "columns": _COLUMNS,
@@ -126,7 +129,7 @@ def _header(line: bytes, version: Version) -> dict[str, Any] | None:
         header = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
+    if not isinstance(header, dict) or header.get("format") != FORMAT or header.get("schema") != SCHEMA_VERSION:
         return None
     if header.get("columns") != _COLUMNS or header.get("version") != list(version):
         return None

@@ -103,6 +103,15 @@ def test_a_summary_of_other_columns_is_not_used(lab: Lab, monkeypatch: pytest.Mo
     assert read_summary(summary_path(segment), found[0], lambda _n: b"") is None
 
 
+def test_a_summary_made_under_another_schema_is_not_used(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    segment = lab.ledger_dir / "runs-0000.json"
+    found = read_version(segment)
+    assert found is not None
+    # A later schema's migration may change what a column reads, though the segment is unchanged.
+    monkeypatch.setattr(summary_file, "SCHEMA_VERSION", summary_file.SCHEMA_VERSION + 1)
+    assert read_summary(summary_path(segment), found[0], lambda _n: b"") is None
+
+
 def test_a_copied_lab_keeps_its_summaries(lab: Lab, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(lab.root, copy)  # copy2: contents and times, not inodes
