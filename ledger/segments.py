@@ -24,7 +24,7 @@ import sys
 import threading
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,10 +62,56 @@ TAIL_FILES = 4
 _FILE = re.compile(rf"^{PREFIX}(\d+)\.json$")
 
 
+class Records(Mapping[int, RunRecord]):
+    """A segment file's runs by number, each record made from its document when first asked for.
+
+    A one-off command that shows one run (and its parent) makes two records, not a file's hundreds.
+    """
+
+    def __init__(self, tables: Mapping[str, Any], path: Path, known: Mapping[int, RunRecord] | None = None) -> None:
+        self._path = path
+        self._events: dict[int, list[Mapping[str, Any]]] = {}
+        try:
+            self._docs = {int(doc_id): doc for doc_id, doc in tables.get(RUNS_TABLE, {}).items()}
+            for event in tables.get(EVENTS_TABLE, {}).values():
+                self._events.setdefault(int(event.get("run", 0)), []).append(event)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise self._unreadable(exc) from None
+        # Records already read from these same documents, taken as they are.
+        self.made = {n: r for n, r in (known or {}).items() if n in self._docs}
+
+    def __getitem__(self, number: int) -> RunRecord:
+        record = self.made.get(number)
+        if record is None:
+            doc = self._docs[number]
+            try:
+                record = record_from_doc(doc, self._events.get(number, ()))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise self._unreadable(exc, number) from None
+            self.made[number] = record
+        return record
+
+    def _unreadable(self, exc: Exception, number: int | None = None) -> LedgerError:
+        where = "" if number is None else f"document {number}: "
+        return LedgerError(
+            f"ledger file {self._path} holds a run record that cannot be read ({where}{exc!r}); "
+            "it was left untouched: restore the file from a backup"
+        )
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(sorted(self._docs))
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def __contains__(self, number: object) -> bool:
+        return number in self._docs
+
+
 @dataclass(frozen=True)
 class _Parsed:
     signature: Signature
-    records: dict[int, RunRecord]
+    records: Records
     summaries: dict[int, RunSummary]  # of the records, where they were made already
 
 
@@ -146,24 +192,30 @@ class RunStore:
             self._segments[index] = _Segment(sig, version, table)
         return True
 
-    def _parse(self, index: int) -> tuple[Signature, Version, list[RunRecord]]:
+    def _parse(self, index: int) -> tuple[Signature, Version, Records]:
         """Read a file in full: its signature, version and records."""
         path = self.path(index)
         tables, sig = read_tables(path, KIND)
         if tables is None or sig is None:
             raise LedgerError(f"{path} vanished while it was being read: try again")
-        return sig, version_of(token_of(tables), sig), records_of(tables, path)
+        return sig, version_of(token_of(tables), sig), Records(tables, path)
 
     def _take(
-        self, index: int, sig: Signature, version: Version, records: list[RunRecord], known: _Parsed | None = None
+        self,
+        index: int,
+        sig: Signature,
+        version: Version,
+        records: Records,
+        made: Mapping[int, RunSummary] | None = None,
     ) -> None:
         """Adopt a file version read or written in full: its summary (written down) and its records.
 
-        `known` holds summaries already made of some of these very records.
+        `made` holds summaries already made of some of these very records.
         """
-        made = known.summaries if known is not None else {}
-        rows = [made.get(r.number) or RunSummary.of(r) for r in records]
-        table = SummaryTable.from_rows(rows, [r.search_text for r in records])
+        made = made or {}
+        every = list(records.values())
+        rows = [made.get(r.number) or RunSummary.of(r) for r in every]
+        table = SummaryTable.from_rows(rows, [r.search_text for r in every])
         write_summary(summary_path(self.path(index)), version, table)
         with self._guard:
             self._segments[index] = _Segment(sig, version, table)
@@ -171,14 +223,14 @@ class RunStore:
             self._table = None
 
     def _keep(
-        self, index: int, sig: Signature, records: list[RunRecord], summaries: dict[int, RunSummary] | None = None
+        self, index: int, sig: Signature, records: Records, summaries: dict[int, RunSummary] | None = None
     ) -> None:
-        self._full[index] = _Parsed(sig, {r.number: r for r in records}, summaries or {})
+        self._full[index] = _Parsed(sig, records, summaries or {})
         self._full.move_to_end(index)
         while len(self._full) > FULL_FILES_KEPT:
             self._full.popitem(last=False)
 
-    def _records(self, index: int) -> dict[int, RunRecord]:
+    def _records(self, index: int) -> Mapping[int, RunRecord]:
         """The full records of a segment, by number, as its file holds them now (empty when it has none)."""
         with self._guard:
             segment = self._segments.get(index)
@@ -353,37 +405,11 @@ class RunStore:
             tables, sig = storage.last_written, storage.signature
             version = version_of(token_of(tables), sig)
             if parsed is not None and current:
-                unchanged = _Parsed(
-                    sig,
-                    {n: r for n, r in parsed.records.items() if n != number},
-                    {n: s for n, s in parsed.summaries.items() if n != number},
-                )
-                self._take(index, sig, version, records_of(tables, path, unchanged.records), unchanged)
+                made = {n: r for n, r in parsed.records.made.items() if n != number}
+                summaries = {n: s for n, s in parsed.summaries.items() if n != number}
+                self._take(index, sig, version, Records(tables, path, made), summaries)
             else:
-                self._take(index, sig, version, records_of(tables, path))
+                self._take(index, sig, version, Records(tables, path))
         else:
             self.refresh()
         return result
-
-
-def records_of(tables: Mapping[str, Any], path: Path, known: Mapping[int, RunRecord] | None = None) -> list[RunRecord]:
-    """The records a segment file's tables hold, with their overrides, by number.
-
-    `known` are records already read from these same documents, taken as they are.
-    """
-    known = known or {}
-    events: dict[int, list[Mapping[str, Any]]] = {}
-    for event in tables.get(EVENTS_TABLE, {}).values():
-        events.setdefault(int(event.get("run", 0)), []).append(event)
-    records = []
-    for doc_id, doc in tables.get(RUNS_TABLE, {}).items():
-        try:
-            number = int(doc_id)
-            records.append(known[number] if number in known else record_from_doc(doc, events.get(number, ())))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise LedgerError(
-                f"ledger file {path} holds a run record that cannot be read (document {doc_id}: {exc!r}); "
-                "it was left untouched: restore the file from a backup"
-            ) from None
-    records.sort(key=lambda r: r.number)
-    return records

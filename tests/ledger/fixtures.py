@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger import Lab, Ledger, Metrics, RunRecord, RunResult
-from ledger.segments import KIND, PREFIX, records_of
+from ledger.segments import KIND, PREFIX, Records
 from ledger.storage import read_tables, read_version
 from ledger.summary_file import read_summary, summary_path
 from ledger.table import SummaryTable
@@ -153,7 +153,7 @@ def assert_summaries_agree(lab: Lab) -> int:
         if summary is None:
             continue
         usable += 1
-        truth = SummaryTable.of(records_of(tables, segment))
+        truth = SummaryTable.of(list(Records(tables, segment).values()))
         assert list(summary.view()) == list(truth.view()), f"{summary_path(segment)} disagrees with its records"
         assert summary.search_blocks() == truth.search_blocks()
     return usable
