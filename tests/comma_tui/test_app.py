@@ -137,7 +137,8 @@ async def test_new_run_form_fills_from_a_pasted_ffmpeg_line(lab: tuple[Lab, dict
         assert form.query_one("#ax-encode-params", Input).value == "scd=0"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: len(Ledger(the_lab).all()) == 12)
-        spec = Ledger(the_lab).all()[-1].spec
+        (new,) = Ledger(the_lab).records(Ledger(the_lab).all()[-1:])
+        spec = new.spec
         assert (spec["encode"]["film_grain"], spec["encode"]["keyint"], spec["preprocess"]["height"]) == (22, 180, 392)
 
 

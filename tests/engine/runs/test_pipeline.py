@@ -179,14 +179,14 @@ def test_a_run_with_filter_chains_exports_and_rescores_equal(lab: Lab, tmp_path:
     spec.write_text(WITH_CHAINS)
     assert main(["run", str(spec), "--lab", str(lab.root)]) == 0
     ledger = Ledger(lab)
-    run = ledger.runs(text="chains")[0]
+    (run,) = ledger.records(ledger.runs(text="chains"))
     with zipfile.ZipFile(Path(run.artifacts) / "archive.zip") as zf, zf.open("0.mkv") as video, av.open(video) as mkv:
         assert (mkv.streams.video[0].width, mkv.streams.video[0].height) == (384, 288)
     dest = tmp_path / "submission"
     assert main(["export", run.id, str(dest), "--lab", str(lab.root)]) == 0
     assert "--filters unsharp=5:5:0.6" in (dest / "inflate.sh").read_text()
     assert main(["run", "--submission", str(dest), "--lab", str(lab.root), "--label", "chains-exported"]) == 0
-    exported = Ledger(lab).runs(text="chains-exported")[0]
+    (exported,) = Ledger(lab).records(Ledger(lab).runs(text="chains-exported"))
     assert exported.metrics is not None and exported.metrics == run.metrics
 
 
