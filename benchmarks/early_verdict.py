@@ -168,7 +168,7 @@ def time_losers(ledger: Ledger, batch_size: int, count: int, path: Path) -> dict
     from engine.scoring.scorer import Scorer
 
     timings: dict[str, dict[str, float]] = json.loads(path.read_text()) if path.is_file() else {}
-    for record in ledger.all():
+    for record in ledger.records(ledger.all()):
         if len(timings) >= count:
             break
         floor = ledger.get(record.compared_with) if record.compared_with else None
@@ -211,7 +211,9 @@ def time_losers(ledger: Ledger, batch_size: int, count: int, path: Path) -> dict
 
 def report(ledger: Ledger, batch_size: int, orders: int, timings: dict[str, dict[str, float]]) -> None:
     """Replay every run through the rule and print the figures with their targets."""
-    runs = [load_measured(ledger, r, batch_size) for r in ledger.all() if r.status == "done" and r.label]
+    runs = [
+        load_measured(ledger, r, batch_size) for r in ledger.records(ledger.all()) if r.status == "done" and r.label
+    ]
     as_floors = {m.run.id: as_floor(ledger, m.run) for m in runs}
     eps = ledger.epsilon
     print(

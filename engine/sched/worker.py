@@ -104,7 +104,7 @@ def floor_lookup(ledger: Ledger, record: RunRecord, spec: RunSpec) -> FloorLooku
             device_kind=device_kind,
         )
         # None: the first run of its group, scored in full: it may become the floor.
-        return None if found is None else as_floor(ledger, found)
+        return None if found is None else as_floor(ledger, ledger.get(found.id))
 
     return lookup
 

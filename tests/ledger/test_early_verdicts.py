@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger import Ledger, LedgerError, Metrics, RunRecord
+from ledger import Ledger, LedgerError, Metrics, RunRecord, RunSummary
 from ledger.queries import pareto
 from ledger.records import Job, record_from_doc
 from tests.ledger.fixtures import make_lab, measured, metrics, result, spec
@@ -53,8 +53,9 @@ def test_an_estimate_is_never_a_floor_nor_on_the_frontier(ledger: Ledger) -> Non
     floor = measured(ledger, 23.08)
     run = rejected_early(ledger, score=1.0, bound=0.5)  # even one that looks far better
     assert run.verdict == "rejected"
-    assert ledger.floor("main") == floor
-    assert run not in pareto(ledger.all())
+    assert [r.estimated for r in ledger.all()] == [False, True]  # the summaries say so: no full record read
+    assert ledger.floor("main") == RunSummary.of(floor)
+    assert run.id not in [r.id for r in pareto(ledger.table())]
     assert ledger.deltas()[run.id] == pytest.approx(1.0 - 23.08)  # the console still says how far off it looks
     with pytest.raises(LedgerError, match="score it fully first .*ledger rescore"):
         ledger.override(run.id, "promoted", "looks good")
@@ -90,7 +91,7 @@ def test_rescore_queues_a_score_only_job_that_replaces_the_estimate(ledger: Ledg
     done = ledger.record_result(run.id, exact)
     assert done.exact and done.job == Job.RUN and done.verdict == "promoted"  # reviewed again: it won after all
     assert done.stage_timings == {"encode": 1.5, "score": 40.0, "inflate": 3.0}
-    assert ledger.floor("main") == done
+    assert ledger.floor("main") == RunSummary.of(done)
 
 
 def test_rescore_refusals(ledger: Ledger) -> None:

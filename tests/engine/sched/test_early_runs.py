@@ -60,7 +60,8 @@ def lab(demo_assets, tmp_path_factory: pytest.TempPathFactory) -> Lab:
 
 
 def test_the_first_run_of_a_track_is_scored_in_full(lab: Lab) -> None:
-    first = next(r for r in Ledger(lab).all() if r.label == "first")
+    ledger = Ledger(lab)
+    first = ledger.get(next(r.id for r in ledger.all() if r.label == "first"))
     assert first.verdict == "promoted" and first.exact
     assert "early verdict: on" not in _log(first)
     per_pair = load_per_pair(lab, first.id)
@@ -101,8 +102,10 @@ def test_a_clear_loser_is_rejected_early_then_scored_fully_on_request(lab: Lab) 
 
 def test_a_run_level_with_the_floor_is_scored_in_full_with_the_same_digits(lab: Lab) -> None:
     ledger = Ledger(lab)
-    floor = ledger.floor("main")
-    assert floor is not None and floor.metrics is not None
+    found = ledger.floor("main")
+    assert found is not None
+    floor = ledger.get(found.id)  # its metrics: a full record
+    assert floor.metrics is not None
     again = _run(ledger, "the floor's spec again")  # random batch order now: there is a floor to beat
     assert "early verdict: on" in _log(again)
     assert again.exact and again.metrics is not None

@@ -80,11 +80,16 @@ def test_previews_leave_the_numbers_alone_and_fit_the_budget(
     assert kept[worst]["segnet"] == pytest.approx(float(plain.distortions.segnet_per_pair[worst]))
     assert index["fixed"] == [1, 4] and {1, 4} <= set(kept)
     assert kept[1]["frame"] == 3  # SegNet's frame of pair 1: the last of frames 2 and 3
-    # A budget too small for every pair: pairs are left out, the worst first kept, and it holds.
-    tight = write_previews(keeper, tmp_path / "tight", demo_assets.clip, raw, budget=size // 2)
-    assert tight == sum(f.stat().st_size for f in (tmp_path / "tight").iterdir()) <= size // 2
-    tight_index = json.loads((tmp_path / "tight" / INDEX_NAME).read_text())
-    assert worst in {e["pair"] for e in tight_index["kept"]} and len(tight_index["kept"]) < len(kept)
+    # Budgets too small for every pair: each holds; the largest that leaves a pair out keeps the worst.
+    # (JPEG quality gives way first, so how small that is depends on the clip: step down to it.)
+    for step in range(15, 0, -1):
+        budget = size * step // 16
+        tight = write_previews(keeper, tmp_path / "tight", demo_assets.clip, raw, budget=budget)
+        assert tight == sum(f.stat().st_size for f in (tmp_path / "tight").iterdir()) <= budget
+        tight_kept = {e["pair"] for e in json.loads((tmp_path / "tight" / INDEX_NAME).read_text())["kept"]}
+        if len(tight_kept) < len(kept):
+            break
+    assert worst in tight_kept and len(tight_kept) < len(kept)
     frame = Image.open(tmp_path / "previews" / "00001-candidate.jpg")
     classes = np.asarray(Image.open(tmp_path / "previews" / "00001-candidate-classes.png"))
     assert frame.size == (512, 384) and classes.shape == (384, 512) and classes.max() < 5
