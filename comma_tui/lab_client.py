@@ -19,6 +19,7 @@ from engine.runs.spec import RunSpec, SourceSpec, lab_source, parse_spec, stage_
 from engine.sched import control
 from engine.sched.pool import LOG_NAME, log_tail
 from ledger import Lab, Ledger, RunRecord, load_per_pair
+from ledger.artifacts import load_curve
 from ledger.errors import UserError
 
 LOG_TAIL_LINES = 40
@@ -114,6 +115,7 @@ class LabClient:
             prior_per_pair=self._per_pair(prior) if prior is not None else None,
             log_tail=self.log_tail(run),
             artifacts=run.artifacts,
+            curve=self.curve(run),
         )
 
     def _per_pair(self, run: RunRecord) -> PerPairSeries | None:
@@ -129,6 +131,11 @@ class LabClient:
         """The last lines of a run's log.txt (live while it runs), else the tail kept in the ledger."""
         live = log_tail(Path(run.artifacts) / LOG_NAME, LOG_TAIL_LINES) if run.artifacts else ""
         return live or run.log_tail
+
+    @staticmethod
+    def curve(run: RunRecord) -> tuple[dict[str, float], ...]:
+        """A training run's curve (loss terms and score estimate by step; live while it trains), else ()."""
+        return tuple(load_curve(run.artifacts)) if run.artifacts else ()
 
     def get(self, run_id: str) -> RunRecord:
         """One run's record, fresh from the ledger."""

@@ -72,3 +72,4 @@ class RunDetail:
     prior_per_pair: PerPairSeries | None
     log_tail: str
     artifacts: str
+    curve: tuple[dict[str, float], ...] = ()  # a training run's curve.jsonl, by step

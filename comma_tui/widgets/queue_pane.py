@@ -70,12 +70,17 @@ def stage_bars(
     return text
 
 
+LIVE = {"loss": "loss", "segnet": "seg", "posenet": "pose", "pixel": "pix", "estimate": "est"}
+
+
 def eta_text(progress: Progress | None) -> str:
-    """`score 12/30 · 42s left`, or `starting` before the first report."""
+    """`score 12/30 · 42s left`, or `starting` before the first report; a training step's latest figures after."""
     if progress is None:
         return "starting"
     left = f" · {fmt.duration(progress.eta)} left" if progress.eta is not None else ""
-    return f"{progress.stage} {progress.done}/{progress.total}{left}"
+    figures = [f"{short} {progress.metrics[name]:.4g}" for name, short in LIVE.items() if name in progress.metrics]
+    live = f" · {' '.join(figures)}" if figures else ""
+    return f"{progress.stage} {progress.done}/{progress.total}{left}{live}"
 
 
 class QueueBody(Widget):

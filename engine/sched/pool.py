@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.runs.codec import CHECKPOINT_NAME
+
 TAG_VAR = "COMMA_TUI_RUN"
 LOG_NAME = "log.txt"  # each run's log, in its run folder
 OUTPUT_NAME = "worker.out"
@@ -273,10 +275,13 @@ class Worker:
 
 
 def remove_partial(run_dir: Path) -> None:
-    """Delete what a cancelled run left in its folder, all but its log."""
+    """Delete what a cancelled run left in its folder, all but its log and a codec's checkpoint.
+
+    The checkpoint stays so that a later run can start from it (`init_from`).
+    """
     with contextlib.suppress(OSError):
         for child in list(run_dir.iterdir()):
-            if child.name == LOG_NAME:
+            if child.name in (LOG_NAME, CHECKPOINT_NAME):
                 continue
             if child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child, ignore_errors=True)

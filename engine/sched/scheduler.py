@@ -305,7 +305,7 @@ class Scheduler:
         with contextlib.suppress(LedgerError, ValueError, TypeError):
             if self.ledger.get(worker.run_id).status != "running":
                 return  # it ended (its progress was cleared): a late event must not bring it back
-            eta = event.get("eta")
+            eta, metrics = event.get("eta"), event.get("metrics")
             self.ledger.set_progress(
                 worker.run_id,
                 str(event["stage"]),
@@ -313,6 +313,7 @@ class Scheduler:
                 int(event["total"]),
                 float(event.get("elapsed") or 0.0),
                 None if eta is None else float(eta),
+                metrics if isinstance(metrics, dict) else None,
             )
         worker.written = self._last_progress = now
 

@@ -27,8 +27,9 @@ from comma_tui.screens.review import ReviewScreen
 from comma_tui.screens.run_detail import RunDetailScreen
 from comma_tui.screens.run_form import RunForm
 from comma_tui.screens.sweep_form import SweepForm
+from comma_tui.widgets.curve_plot import CurvePlot
 from comma_tui.widgets.ledger_table import LedgerTable
-from comma_tui.widgets.queue_pane import stage_bars
+from comma_tui.widgets.queue_pane import eta_text, stage_bars
 from engine.demo.layout import DemoAssets
 from engine.runs.spec import stage_names
 from ledger import Lab, Ledger, Progress
@@ -257,6 +258,29 @@ async def test_detail_of_a_running_run_follows_its_log(lab: tuple[Lab, dict[str,
         await wait_for(pilot, lambda: "frame 30 of 60" in str(shown.content))
 
 
+async def test_detail_of_a_training_run_plots_its_curve_live(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    folder = Path(Ledger(the_lab).get(roles["running"]).artifacts)
+    folder.mkdir(parents=True, exist_ok=True)
+    curve = folder / "curve.jsonl"
+    curve.write_text('{"step":1,"loss":3.5,"segnet":2.0,"posenet":1.0}\n{"step":2,"loss":3.0,"segnet":1.8}\n')
+    async with open_console(the_lab) as (app, pilot, table):
+        await select(pilot, table, roles["floor"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.detail is not None)
+        assert not app.screen.query_one("#curve-plot", CurvePlot).display  # a run that did not train: no plot
+        await pilot.press("escape")
+        await select(pilot, table, roles["running"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run_id == roles["running"])
+        plot = app.screen.query_one("#curve-plot", CurvePlot)
+        await wait_for(pilot, lambda: plot.display and plot.border_title == "Training · step 2 · live")
+        with curve.open("a") as f:
+            f.write('{"step":3,"loss":2.5,"segnet":1.5,"estimate":4.25}\n')
+        await wait_for(pilot, lambda: plot.border_title == "Training · step 3 · live")
+        assert plot.border_subtitle == "loss 2.5 segnet 1.5 estimate 4.25"
+
+
 async def test_pause_and_resume_queue(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, _ = lab
     async with open_console(the_lab) as (app, pilot, _):
@@ -403,3 +427,10 @@ def test_queue_bars_follow_each_runs_own_stages() -> None:
     assert "█" in bars["trn"] and bars["trn"].endswith("·")
     submission = stage_names({"run": {"submission": "/sub"}})
     assert stage_bars(submission, None, 80).plain.split()[::2] == ["arc", "inf", "scr"]
+
+
+def test_queue_pane_shows_a_training_runs_latest_figures() -> None:
+    figures = {"step": 40.0, "loss": 1.5, "segnet": 0.8, "posenet": 0.31, "pixel": 0.042, "estimate": 2.125}
+    training = Progress("r0001", "train", 40, 100, 8.0, 12.0, 0.0, figures)
+    assert eta_text(training) == "train 40/100 · 12s left · loss 1.5 seg 0.8 pose 0.31 pix 0.042 est 2.125"
+    assert eta_text(Progress("r0001", "score", 1, 4, 1.0, None, 0.0)) == "score 1/4"

@@ -341,7 +341,8 @@ def test_ticks_follow_progress_at_a_bounded_rate_log_other_output_and_enforce_ti
         "end, i = time.time() + 1.5, 0\n"
         "while time.time() < end:\n"
         "    i += 1\n"
-        "    event = {'event': 'progress', 'stage': 'encode', 'done': i, 'total': 10**6, 'elapsed': 1.0, 'eta': 2.0}\n"
+        "    event = {'event': 'progress', 'stage': 'encode', 'done': i, 'total': 10**6, 'elapsed': 1.0, 'eta': 2.0,\n"
+        "             'metrics': {'loss': 0.5, 'estimate': 1.25}}\n"
         "    print(json.dumps(event), flush=True)\n"
         "    time.sleep(0.002)\n"
         "print('a line that is not JSON', flush=True)\n"
@@ -373,6 +374,7 @@ def test_ticks_follow_progress_at_a_bounded_rate_log_other_output_and_enforce_ti
     assert len(writes) >= 3  # it followed the progress as it went...
     assert len(writes) <= (writes[-1] - writes[0]) / PROGRESS_INTERVAL + 2 < ticks  # ...but not every tick
     assert ledger.progress()[record.id].stage == "encode"
+    assert ledger.progress()[record.id].metrics == {"loss": 0.5, "estimate": 1.25}  # a training step's live figures
     assert "[stdout] a line that is not JSON" in log.read_text() and "a warning on stderr" in log.read_text()
 
     scheduler.timeout_grace = 0.0  # now it is past its 1 s run.timeout
