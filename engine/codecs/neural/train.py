@@ -213,7 +213,7 @@ def train_decoder(
         torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
         optimizer.step()
         ema.update(model)
-        figures = {"loss": float(loss)} | {t: float(v) for t, v in terms.items()}
+        figures = {"loss": float(loss.detach())} | {t: float(v.detach()) for t, v in terms.items()}
         for name, value in figures.items():
             sums[name] = sums.get(name, 0.0) + value
         count += 1

@@ -12,11 +12,13 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from comma_tui.cli import main
 from comma_tui.lab_client import LabClient
 from comma_tui.widgets.queue_pane import stage_bars
+from engine.media.video import HEIGHT, WIDTH
 from engine.runs import registry
 from engine.runs.spec import SourceSpec, SpecError, lab_source, parse_spec, stage_names
 from engine.sched import control
@@ -39,6 +41,11 @@ def toy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The toy codec installed (and a plug-in that does not import); uninstalled afterwards."""
     site = tmp_path / "site"
     _install(site, "toy_codec", "toy = tests.engine.runs.toy_plugin.codec:ToyCodec")
+    _install(
+        site,
+        "toy_stages",
+        "mask = tests.engine.runs.toy_plugin.stages:TopMask\nbar = tests.engine.runs.toy_plugin.stages:BottomBar",
+    )
     _install(site, "broken_codec", "broken = no_such_module_anywhere:Codec")
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p))
@@ -93,6 +100,31 @@ def test_a_toy_codec_runs_through_the_queue_the_console_export_and_official_scor
     assert exported.metrics == record.metrics
 
 
+def test_stage_plugins_change_the_source_and_the_inflate_and_their_code_ships(
+    toy: Path, lab: Lab, tmp_path: Path
+) -> None:
+    spec = tmp_path / "staged.toml"
+    spec.write_text(
+        '[run]\nlabel = "staged"\n[preprocess]\nwidth = 128\nheight = 96\n[encode]\ncrf = 30\npreset = 12\n'
+        "[mask]\nrows = 128\n[bar]\nrows = 40\nlevel = 200\n"
+    )
+    assert main(["run", str(spec), "--lab", str(lab.root), "--keep-raw"]) == 0
+    record = Ledger(lab).runs(text="staged")[0]
+    assert record.status == "done" and list(record.stage_timings) == ["encode", "archive", "inflate", "score"]
+    frames = np.fromfile(Path(record.artifacts) / "0.raw", np.uint8).reshape(-1, HEIGHT, WIDTH, 3)
+    assert (frames[:, -40:] == 200).all()  # the post-filter ran on every inflated frame
+    assert frames[:, :64].mean() < 40 < frames[:, 200:-40].mean()  # the masked source rows came back dark
+
+    dest = tmp_path / "submission"
+    assert main(["export", record.id, str(dest), "--lab", str(lab.root)]) == 0
+    assert (dest / "postfilter_bar.py").read_bytes() == (
+        Path(__file__).parent / "toy_plugin" / "bar_runtime.py"
+    ).read_bytes()
+    assert '--plugin \'postfilter_bar.py={"level":200,"rows":40}\'' in (dest / "inflate.sh").read_text()
+    assert main(["run", "--submission", str(dest), "--lab", str(lab.root), "--label", "staged-exported"]) == 0
+    assert Ledger(lab).runs(text="staged-exported")[0].metrics == record.metrics
+
+
 @pytest.mark.parametrize(
     ("tables", "message"),
     [
@@ -101,6 +133,8 @@ def test_a_toy_codec_runs_through_the_queue_the_console_export_and_official_scor
         ({"toy": {"scale": 4}}, "[toy] is for encode.codec = 'toy': set that codec, or remove the section"),
         ({"encode": {"codec": "broken"}}, "encode.codec = 'broken': its plug-in did not load"),
         ({"encode": {"codec": "nope"}}, "encode.codec = 'nope' is not allowed: use one of"),
+        ({"mask": {"rows": 1}}, "mask.rows = 1 is out of range: use 2..800"),
+        ({"mask": {"rows": 8}, "preprocess": {"path": "rgb"}}, "preprocess plug-ins run on the yuv path"),
     ],
 )
 def test_a_plugins_keys_are_checked_like_the_rest(toy: Path, tables: dict, message: str) -> None:

@@ -1,7 +1,9 @@
 """Neural runs at toy scale on the CPU: an exact score, export, a crash and its resume, warm starts, bad keys.
 
-The clip is the 12-frame demo clip (6 pairs); the decoder is tiny (latent 4, 8 channels, 4 x2
-stages) and trains for a few steps: enough to check what a user relies on, not to compress well.
+The clip is the 12-frame demo clip (6 pairs); the decoder is tiny (latent 4, 8 channels, six x2
+stages from 6x8) and trains for two steps of one pair: enough to check what a user relies on,
+not to compress well. A step through the scorer's networks costs seconds of CPU, so the crash
+test trains on the pixel term alone: checkpoints and resuming do not depend on the loss.
 """
 
 from __future__ import annotations
@@ -34,18 +36,18 @@ codec = "neural"
 [neural]
 latent_dim = 4
 channels = 8
-upsample = 4
+upsample = 6
 steps = {steps}
-batch = 2
+batch = 1
 lr = 0.01
-qat_from = 4
+qat_from = 0
 checkpoint_every = {every}
 {extra}
 """
 NEURAL_STAGES = ("train-data", "train", "archive", "inflate", "score")
 
 
-def _spec(folder: Path, label: str, steps: int = 8, every: int = 4, extra: str = "") -> Path:
+def _spec(folder: Path, label: str, steps: int = 2, every: int = 1, extra: str = "") -> Path:
     path = folder / f"{label}.toml"
     path.write_text(NEURAL.format(label=label, steps=steps, every=every, extra=extra))
     return path
@@ -79,9 +81,9 @@ def test_a_neural_run_records_an_exact_score_and_its_export_scores_the_same(
     with zipfile.ZipFile(folder / "archive.zip") as zf:
         assert zf.namelist() == ["0.bin"]
     assert record.metrics.archive_bytes == (folder / "archive.zip").stat().st_size
-    assert read_header(folder / CHECKPOINT_NAME).step == 8
+    assert read_header(folder / CHECKPOINT_NAME).step == 2
     curve = load_curve(folder)
-    assert [p["step"] for p in curve] == list(range(1, 9))
+    assert [p["step"] for p in curve] == [1, 2]
     assert {"loss", "segnet", "posenet", "pixel"} <= set(curve[0]) and "estimate" in curve[-1]
 
     dest = tmp_path / "submission"
@@ -94,15 +96,20 @@ def test_a_neural_run_records_an_exact_score_and_its_export_scores_the_same(
 
 
 def test_init_from_warm_starts_from_that_runs_checkpoint(lab: Lab, trained: str, tmp_path: Path) -> None:
-    spec = _spec(tmp_path, "neural-warm", extra=f'init_from = "{trained}"')
+    # With no steps of its own, a warm-started run ships exactly the decoder and latents it started from.
+    spec = _spec(tmp_path, "neural-warm", steps=0, extra=f'init_from = "{trained}"\nseed = 7')
     assert main(["run", str(spec), "--lab", str(lab.root)]) == 0
-    warm = Ledger(lab).runs(text="neural-warm")[0]
+    warm, source = Ledger(lab).runs(text="neural-warm")[0], Ledger(lab).get(trained)
     assert warm.status == "done"
     log = (Path(warm.artifacts) / "log.txt").read_text()
-    assert f"warm start from {Path(Ledger(lab).get(trained).artifacts) / CHECKPOINT_NAME} (its step 8)" in log
-    # It starts where the first run ended, not from scratch: its first step's loss is lower.
-    first = load_curve(Ledger(lab).get(trained).artifacts)[0]["loss"]
-    assert load_curve(warm.artifacts)[0]["loss"] < first
+    assert f"warm start from {Path(source.artifacts) / CHECKPOINT_NAME} (its step 2)" in log
+    assert _archive_file(warm.artifacts) == _archive_file(source.artifacts)
+    assert warm.metrics == source.metrics
+
+
+def _archive_file(folder: str) -> bytes:
+    with zipfile.ZipFile(Path(folder) / "archive.zip") as zf:
+        return zf.read("0.bin")
 
 
 def test_a_worker_killed_mid_training_resumes_from_its_checkpoint_when_requeued(lab: Lab) -> None:
@@ -110,7 +117,15 @@ def test_a_worker_killed_mid_training_resumes_from_its_checkpoint_when_requeued(
     tables = {
         "run": {"label": "neural-crash"},
         "encode": {"codec": "neural"},
-        "neural": {"latent_dim": 4, "channels": 8, "upsample": 4, "steps": 30, "batch": 1, "checkpoint_every": 3},
+        "neural": {
+            "latent_dim": 4,
+            "channels": 8,
+            "upsample": 6,
+            "steps": 40,
+            "batch": 1,
+            "checkpoint_every": 2,
+            "loss": {"pixel": 1.0},
+        },
     }
     record = ledger.add_run(parse_spec(tables, lab_source(lab)).to_dict(), label="neural-crash")
     checkpoint = lab.run_dir(record.id) / CHECKPOINT_NAME
@@ -121,12 +136,12 @@ def test_a_worker_killed_mid_training_resumes_from_its_checkpoint_when_requeued(
         start_new_session=True,
     )
     try:
-        polling.wait_until(checkpoint.exists, 300, "the first checkpoint")
+        polling.wait_until(checkpoint.exists, 900, "the first checkpoint")
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait(30)
     saved = read_header(checkpoint).step
-    assert 3 <= saved < 30 and ledger.get(record.id).status == "running"
+    assert 2 <= saved < 40 and ledger.get(record.id).status == "running"
 
     Scheduler(lab, slots=1, gpus=()).recover()  # the lost worker's run goes back to the queue
     assert ledger.get(record.id).status == "queued"
@@ -134,9 +149,9 @@ def test_a_worker_killed_mid_training_resumes_from_its_checkpoint_when_requeued(
     assert done.status == "done" and done.metrics is not None
     log = (lab.run_dir(record.id) / "log.txt").read_text()
     assert f"resumed at step {saved} from" in log
-    assert read_header(checkpoint).step == 30
+    assert read_header(checkpoint).step == 40
     steps = [p["step"] for p in load_curve(lab.run_dir(record.id))]
-    assert steps == sorted(set(steps)) and steps[-1] == 30  # the curve goes on from the resume, no step twice
+    assert steps == sorted(set(steps)) and steps[-1] == 40  # the curve goes on from the resume, no step twice
 
 
 @pytest.mark.parametrize(
