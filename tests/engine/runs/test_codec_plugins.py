@@ -23,7 +23,7 @@ from engine.runs import registry
 from engine.runs.spec import SourceSpec, SpecError, lab_source, parse_spec, stage_names
 from engine.sched import control
 from engine.sched.pool import alive, kill_run, run_tag
-from ledger import Lab, Ledger
+from ledger import Lab, Ledger, RunRecord
 from tests import polling
 
 TOY_STAGES = ("shrink", "archive", "inflate", "score")
@@ -60,6 +60,13 @@ def lab(demo_assets, tmp_path: Path) -> Lab:
     return Lab.create(tmp_path / "lab", demo_assets.clip, demo_assets.models)
 
 
+def _record(lab: Lab, label: str) -> RunRecord:
+    """The full record of the run labelled `label` (lists hold summaries)."""
+    ledger = Ledger(lab)
+    (record,) = ledger.records(ledger.runs(text=label))
+    return record
+
+
 def _stop_scheduler(lab: Lab) -> None:
     try:
         control.stop(lab, now=True, wait=True, timeout=30)
@@ -76,15 +83,23 @@ def test_a_toy_codec_runs_through_the_queue_the_console_export_and_official_scor
     spec = parse_spec({"encode": {"codec": "toy"}, "toy": {"scale": 8}, "run": {"label": "toy"}}, lab_source(lab))
     ledger = Ledger(lab)
     queued = ledger.add_run(spec.to_dict(), label="toy")
-    # The console's queue pane draws the toy's own stages, from what the lab client hands it.
-    snapshot = LabClient(lab).snapshot()
-    assert snapshot is not None and snapshot.stages[queued.id] == TOY_STAGES
-    assert stage_bars(snapshot.stages[queued.id], None, 80).plain.split()[::2] == ["shr", "arc", "inf", "scr"]
+    client, seen = LabClient(lab), []
+
+    def shown_or_ended() -> bool:
+        # The console's queue pane draws a running run's own stages, from what the lab client hands it.
+        snapshot = client.snapshot()
+        if snapshot is not None and queued.id in snapshot.stages:
+            seen.append(snapshot.stages[queued.id])
+        return bool(seen) or Ledger(lab).get(queued.id).status not in ("queued", "running")
+
     control.start(lab, 1)
     try:
-        polling.wait_until(lambda: Ledger(lab).get(queued.id).status not in ("queued", "running"), 120, "the toy run")
+        polling.wait_until(shown_or_ended, 300, "the toy run in the queue pane")
+        polling.wait_until(lambda: Ledger(lab).get(queued.id).status not in ("queued", "running"), 600, "the toy run")
     finally:
         _stop_scheduler(lab)
+    assert seen and seen[0] == TOY_STAGES
+    assert stage_bars(seen[0], None, 80).plain.split()[::2] == ["shr", "arc", "inf", "scr"]
     record = Ledger(lab).get(queued.id)
     assert record.status == "done", record.log_tail
     assert record.metrics is not None and list(record.stage_timings) == list(TOY_STAGES)
@@ -96,7 +111,7 @@ def test_a_toy_codec_runs_through_the_queue_the_console_export_and_official_scor
     assert sorted(p.name for p in dest.iterdir()) == ["archive.zip", "inflate.py", "inflate.sh", "spec.toml"]
     assert "import engine" not in (dest / "inflate.py").read_text()  # it ships standalone
     assert main(["run", "--submission", str(dest), "--lab", str(lab.root), "--label", "toy-exported"]) == 0
-    exported = Ledger(lab).runs(text="toy-exported")[0]
+    exported = _record(lab, "toy-exported")
     assert exported.metrics == record.metrics
 
 
@@ -109,7 +124,7 @@ def test_stage_plugins_change_the_source_and_the_inflate_and_their_code_ships(
         "[mask]\nrows = 128\n[bar]\nrows = 40\nlevel = 200\n"
     )
     assert main(["run", str(spec), "--lab", str(lab.root), "--keep-raw"]) == 0
-    record = Ledger(lab).runs(text="staged")[0]
+    record = _record(lab, "staged")
     assert record.status == "done" and list(record.stage_timings) == ["encode", "archive", "inflate", "score"]
     frames = np.fromfile(Path(record.artifacts) / "0.raw", np.uint8).reshape(-1, HEIGHT, WIDTH, 3)
     assert (frames[:, -40:] == 200).all()  # the post-filter ran on every inflated frame
@@ -122,7 +137,7 @@ def test_stage_plugins_change_the_source_and_the_inflate_and_their_code_ships(
     ).read_bytes()
     assert '--plugin \'postfilter_bar.py={"level":200,"rows":40}\'' in (dest / "inflate.sh").read_text()
     assert main(["run", "--submission", str(dest), "--lab", str(lab.root), "--label", "staged-exported"]) == 0
-    assert Ledger(lab).runs(text="staged-exported")[0].metrics == record.metrics
+    assert _record(lab, "staged-exported").metrics == record.metrics
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from engine.runs.spec import SourceSpec, SpecError, lab_source, parse_spec, stag
 from engine.sched.pool import child_env, python_command
 from engine.sched.scheduler import Scheduler
 from engine.sched.worker import execute_run
-from ledger import Lab, Ledger
+from ledger import Lab, Ledger, RunRecord
 from ledger.artifacts import load_curve
 from tests import polling
 
@@ -62,7 +62,14 @@ def lab(demo_assets, tmp_path_factory: pytest.TempPathFactory) -> Lab:
 def trained(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> str:
     """One finished neural run."""
     assert main(["run", str(_spec(tmp_path_factory.mktemp("specs"), "neural-first")), "--lab", str(lab.root)]) == 0
-    return Ledger(lab).runs(text="neural-first")[0].id
+    return _record(lab, "neural-first").id
+
+
+def _record(lab: Lab, label: str) -> RunRecord:
+    """The full record of the run labelled `label` (lists hold summaries)."""
+    ledger = Ledger(lab)
+    (record,) = ledger.records(ledger.runs(text=label))
+    return record
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
@@ -91,7 +98,7 @@ def test_a_neural_run_records_an_exact_score_and_its_export_scores_the_same(
     assert sorted(p.name for p in dest.iterdir()) == ["archive.zip", "inflate.py", "inflate.sh", "spec.toml"]
     assert "from engine" not in (dest / "inflate.py").read_text()  # standalone: torch and numpy only
     assert main(["run", "--submission", str(dest), "--lab", str(lab.root), "--label", "neural-exported"]) == 0
-    exported = Ledger(lab).runs(text="neural-exported")[0]
+    exported = _record(lab, "neural-exported")
     assert exported.metrics == record.metrics
 
 
@@ -99,7 +106,7 @@ def test_init_from_warm_starts_from_that_runs_checkpoint(lab: Lab, trained: str,
     # With no steps of its own, a warm-started run ships exactly the decoder and latents it started from.
     spec = _spec(tmp_path, "neural-warm", steps=0, extra=f'init_from = "{trained}"\nseed = 7')
     assert main(["run", str(spec), "--lab", str(lab.root)]) == 0
-    warm, source = Ledger(lab).runs(text="neural-warm")[0], Ledger(lab).get(trained)
+    warm, source = _record(lab, "neural-warm"), Ledger(lab).get(trained)
     assert warm.status == "done"
     log = (Path(warm.artifacts) / "log.txt").read_text()
     assert f"warm start from {Path(source.artifacts) / CHECKPOINT_NAME} (its step 2)" in log
