@@ -267,11 +267,6 @@ async def test_detail_of_a_training_run_plots_its_curve_live(lab: tuple[Lab, dic
     curve = folder / "curve.jsonl"
     curve.write_text('{"step":1,"loss":3.5,"segnet":2.0,"posenet":1.0}\n{"step":2,"loss":3.0,"segnet":1.8}\n')
     async with open_console(the_lab) as (app, pilot, table):
-        await select(pilot, table, roles["floor"])
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.detail is not None)
-        assert not app.screen.query_one("#curve-plot", CurvePlot).display  # a run that did not train: no plot
-        await pilot.press("escape")
         await select(pilot, table, roles["running"])
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run_id == roles["running"])
@@ -281,6 +276,12 @@ async def test_detail_of_a_training_run_plots_its_curve_live(lab: tuple[Lab, dic
             f.write('{"step":3,"loss":2.5,"segnet":1.5,"estimate":4.25}\n')
         await wait_for(pilot, lambda: plot.border_title == "Training · step 3 · live")
         assert plot.border_subtitle == "loss 2.5 segnet 1.5 estimate 4.25"
+        await pilot.press("escape")
+        await select(pilot, table, roles["floor"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run_id == roles["floor"])
+        await wait_for(pilot, lambda: app.screen.detail is not None and app.screen.detail.run.id == roles["floor"])
+        assert not plot.display  # a run that did not train: no plot
 
 
 async def test_pause_and_resume_queue(lab: tuple[Lab, dict[str, str]]) -> None:
