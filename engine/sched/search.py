@@ -187,35 +187,35 @@ def _axis(key: Any, table: Any, base: RunSpec) -> Axis:
         raise SearchError(f"axes: unknown spec key {key!r}: use section.key, e.g. encode.crf") from None
     full = f"{section}.{name}"
     if full == HEIGHT:
-        raise SearchError(f"axes: {key!r} follows the clip's aspect: make preprocess.width the axis instead")
+        raise SearchError(f"axes: {full!r} follows the clip's aspect: make preprocess.width the axis instead")
     if section in _UNCOMPARED or section == "source":
-        raise SearchError(f"axes: {key!r} does not change what a run tries: search encode, preprocess or inflate keys")
+        raise SearchError(f"axes: {full!r} does not change what a run tries: search encode, preprocess or inflate keys")
     if not isinstance(table, Mapping) or not ({"choices"} <= set(table) or {"low", "high"} <= set(table)):
-        raise SearchError(f"axes: {key!r} needs {{ low = .., high = .. }} or {{ choices = [..] }}")
+        raise SearchError(f"axes: {full!r} needs {{ low = .., high = .. }} or {{ choices = [..] }}")
     extra = set(table) - {"low", "high", "step", "choices"}
     if extra:
-        raise SearchError(f"axes: {key!r} has unknown field {sorted(extra)[0]!r}: use low, high, step or choices")
+        raise SearchError(f"axes: {full!r} has unknown field {sorted(extra)[0]!r}: use low, high, step or choices")
     kind = {f.name: str(f.type) for f in fields(getattr(base, section))}[name]
     if "choices" in table:
         choices = table["choices"]
         if not isinstance(choices, list) or not choices:
-            raise SearchError(f"axes: {key!r} choices must be a non-empty list")
+            raise SearchError(f"axes: {full!r} choices must be a non-empty list")
         typed = (_check_value(base, full, choice) for choice in choices)
         return Axis(full, "choice", choices=tuple(dict.fromkeys(typed)))
     if full == WIDTH:
-        raise SearchError(f"axes: {key!r} takes choices (even widths, 0 = the clip's own), not a range")
+        raise SearchError(f"axes: {full!r} takes choices (even widths, 0 = the clip's own), not a range")
     if kind not in ("int", "float"):
-        raise SearchError(f"axes: {key!r} is not a number: give it choices = [..]")
+        raise SearchError(f"axes: {full!r} is not a number: give it choices = [..]")
     low, high, step = table["low"], table["high"], table.get("step", 1)
     for what, value in (("low", low), ("high", high), ("step", step)):
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise SearchError(f"axes: {key!r} {what} = {value!r} must be a number")
+            raise SearchError(f"axes: {full!r} {what} = {value!r} must be a number")
     if kind == "int" and not all(float(v).is_integer() for v in (low, high, step)):
-        raise SearchError(f"axes: {key!r} takes whole numbers: low, high and step must be whole")
+        raise SearchError(f"axes: {full!r} takes whole numbers: low, high and step must be whole")
     if high <= low:
-        raise SearchError(f"axes: {key!r} range {low}..{high} is empty or inverted: low must be below high")
+        raise SearchError(f"axes: {full!r} range {low}..{high} is empty or inverted: low must be below high")
     if step <= 0:
-        raise SearchError(f"axes: {key!r} step = {step} must be positive")
+        raise SearchError(f"axes: {full!r} step = {step} must be positive")
     for value in (low, high):
         _check_value(base, full, int(value) if kind == "int" else float(value))
     if kind == "int":
@@ -226,8 +226,12 @@ def _axis(key: Any, table: Any, base: RunSpec) -> Axis:
 def _check_value(base: RunSpec, key: str, value: Any) -> Any:
     """`value` as the spec types it (a choice of 1 on a float key is 1.0); refused values raise."""
     section, name = key.split(".", 1)
+    data = base.to_dict()
+    data[section][name] = value
+    if key == WIDTH:
+        data["preprocess"]["height"] = value  # the real height follows the aspect; it obeys the same rules
     try:
-        return getattr(getattr(base.with_value(key, value), section), name)
+        return getattr(getattr(parse_spec(data), section), name)
     except SpecError as exc:
         raise SearchError(f"axes: {key!r} value {value!r} is refused by the spec: {exc}") from None
 
