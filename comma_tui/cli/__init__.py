@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from comma_tui.cli import assets, ledger, run, sched, score, spec
+from comma_tui.cli import assets, autopilot, ledger, run, sched, score, spec
 from engine import __version__
 from ledger.errors import UserError, machine_fault
 
-COMMANDS = (assets, score, run, ledger, sched, spec)
+COMMANDS = (assets, score, run, ledger, sched, autopilot, spec)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -195,3 +195,13 @@ class AutopilotDuty:
         env = run_env(best, reason) | {"COMMA_TUI_TRACK": state.track}
         self.hooks.fire("on_autopilot_done", env)
         return ended
+
+
+def stop_now(lab: Lab, track: str, say: Callable[[str], None]) -> AutopilotState:
+    """Stop a track's autopilot here, when no scheduler runs to do it: the duty's stop, in this process."""
+    state = autopilot.stop(lab, track)
+    hooks = HookRunner(lab, say)
+    try:
+        return AutopilotDuty(lab, Ledger(lab), 1, hooks, say).advance(state, propose=False)
+    finally:
+        hooks.close()

@@ -84,7 +84,7 @@ def test_seeded_from_the_ledger_proposals_queued_as_runs_and_the_budget_respecte
     assert state(lab).state == "done" and len(made) == 4 and most_waiting <= 2
     points = [point(r.spec) for r in made]
     assert len(set(points)) == 4 and not {(34, 0), (30, 0)} & set(points)  # known runs are not re-run
-    best = min(made + [floor], key=lambda r: r.score or 99)
+    best = min([*made, floor], key=lambda r: r.score or 99)
     assert (state(lab).best, state(lab).best_run) == (best.score, best.id)
     assert state(lab).line() == f"autopilot 4/4 · best {best.score:.3f} ({best.id}) · done"
 

@@ -40,6 +40,7 @@ def test_a_good_search_file_reads_against_the_floor(tmp_path: Path, ledger: Ledg
     assert search.objectives == ("score", "bytes") and search.sampler == "random"
     crf, grain, width, amount = search.axes
     assert (crf.kind, crf.low, crf.high, crf.step) == ("int", 26, 46, 2)
+    assert grain.choices == (0, 10, 22) and width.choices == (256, 0)
     assert amount.choices == (0.0, 1.0)  # typed as the spec types them
     assert crf.contains(30) and not crf.contains(31) and not crf.contains(48)
     # The height follows the clip's aspect, even; width 0 is the clip's own size.
