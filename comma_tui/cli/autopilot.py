@@ -15,7 +15,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from engine.sched import autopilot, control
+from engine.sched import autopilot, autopilot_duty, control
 from engine.sched.state import holder, when
 from ledger import Lab
 from ledger.errors import UserError
@@ -75,14 +75,11 @@ def run_stop(args: argparse.Namespace) -> int:
     """`autopilot stop`: ask the scheduler to stop it (or stop it here when none runs)."""
     lab = Lab.locate(args.lab)
     track = args.track or _the_running_track(lab)
-    if holder(lab) is None:
-        from engine.sched.autopilot_duty import stop_now
-
-        state = stop_now(lab, track, print)
+    state = autopilot_duty.stop(lab, track, print)
+    if state.state == "stopping":
+        print(f"autopilot on track {track} is stopping: the scheduler cancels its queued runs within a second")
+    else:
         print(f"autopilot on track {track} stopped ({state.line()})")
-        return 0
-    autopilot.stop(lab, track)
-    print(f"autopilot on track {track} is stopping: the scheduler cancels its queued runs within a second")
     return 0
 
 

@@ -24,6 +24,7 @@ from engine.sched import autopilot
 from engine.sched.autopilot import AutopilotState
 from engine.sched.hooks import HookRunner, run_env
 from engine.sched.search import Search
+from engine.sched.state import holder
 from ledger import Lab, Ledger, LedgerError, RunRecord
 from ledger.errors import UserError
 
@@ -197,9 +198,12 @@ class AutopilotDuty:
         return ended
 
 
-def stop_now(lab: Lab, track: str, say: Callable[[str], None]) -> AutopilotState:
-    """Stop a track's autopilot here, when no scheduler runs to do it: the duty's stop, in this process."""
+def stop(lab: Lab, track: str, say: Callable[[str], None]) -> AutopilotState:
+    """Stop a track's autopilot: the scheduler's duty does it within a second (state `stopping`),
+    or, when no scheduler runs, this process does the same at once (state `stopped`)."""
     state = autopilot.stop(lab, track)
+    if holder(lab) is not None:
+        return state
     hooks = HookRunner(lab, say)
     try:
         return AutopilotDuty(lab, Ledger(lab), 1, hooks, say).advance(state, propose=False)
