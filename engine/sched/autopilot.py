@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from engine.sched.search import Search, load_search
+from engine.sched.search import Search, load_search, parse_search, read_search_file
 from ledger import Lab, Ledger
 from ledger.errors import UserError
 from ledger.files import atomic_write
@@ -94,8 +94,12 @@ def _read_path(path: Path) -> AutopilotState | None:
 
 
 def load(lab: Lab, ledger: Ledger, state: AutopilotState) -> Search:
-    """The search an autopilot was started with, validated again (the duty calls this on every start)."""
-    return load_search(folder(lab, state.track) / "search.toml", ledger, state.budget)
+    """The search an autopilot was started with, validated again (the duty calls this on every start).
+
+    Its base stays the run it started from, though the floor has moved since: the space is the same.
+    """
+    data = read_search_file(folder(lab, state.track) / "search.toml")
+    return parse_search({**data, "base": state.base}, ledger, state.budget)
 
 
 def start(lab: Lab, path: str | Path, budget: int | None = None) -> AutopilotState:

@@ -163,3 +163,17 @@ def test_a_restarted_scheduler_resumes_the_study(lab: Lab, tmp_path: Path, sched
         finish(ledger, record)
     wait_until(lambda: state(lab).state == "done", 60, "the autopilot to finish its budget")
     assert len(proposals(ledger)) == 3 and state(lab).finished == 3
+
+
+def test_proposals_follow_the_floor_as_it_moves_while_the_space_keeps_its_base(lab: Lab, tmp_path: Path) -> None:
+    ledger = Ledger(lab)
+    base = ledger.floors()["main"].id
+    autopilot.start(lab, write_search(tmp_path, budget=4, parallel=1))
+    duty(lab).advance(state(lab))
+    better = finish(ledger, proposals(ledger)[0], score=1.0)
+    assert better.verdict == "promoted"
+
+    restarted = duty(lab)  # a new scheduler: the study and its search are opened again
+    restarted.advance(state(lab))
+    assert restarted.open["main"].search.base == base == state(lab).base
+    assert proposals(ledger, "queued")[0].parent == better.id
