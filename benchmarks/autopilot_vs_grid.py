@@ -82,10 +82,10 @@ def best_so_far(scores: list[float]) -> list[float]:
 def with_optuna(search: Search, runs: Runs, ledger: Ledger, journal: Path, neighbours: bool) -> list[float]:
     """Ask/tell `search.budget` points with the product's study code; the score of each."""
     st = study.open_study(search, journal, "bench")
-    study.seed(st, search, ledger.all())
+    study.seed(st, search, ledger.records(ledger.all()))
     if neighbours:
         floor = ledger.floors()[search.track]
-        center = search.params_of(floor.spec)
+        center = search.params_of(ledger.get(floor.id).spec)
         assert center is not None
         study.enqueue_neighbours(st, search, center)
     scores: list[float] = []

@@ -20,7 +20,7 @@ from textual.widgets import Input, Label
 
 from engine.runs.spec import RunSpec, SpecError, parse_axis_value, resolve_axis
 from engine.runs.sweep import parse_sweep
-from ledger import RunRecord
+from ledger import RunSummary
 from ledger.errors import UserError
 
 DEFAULT_BUDGET = 20
@@ -79,7 +79,7 @@ class AutopilotForm(ModalScreen[AutopilotRequest | None]):
         Binding("ctrl+s", "submit", "Start", priority=True),
     ]
 
-    def __init__(self, track: str, floor: RunRecord, spec: RunSpec) -> None:
+    def __init__(self, track: str, floor: RunSummary, spec: RunSpec) -> None:
         super().__init__()
         self.track = track
         self.floor = floor

@@ -17,7 +17,7 @@ STATE_COLOUR = {"running": "success", "paused": "warning", "stopped": "error", "
 def scheduler_state(snapshot: Snapshot | None, scheduler: SchedulerInfo | None) -> str:
     """The scheduler's state as the status line says it: running, paused, stopped, stopping or unknown."""
     state = (scheduler or SchedulerInfo()).state
-    if snapshot is not None and state in ("running", "paused"):
+    if snapshot is not None and not snapshot.newest_only and state in ("running", "paused"):
         return "paused" if snapshot.paused else "running"  # the queue's own flag is the fresher one
     return state
 
@@ -30,7 +30,7 @@ def status_text(snapshot: Snapshot | None, scheduler: SchedulerInfo | None, filt
     text.append(f"{SCHEDULER_MARK.get(state.split()[0], '?')} sched {state}", style="bold")
     if info.slots:
         text.append(f" · {info.slots} slot{'s' if info.slots != 1 else ''}")
-    if snapshot is None:
+    if snapshot is None or snapshot.newest_only:
         text.append("  │ loading the ledger…")
         return text
     for track, floor in snapshot.floors.items():

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from engine.sched import autopilot
@@ -41,6 +41,7 @@ class _Open:
     name: str
     search: Search
     study: optuna.Study
+    checked: set[str] = field(default_factory=set)  # runs already offered to `study.seed`
 
 
 class AutopilotDuty:
@@ -92,9 +93,9 @@ class AutopilotDuty:
         if orphans:
             self.say(f"autopilot {state.track}: {orphans} trial(s) asked before a restart but never queued: failed")
         if fresh or not opened.study.get_trials(deepcopy=False):
-            seeded = study.seed(opened.study, search, self.ledger.all())
+            seeded = study.seed(opened.study, search, self._candidates(opened))
             floor = self.ledger.floors().get(search.track)
-            center = None if floor is None else search.params_of(floor.spec)
+            center = None if floor is None else search.params_of(self.ledger.get(floor.id).spec)
             near = 0 if center is None else study.enqueue_neighbours(opened.study, search, center)
             self.say(
                 f"autopilot {state.track}: study {state.study}: {len(seeded)} run(s) seeded, {near} neighbour(s) first"
@@ -108,7 +109,7 @@ class AutopilotDuty:
 
         opened = self._study(state)
         search, st = opened.search, opened.study
-        study.seed(st, search, self.ledger.all())
+        study.seed(st, search, self._candidates(opened))
         waiting = self._tell(search, st)
         proposed = len(study.proposals(st))
         if autopilot.stop_requested(self.lab, state.track):
@@ -127,6 +128,16 @@ class AutopilotDuty:
             waiting.append(queued)
             proposed += 1
         return self._write(state, st, "running", "")
+
+    def _candidates(self, opened: _Open) -> list[RunRecord]:
+        """In full, the track's measured runs this study has not looked at yet (each is read once)."""
+        new = [
+            s
+            for s in self.ledger.all()
+            if s.track == opened.search.track and s.score is not None and s.id not in opened.checked
+        ]
+        opened.checked.update(s.id for s in new)
+        return self.ledger.records(new) if new else []
 
     def _tell(self, search: Search, st: optuna.Study) -> list[RunRecord]:
         """Tell the study each ended proposal; returns the runs of those still queued or running."""

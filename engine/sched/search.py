@@ -175,7 +175,7 @@ def _base(ledger: Ledger, track: str, base: Any) -> RunRecord:
         raise SearchError(
             f"track = {track!r} has no base run (no floor; tracks with one: {known}): measure a run first or set base"
         )
-    return floor
+    return ledger.get(floor.id)  # the floor as a summary: its spec is in the full record
 
 
 def _axis(key: Any, table: Any, base: RunSpec) -> Axis:

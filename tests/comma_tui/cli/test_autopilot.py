@@ -43,7 +43,7 @@ def test_start_status_and_stop(lab: Lab, tmp_path: Path, capsys: pytest.CaptureF
     said = capsys.readouterr().out
     assert "autopilot started on track main: budget 5 run(s), base r0001" in said
     ledger = Ledger(lab)
-    wait_until(lambda: len(proposals(ledger)) == 2, 60, "the scheduler's first proposals")
+    wait_until(lambda: state(lab).proposed == 2, 60, "the scheduler's first proposals")
 
     assert main(["autopilot", "start", str(search), "--lab", str(lab.root)]) == 2
     assert "already runs on track 'main' (autopilot 0/5" in capsys.readouterr().err

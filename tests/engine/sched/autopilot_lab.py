@@ -63,7 +63,8 @@ def finish(ledger: Ledger, record: RunRecord, score: float | None = None) -> Run
 
 def proposals(ledger: Ledger, status: str | None = None) -> list[RunRecord]:
     """The autopilot's runs, by id."""
-    return [r for r in ledger.all() if r.label.startswith("auto:") and (status is None or r.status == status)]
+    mine = [r for r in ledger.all() if r.label.startswith("auto:") and (status is None or r.status == status)]
+    return ledger.records(mine)
 
 
 def write_search(tmp_path: Path, budget: int = 4, parallel: int = 2, text: str = SEARCH) -> Path:
