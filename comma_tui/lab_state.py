@@ -57,6 +57,7 @@ class SchedulerInfo:
 
     state: str = "unknown"  # running, paused, stopping, stopped, unknown
     slots: int | None = None
+    autopilots: tuple[str, ...] = ()  # each running autopilot's line: "autopilot 7/40 · best 1.731 (r0123)"
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ class MainScreen(Screen[None]):
         Binding("slash", "app.filter", "Filter", key_display="/", tooltip="Filter by text, track, status, verdict"),
         Binding("v", "app.review", "Review", tooltip="Rejection review mode: rejected runs, newest first"),
         Binding("t", "app.next_track", "Track", tooltip="Show the next track (then all)", id="track"),
+        Binding("A", "app.autopilot", "Autopilot", tooltip="Start or stop the autopilot on this track", id="autopilot"),
         Binding("f", "toggle_pareto", "Pareto", tooltip="Switch the plot: score history / bytes-vs-score Pareto"),
     ]
 

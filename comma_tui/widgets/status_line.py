@@ -42,6 +42,8 @@ def status_text(snapshot: Snapshot | None, scheduler: SchedulerInfo | None, filt
         f"  │ {c.measured} measured · {fmt.PROMOTED}{c.promoted} promoted · "
         f"{fmt.REJECTED}{c.rejected} rejected · !{c.failed} failed"
     )
+    for line in info.autopilots:
+        text.append(f"  │ {line}", style="bold")
     if snapshot.scorer:
         text.append(f"  │ scorer {short_fingerprint(snapshot.scorer, snapshot.scorer_demo)}")
     if filters:

@@ -19,6 +19,8 @@ How it stays up and cleans up:
   are marked interrupted and requeued once (a run that was requeued already stays interrupted).
 - SIGTERM: launch nothing more, let running runs finish, exit. SIGUSR1 (`sched stop --now`): kill
   the workers, mark their runs interrupted and requeue them, exit. SIGHUP is ignored.
+- Each tick also runs its duties: the autopilots (`engine.sched.autopilot_duty`) and the lab's
+  hooks (`engine.sched.hooks`: on_fail and on_promote as runs end), neither of which may block it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from engine.sched.autopilot_duty import AutopilotDuty
+from engine.sched.hooks import HookRunner, run_env
 from engine.sched.pool import (
     LOG_NAME,
     OUTPUT_NAME,
@@ -94,6 +98,8 @@ class Scheduler:
         self._last_progress = 0.0
         self._lock_fd: int | None = None
         self._last_error = ""
+        self.hooks = HookRunner(lab, self.say)
+        self.autopilot = AutopilotDuty(lab, self.ledger, self.slots, self.hooks, self.say)
 
     # Life cycle.
 
@@ -112,6 +118,7 @@ class Scheduler:
             self._write("running")  # clients waiting in control.start return now, recovery done
             self.loop()
         finally:
+            self.hooks.close()
             self._write("stopped", stopped=time.time())
             self.say("stopped")
             if self._lock_fd is not None:
@@ -177,6 +184,8 @@ class Scheduler:
             self._launch_due = False
             self._launch_ready()
         self._flush_progress()
+        self.autopilot.tick(stopping=self._stop is not None)
+        self.hooks.poll()
 
     # Recovery.
 
@@ -343,6 +352,10 @@ class Scheduler:
         self.ledger.clear_progress(record.id)
         worker.output.unlink(missing_ok=True)
         self.say(f"{record.id}: {exit_text(worker.pid, returncode)}; the run is {record.status}")
+        if record.status == "failed":
+            self.hooks.fire("on_fail", run_env(record))
+        elif record.verdict == "promoted":
+            self.hooks.fire("on_promote", run_env(record))
 
     def _kill_cancelled(self) -> None:
         for worker in list(self.workers.values()):

@@ -22,6 +22,7 @@ from comma_tui import demo
 from comma_tui.app import CommaApp
 from comma_tui.cli import main
 from comma_tui.lab_client import LabClient
+from comma_tui.screens.autopilot_form import AutopilotForm
 from comma_tui.screens.ffmpeg_line import FfmpegLinePrompt
 from comma_tui.screens.help import HelpScreen, keys_table
 from comma_tui.screens.review import ReviewScreen
@@ -33,6 +34,7 @@ from comma_tui.widgets.ledger_table import LedgerTable
 from comma_tui.widgets.queue_pane import eta_text, stage_bars
 from engine.demo.layout import DemoAssets
 from engine.runs.spec import stage_names
+from engine.sched import autopilot
 from ledger import Lab, Ledger, LedgerError, Progress, segments
 from tests.comma_tui.app_fixtures import fill_fixed, make_lab, spec, stand_in_assets
 
@@ -437,6 +439,33 @@ def test_queue_pane_shows_a_training_runs_latest_figures() -> None:
     training = Progress("r0001", "train", 40, 100, 8.0, 12.0, 0.0, figures)
     assert eta_text(training) == "train 40/100 · 12s left · loss 1.5 seg 0.8 pose 0.31 pix 0.042 est 2.125"
     assert eta_text(Progress("r0001", "score", 1, 4, 1.0, None, 0.0)) == "score 1/4"
+
+
+async def test_key_a_starts_the_autopilot_on_the_track_shows_it_and_stops_it(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    async with open_console(the_lab) as (app, pilot, table):
+        await select(pilot, table, roles["floor"])
+        await pilot.press("A")
+        await wait_for(pilot, lambda: isinstance(app.screen, AutopilotForm))
+        axes = app.screen.query_one("#ap-axes", Input).value
+        floor = Ledger(the_lab).get(roles["floor"])
+        crf, grain = floor.spec["encode"]["crf"], floor.spec["encode"]["film_grain"]
+        assert axes.startswith(f"crf={crf - 6}..{crf + 6} film_grain=") and str(grain) in axes  # from the floor
+        await pilot.press("ctrl+a", *"crf=30..31-", "tab")  # a malformed axis shows its error in the form
+        error = app.screen.query_one("#ap-error", Label)
+        await wait_for(pilot, lambda: "needs numbers" in str(error.content))
+        app.screen.query_one("#ap-axes", Input).value = "crf=30..40"
+        app.screen.query_one("#ap-budget", Input).value = "8"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: autopilot.read_state(the_lab, "main") is not None)
+        state = autopilot.read_state(the_lab, "main")
+        assert state is not None and state.state == "running" and state.base == roles["floor"] and state.budget == 8
+        status = app.screen.query_one("#status", Static)
+        await wait_for(pilot, lambda: "autopilot 0/8" in str(status.render()))
+
+        await pilot.press("A")  # again: it stops (no scheduler runs here, so the console stops it itself)
+        await wait_for(pilot, lambda: getattr(autopilot.read_state(the_lab, "main"), "state", "") == "stopped")
+        await wait_for(pilot, lambda: "autopilot 0/8" not in str(status.render()))
 
 
 async def test_rows_and_totals_from_summaries_match_the_full_records(lab: tuple[Lab, dict[str, str]]) -> None:
