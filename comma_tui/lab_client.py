@@ -90,7 +90,8 @@ class LabClient:
         with self._lock:
             progress = self.ledger.progress()
             glance = control.glance(self.ledger)
-        return Live(SchedulerInfo(glance.state, glance.slots), progress)
+        jobs = {run: (job.get("state", "?"), job.get("note", "")) for run, job in glance.jobs.items()}
+        return Live(SchedulerInfo(glance.state, glance.slots, glance.address, glance.resources, jobs), progress)
 
     def detail(self, run_id: str) -> RunDetail:
         """A run, the run it is compared with, per-pair distortions of both, and its log's tail."""
