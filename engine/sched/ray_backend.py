@@ -85,7 +85,6 @@ class RayJob:
     client: RayJobsClient
     status: str = "PENDING"
     message: str = ""
-    note: str = ""  # why a pending job waits, when it can never be placed
     checked: float = 0.0  # monotonic time of the last status request
     progress: dict[str, Any] | None = None
     written: float = 0.0
@@ -124,9 +123,11 @@ class RayJob:
         return True
 
     def refresh(self) -> None:
-        """Ask the cluster for the job's state (an unreachable cluster leaves it as it was)."""
+        """Ask the cluster for the job's state (RayError when it cannot be asked)."""
         self.checked = time.monotonic()
         info = self.client.job(self.submission_id)
+        if self.status == "PENDING" and info is not None and info.status == "RUNNING":
+            self.started = time.time()  # its run.timeout counts from here, not from a wait for a free GPU
         self.status, self.message = (LOST, "") if info is None else (info.status, info.message)
 
     def ended(self) -> bool:
@@ -137,6 +138,10 @@ class RayJob:
         """Ask the cluster to stop the job (RayError when it cannot be asked); status requests see it end."""
         if not self.ended():
             self.client.stop(self.submission_id)
+            if self.status == "PENDING":
+                # Ray stops a job through its supervisor, which a job that waits for resources does
+                # not have yet: the stop takes effect if it is ever placed. For us it is over now.
+                self.status = "STOPPED"
         self.killed = True
 
     def wait(self, timeout: float) -> None:
@@ -343,7 +348,6 @@ class RayBackend:
                 assert isinstance(job, RayJob)
                 if not job.ended() and now - job.checked >= JOB_POLL:
                     job.refresh()
-                job.note = self._unplaceable() if job.status == "PENDING" and not self._fits() else ""
             if now - self._resources_at >= RESOURCES_POLL:
                 self._resources_at = now
                 self.resources = self.client.resources()
@@ -358,8 +362,9 @@ class RayBackend:
         """The cluster's address and resources, and each followed job's state."""
         r = self.resources
         resources = {kind: ((r.busy or {}).get(kind, 0.0), r.total(kind)) for kind in ("CPU", "GPU")}
+        stuck = "" if self._fits() else self._unplaceable()
         jobs = {
-            e.run_id: {"job": e.submission_id, "state": e.status, "note": e.note}
+            e.run_id: {"job": e.submission_id, "state": e.status, "note": stuck if e.status == "PENDING" else ""}
             for e in executions
             if isinstance(e, RayJob)
         }

@@ -22,7 +22,7 @@ from urllib.parse import quote, urlsplit
 from engine.sched.state import SchedulerError
 from ledger.scheduler_settings import SchedulerSettings
 
-TIMEOUT = 10.0  # seconds per request: the dashboard answers in milliseconds when it is well
+TIMEOUT = 30.0  # seconds per request: the dashboard answers in milliseconds, unless its machine is swamped
 FINAL_STATES = ("SUCCEEDED", "FAILED", "STOPPED")
 _TOKEN_HINT = "set RAY_AUTH_TOKEN, or put the cluster's token in ~/.ray/auth_token (ray get-auth-token on its head)"
 

@@ -152,6 +152,7 @@ def execute_job(lab: Lab, run_id: str, submission_id: str) -> JobOutcome:
     """
     run_dir = lab.run_dir(run_id)
     ticket = read_ticket(run_dir, submission_id)
+    began = time.time()
     log = RunLog(run_dir / LOG_NAME)
     log(f"job {submission_id} (attempt {ticket.attempt}) started on {socket.gethostname()}, pid {os.getpid()}")
     try:
@@ -164,7 +165,8 @@ def execute_job(lab: Lab, run_id: str, submission_id: str) -> JobOutcome:
         if outcome.bug is not None:
             raise outcome.bug
         return JobOutcome(submission_id, None, outcome.reason)
-    job = JobOutcome(submission_id, outcome)
+    # The run's own times, not the scheduler's: a job may wait on the cluster before it starts.
+    job = JobOutcome(submission_id, replace(outcome, started=began, finished=time.time()))
     write_outcome(run_dir, job)
     return job
 

@@ -8,13 +8,20 @@ nothing waits on a fixed sleep.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.demo.assets import make_demo_assets
 from engine.media.video import RawWriter, iter_frames
 from engine.runs.spec import lab_source, parse_spec
+from engine.sched import control
+from engine.sched.pool import alive
+from engine.sched.state import SchedulerPaths
 from ledger import Lab, Ledger
 
 FRAMES = 2  # one pair: a run that gets as far as scoring is scored in seconds
@@ -79,3 +86,28 @@ def queue_gated(lab: Lab, assets: Assets, folder: Path, name: str) -> Gated:
     spec = parse_spec({"run": {"submission": str(folder), "label": name}}, lab_source(lab))
     record = Ledger(lab).add_run(spec.to_dict(), label=name)
     return Gated(record.id, folder)
+
+
+@contextlib.contextmanager
+def schedulers(lab: Lab, leftovers: Callable[[], None], stop_timeout: float) -> Iterator[Callable[..., int]]:
+    """Start schedulers on `lab` (`start(**control.start kwargs)`); at the end stop them, then end
+    what their runs left (`leftovers`), and print the scheduler's log (pytest shows it on failure)."""
+    started: list[int] = []
+
+    def start(**kwargs: object) -> int:
+        pid = control.start(lab, **kwargs)  # type: ignore[arg-type]
+        started.append(pid)
+        return pid
+
+    try:
+        yield start
+    finally:
+        try:
+            control.stop(lab, now=True, wait=True, timeout=stop_timeout)
+        finally:
+            for pid in started:
+                if alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+            leftovers()
+            log = SchedulerPaths.of(lab).log
+            print(log.read_text() if log.exists() else "no scheduler log")

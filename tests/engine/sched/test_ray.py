@@ -25,7 +25,7 @@ from engine.sched.state import SchedulerError, SchedulerPaths, holder, lock_held
 from ledger import Lab, Ledger, LedgerError, RunRecord
 from ledger.scheduler_settings import SchedulerSettings
 from tests import polling
-from tests.engine.sched.gated import Assets, Gated, make_assets, queue_gated
+from tests.engine.sched.gated import Assets, Gated, make_assets, queue_gated, schedulers
 from tests.ray_head import RayHead, start_head
 
 pytest.importorskip("ray", reason="the Ray tests need ray installed (pip install 'comma-tui[test]')")
@@ -90,32 +90,19 @@ def job_status(head: RayHead, job: str) -> str | None:
 
 
 @pytest.fixture
-def sched(lab: Lab, head: RayHead) -> Iterator[Callable[[], int]]:
+def sched(lab: Lab, head: RayHead) -> Iterator[Callable[..., int]]:
     """Start schedulers on the lab; afterwards stop them, the lab's jobs, and its runs' processes."""
-    started: list[int] = []
 
-    def start() -> int:
-        pid = control.start(lab)
-        started.append(pid)
-        return pid
+    def leftovers() -> None:
+        for job in lab_jobs(head, lab):
+            if job["status"] in ("PENDING", "RUNNING"):
+                head.request("POST", f"/api/jobs/{job['submission_id']}/stop")
+        for pid in run_processes(lab):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
-    try:
+    with schedulers(lab, leftovers, stop_timeout=90) as start:
         yield start
-    finally:
-        try:
-            control.stop(lab, now=True, wait=True, timeout=90)
-        finally:
-            for pid in started:
-                if alive(pid):
-                    os.kill(pid, signal.SIGKILL)
-            for job in lab_jobs(head, lab):
-                if job["status"] in ("PENDING", "RUNNING"):
-                    head.request("POST", f"/api/jobs/{job['submission_id']}/stop")
-            for pid in run_processes(lab):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            log = SchedulerPaths.of(lab).log
-            print(log.read_text() if log.exists() else "no scheduler log")  # shown when a test fails
 
 
 def run_processes(lab: Lab, run: str = "") -> list[int]:
@@ -144,7 +131,7 @@ def holding(lab: Lab, *runs: Gated) -> Callable[[], bool]:
 
 
 def test_three_runs_complete_through_ray_jobs_with_progress_and_job_ids(
-    lab: Lab, gated: Callable[[str], Gated], sched: Callable[[], int], head: RayHead
+    lab: Lab, gated: Callable[[str], Gated], sched: Callable[..., int], head: RayHead
 ) -> None:
     a, b, c = gated("a"), gated("b"), gated("c")
     ledger = Ledger(lab)
@@ -186,7 +173,7 @@ def test_three_runs_complete_through_ray_jobs_with_progress_and_job_ids(
 
 
 def test_cancel_stops_the_job_and_failed_runs_carry_their_reason(
-    lab: Lab, gated: Callable[[str], Gated], sched: Callable[[], int], head: RayHead
+    lab: Lab, gated: Callable[[str], Gated], sched: Callable[..., int], head: RayHead
 ) -> None:
     a, b, c = gated("a"), gated("b"), gated("c")
     c.release(fail=True)  # c fails in its inflate.sh as soon as it runs
@@ -228,7 +215,7 @@ class _DiesBeforeMarking(Ledger):
 
 
 def test_sigkill_of_the_scheduler_then_restart_adopts_records_and_runs_each_attempt_once(
-    lab: Lab, gated: Callable[[str], Gated], sched: Callable[[], int], head: RayHead
+    lab: Lab, gated: Callable[[str], Gated], sched: Callable[..., int], head: RayHead
 ) -> None:
     a, b, c, d = gated("a"), gated("b"), gated("c"), gated("d")
     d.release()
@@ -276,13 +263,14 @@ def test_a_run_that_cannot_be_placed_is_reported_and_cancelled(
     try:
         log = SchedulerPaths.of(lab).log
         assert "warning: cannot be placed: each run asks for 1 GPU and 1 CPU" in log.read_text()
-        wait_until(lambda: control.status(lab).running, 30, "the run to be submitted")
+        wait_until(lambda: [r.job_state for r in control.status(lab).running] == ["PENDING"], 60, "a pending job")
         running = control.status(lab).running[0]
-        assert running.job_state == "PENDING" and running.job_note.startswith("cannot be placed")
+        assert running.job_note.startswith("cannot be placed") and control.glance(lab).jobs[run.id]["note"]
         assert "PENDING: cannot be placed" in "\n".join(status_lines(control.status(lab)))
         control.cancel(lab, run.id)
         sid = submission_id(lab.lab_id() or "", run.id, 1)
-        wait_until(lambda: job_status(head, sid) == "STOPPED", 60, "the pending job to be stopped")
+        wait_until(lambda: f"{run.id}: Ray job {sid} stopped; the run is cancelled" in log.read_text(), 30, "the end")
+        assert control.status(lab).running == () and job_status(head, sid) != "RUNNING"
     finally:
         control.stop(lab, now=True, wait=True, timeout=60)
         if alive(pid):

@@ -23,7 +23,7 @@ from engine.sched.scheduler import PROGRESS_INTERVAL, Scheduler, SchedulerRunnin
 from engine.sched.state import SchedulerPaths, lock_held, slot_gpu
 from ledger import Lab, Ledger, RunRecord
 from tests import polling
-from tests.engine.sched.gated import Assets, Gated, make_assets, queue_gated
+from tests.engine.sched.gated import Assets, Gated, make_assets, queue_gated, schedulers
 from tests.polling import group_exists
 
 
@@ -52,27 +52,14 @@ def gated(lab: Lab, assets: Assets, tmp_path: Path) -> Callable[[str], Gated]:
 
 @pytest.fixture
 def sched(lab: Lab) -> Iterator[Callable[..., int]]:
-    """Start schedulers on the lab; afterwards stop them and kill anything of the lab left running."""
-    started: list[int] = []
+    """Start schedulers on the lab (`sched(slots=N)`); afterwards stop them and kill what their runs left."""
 
-    def start(slots: int = 1) -> int:
-        pid = control.start(lab, slots)
-        started.append(pid)
-        return pid
+    def leftovers() -> None:
+        for record in Ledger(lab).all():
+            kill_run(run_tag(lab.root, record.id), record.pid, grace=1.0)
 
-    try:
+    with schedulers(lab, leftovers, stop_timeout=30) as start:
         yield start
-    finally:
-        try:
-            control.stop(lab, now=True, wait=True, timeout=30)
-        finally:
-            for pid in started:
-                if alive(pid):
-                    os.kill(pid, signal.SIGKILL)
-            for record in Ledger(lab).all():
-                kill_run(run_tag(lab.root, record.id), record.pid, grace=1.0)
-            log = SchedulerPaths.of(lab).log
-            print(log.read_text() if log.exists() else "no scheduler log")  # shown when a test fails
 
 
 def running(ledger: Ledger) -> list[RunRecord]:
