@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 from comma_tui.cli.progress_bar import ProgressBar, stage_progress
 from engine.defaults import DEMO_FRAMES
-from engine.demo.assets import DemoAssets, make_demo_assets
+from engine.demo.layout import DemoAssets
 from engine.runs.spec import RunSpec, parse_spec
 from ledger import Lab, Ledger
 
@@ -44,13 +45,20 @@ def demo_lab_dir() -> Path:
     return data_dir() / "demo-lab"
 
 
+def make_assets(root: Path, frames: int, progress: Callable[[str, int, int], None]) -> DemoAssets:
+    """Make the demo clip and scorer in `root` (loads torch: only when the demo lab has none yet)."""
+    from engine.demo.assets import make_demo_assets
+
+    return make_demo_assets(root, frames=frames, progress=progress)
+
+
 def ensure_demo_lab(stream: TextIO = sys.stderr, frames: int = DEMO_FRAMES) -> Lab:
     """The demo lab, made (assets, lab, first run and sweeps) the first time; progress on `stream`."""
     root = demo_lab_dir()
     assets = DemoAssets(root / "assets")
     if not assets.exist():
         print(f"comma-tui: making the demo clip and scorer in {assets.root} (once, about 30 s)", file=stream)
-        make_demo_assets(assets.root, frames=frames, progress=stage_progress(ProgressBar(stream, enabled=True)))
+        make_assets(assets.root, frames, stage_progress(ProgressBar(stream, enabled=True)))
     lab = Lab.open(root) if (root / "lab.toml").is_file() else Lab.create(root, assets.clip, assets.models)
     if not Ledger(lab).all():
         queue_demo_runs(lab)

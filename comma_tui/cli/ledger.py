@@ -16,6 +16,7 @@ import json
 import sys
 from pathlib import Path
 
+from comma_tui.cli.labs import make_lab
 from comma_tui.cli.sched import add_backend_options
 from ledger import DEFAULT_EPSILON, Lab, Ledger, LedgerError, RunRecord
 from ledger.errors import UserError
@@ -82,7 +83,7 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 
 def open_ledger(lab_dir: Path | None) -> Ledger:
     """The ledger of `--lab DIR`, or of the lab holding the current folder."""
-    return Ledger(Lab.open(lab_dir) if lab_dir is not None else Lab.find())
+    return Ledger(Lab.locate(lab_dir))
 
 
 def run_init(args: argparse.Namespace) -> int:
@@ -90,9 +91,7 @@ def run_init(args: argparse.Namespace) -> int:
     given = {"backend": args.backend, "ray_address": args.ray_address}
     given |= {"cpus_per_run": args.cpus_per_run, "gpus_per_run": args.gpus_per_run}
     settings = parse_settings({k: v for k, v in given.items() if v is not None}, "comma-tui init")
-    lab = Lab.create(
-        args.dir, args.clip, args.models, original_bytes=args.original_bytes, epsilon=args.epsilon, scheduler=settings
-    )
+    lab = make_lab(args.dir, args.clip, args.models, args.original_bytes, args.epsilon, settings)
     source = lab.source()
     print(f"made lab {lab.root}")
     print(f"  clip:   {source.clip}")

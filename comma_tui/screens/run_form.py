@@ -19,6 +19,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from comma_tui.screens.ffmpeg_line import FfmpegLinePrompt
+from engine.runs.from_ffmpeg import Translation
 from engine.runs.spec import RunSpec, SourceSpec, SpecError, parse_axis_value, parse_spec
 from ledger import RunRecord
 from ledger.errors import UserError
@@ -78,6 +80,7 @@ class RunForm(ModalScreen[RunRequest | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss(None)", "Cancel"),
         Binding("ctrl+s", "submit", "Queue", priority=True),
+        Binding("ctrl+f", "from_ffmpeg", "From an ffmpeg line", priority=True),
     ]
 
     def __init__(
@@ -112,7 +115,10 @@ class RunForm(ModalScreen[RunRequest | None]):
                         yield Label(key, classes="axis-name")
                         yield Input(value_text(value), id=f"ax-{name}-{key}", classes="axis", compact=True)
             yield Label("", id="form-error", classes="error", markup=False)
-            yield Label("Ctrl+S or Enter: queue · Tab: next field · Esc: cancel", classes="dialog-hint")
+            yield Label(
+                "Ctrl+S or Enter: queue · Tab: next field · Ctrl+F: from an ffmpeg line · Esc: cancel",
+                classes="dialog-hint",
+            )
 
     def on_mount(self) -> None:
         first = self.query("#ax-encode-crf")
@@ -172,3 +178,15 @@ class RunForm(ModalScreen[RunRequest | None]):
                 priority=priority,
             )
         )
+
+    def action_from_ffmpeg(self) -> None:
+        """Ask for an ffmpeg command line and fill the preprocess and encode fields from it."""
+        self.app.push_screen(FfmpegLinePrompt(), self._fill)
+
+    def _fill(self, translation: Translation | None) -> None:
+        if translation is None:
+            return
+        defaults = RunSpec().to_dict()
+        for section, table in translation.sections.items():
+            for key, value in (defaults[section] | table).items():
+                self.query_one(f"#ax-{section}-{key}", Input).value = value_text(value)

@@ -8,17 +8,25 @@ from textual.widgets import Static
 from comma_tui.lab_state import SchedulerInfo, Snapshot
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.colors import theme_hex
+from ledger.records import short_fingerprint
 
 SCHEDULER_MARK = {"running": "●", "paused": "⏸", "stopped": "■", "stopping": "◐", "unknown": "?"}
+STATE_COLOUR = {"running": "success", "paused": "warning", "stopped": "error", "stopping": "warning"}
+
+
+def scheduler_state(snapshot: Snapshot | None, scheduler: SchedulerInfo | None) -> str:
+    """The scheduler's state as the status line says it: running, paused, stopped, stopping or unknown."""
+    state = (scheduler or SchedulerInfo()).state
+    if snapshot is not None and state in ("running", "paused"):
+        return "paused" if snapshot.paused else "running"  # the queue's own flag is the fresher one
+    return state
 
 
 def status_text(snapshot: Snapshot | None, scheduler: SchedulerInfo | None, filters: str = "") -> Text:
     """The status line's text (plain-styled; the widget colours the scheduler's state)."""
     text = Text(no_wrap=True, overflow="ellipsis")
     info = scheduler or SchedulerInfo()
-    state = info.state
-    if snapshot is not None and state in ("running", "paused"):
-        state = "paused" if snapshot.paused else "running"  # the queue's own flag is the fresher one
+    state = scheduler_state(snapshot, scheduler)
     text.append(f"{SCHEDULER_MARK.get(state.split()[0], '?')} sched {state}", style="bold")
     if info.slots:
         text.append(f" · {info.slots} slot{'s' if info.slots != 1 else ''}")
@@ -37,7 +45,7 @@ def status_text(snapshot: Snapshot | None, scheduler: SchedulerInfo | None, filt
         f"{fmt.REJECTED}{c.rejected} rejected · !{c.failed} failed"
     )
     if snapshot.scorer:
-        text.append(f"  │ scorer {fmt.fingerprint(snapshot.scorer, snapshot.scorer_demo)}")
+        text.append(f"  │ scorer {short_fingerprint(snapshot.scorer, snapshot.scorer_demo)}")
     if filters:
         text.append(f"  │ filter: {filters}", style="italic")
     return text
@@ -53,8 +61,7 @@ class StatusLine(Static):
     def show(self, snapshot: Snapshot | None, scheduler: SchedulerInfo | None, filters: str = "") -> None:
         """Redraw from the latest snapshot and scheduler state."""
         text = status_text(snapshot, scheduler, filters)
-        state = text.plain.split()[2] if len(text.plain.split()) > 2 else ""
-        colour = {"running": "success", "paused": "warning", "stopped": "error", "stopping": "warning"}.get(state)
+        colour = STATE_COLOUR.get(scheduler_state(snapshot, scheduler))
         if colour:
             text.stylize(theme_hex(self.app, colour), 0, 1)
         text.no_wrap = False

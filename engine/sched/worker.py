@@ -34,7 +34,7 @@ from engine.runs.submission import OFFICIAL_TIMEOUT, score_submission
 from engine.sched.job_files import JobOutcome, progress_sink, read_ticket, write_outcome
 from engine.sched.pool import LOG_NAME
 from ledger import Lab, Ledger, RunRecord, RunResult
-from ledger.errors import UserError
+from ledger.errors import UserError, machine_fault
 
 _LOG_TAIL_LINES = 20
 
@@ -63,24 +63,29 @@ def _deadline(seconds: int) -> Iterator[None]:
 
 
 class RunLog:
-    """Appends timestamped lines to the run's log.txt and remembers the last few."""
+    """Appends timestamped lines to the run's log.txt and remembers the last few.
+
+    The log never stops a run: on a full disk or a vanished folder the line is kept in memory,
+    and the run fails where its real work fails, with the reason.
+    """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._tail: list[str] = []
 
     def __call__(self, line: str) -> None:
         stamped = f"{time.strftime('%H:%M:%S')} {line}"
-        with open(self.path, "a") as f:
-            f.write(stamped + "\n")
         self._tail = [*self._tail, stamped][-_LOG_TAIL_LINES:]
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a") as f:
+                f.write(stamped + "\n")
 
     def tail(self) -> str:
         """The last lines of the whole file (it may hold worker output too)."""
         try:
             return "\n".join(self.path.read_text(errors="replace").splitlines()[-_LOG_TAIL_LINES:])
-        except FileNotFoundError:
+        except OSError:
             return "\n".join(self._tail)
 
 
@@ -105,7 +110,11 @@ class Failure:
 def _attempt(
     spec_doc: Mapping[str, Any], lab: Lab, run_dir: Path, sink: Sink | None, log: RunLog, keep_raw: bool
 ) -> RunResult | Failure:
-    """Measure a spec in `run_dir`: its result (with the log's tail), or why it failed (said in the log too)."""
+    """Measure a spec in `run_dir`: its result (with the log's tail), or why it failed (said in the log too).
+
+    A user's mistake and a fault of the machine (a full disk...) are failures in one line; anything
+    else is a bug, recorded as such and raised again by the caller.
+    """
     try:
         spec = parse_spec(spec_doc, lab_source(lab))
         with _deadline(spec.run.timeout if not spec.run.submission else 0):
@@ -114,6 +123,10 @@ def _attempt(
         log(f"failed: {exc}")
         return Failure(str(exc))
     except Exception as exc:
+        fault = machine_fault(exc, run_dir) if isinstance(exc, OSError) else None
+        if fault is not None:
+            log(f"failed: {fault}")
+            return Failure(str(fault))
         log(f"internal error: {exc!r}")
         return Failure(f"internal error: {exc!r} (a bug: see the log)", exc)
     return replace(result, log_tail=log.tail())
@@ -197,7 +210,13 @@ def main(argv: list[str] | None = None) -> int:
         record = execute_run(ledger, args.run, json_lines_sink(sys.stdout), args.keep_raw)
     except UserError as exc:
         print(f"worker: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
+    except OSError as exc:
+        fault = machine_fault(exc)
+        if fault is None:
+            raise
+        print(f"worker: {fault}", file=sys.stderr)
+        return fault.exit_code
     return 0 if record.status == "done" else 1
 
 
