@@ -155,7 +155,13 @@ def test_three_runs_complete_through_ray_jobs_with_progress_and_job_ids(
 
     for run in (a, b, c):
         run.release()
-    wait_until(lambda: all(ledger.get(r.id).status == "done" for r in (a, b, c)), 300, "the three runs to finish")
+    # The scheduler records a result, then removes the job's files, then says the run ended.
+    said = SchedulerPaths.of(lab).log
+    ends = [
+        f"{r.id}: Ray job {submission_id(lab_id, r.id, 1)} wrote its outcome; its result is recorded; the run is done"
+        for r in (a, b, c)
+    ]
+    wait_until(lambda: all(end in said.read_text() for end in ends), 300, "the three runs to finish")
     for run in (a, b, c):
         record = ledger.get(run.id)
         assert record.metrics is not None and record.verdict is not None and record.host == socket.gethostname()
