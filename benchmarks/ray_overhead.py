@@ -96,21 +96,25 @@ def main() -> None:
         assets = make_assets(root / "assets")
         print(f"load before: {os.getloadavg()[0]:.1f} (1-min), {os.cpu_count()} CPUs")
         local = Lab.create(root / "local", assets.clip, assets.models)
-        local_figures = measure(local, assets, args.runs)
+        print("target: none set; issue 18 asks for both backends' figures side by side")
+        report("local pool", measure(local, assets, args.runs))  # said before the head starts, which may fail
         head = start_head(root / "head")
         try:
             os.environ["RAY_AUTH_TOKEN"] = head.token
             settings = SchedulerSettings("ray", head.address, cpus_per_run=1)
             ray = Lab.create(root / "ray", assets.clip, assets.models, scheduler=settings)
-            ray_figures = measure(ray, assets, args.runs)
+            report("ray (local head)", measure(ray, assets, args.runs))
         finally:
             head.stop()
         print(f"load after: {os.getloadavg()[0]:.1f}; {args.runs} runs per backend, one at a time")
-        print("target: none set; issue 18 asks for both backends' figures side by side")
-        for name, (starts, ends) in (("local pool", local_figures), ("ray (local head)", ray_figures)):
-            print(name)
-            print("  " + line("submit -> start", starts))
-            print("  " + line("finish -> recorded", ends))
+
+
+def report(name: str, figures: tuple[list[float], list[float]]) -> None:
+    """One backend's figures, as soon as they are measured."""
+    starts, ends = figures
+    print(name, f"(load now {os.getloadavg()[0]:.1f})", flush=True)
+    print("  " + line("submit -> start", starts))
+    print("  " + line("finish -> recorded", ends), flush=True)
 
 
 if __name__ == "__main__":
