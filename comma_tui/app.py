@@ -32,10 +32,12 @@ from comma_tui.screens.run_detail import RunDetailScreen
 from comma_tui.screens.run_form import RunForm, RunRequest
 from comma_tui.screens.sweep_form import SweepForm, SweepRequest
 from comma_tui.widgets.score_plot import PlotData, track_plots
-from ledger import Lab, RunRecord
+from ledger import Lab, RunSummary
 from ledger.errors import UserError
 
 POLL_SECONDS = 0.5
+#: Rows read before the rest of the history (more than a tall terminal shows).
+FIRST_PAGE_ROWS = 200
 
 
 class CommaApp(App[None]):
@@ -110,13 +112,16 @@ class CommaApp(App[None]):
         """Reload the history if its revision moved, and always the live progress."""
         self._polling = True
         try:
+            if self.snapshot is None and self._seen_revision is None:
+                # A long history: the newest runs first, so the first screen of rows paints at once.
+                self.post_message(self.LedgerLoaded(self.client.first_page(FIRST_PAGE_ROWS), {}))
             snapshot = self.client.snapshot(since=self._seen_revision)
             if snapshot is not None:
                 self._seen_revision = snapshot.revision
                 self.post_message(self.LedgerLoaded(snapshot, track_plots(snapshot)))
             self.post_message(self.LiveUpdated(self.client.live()))
             if snapshot is not None:
-                self.client.prime_search(snapshot)  # after the first paint, not before it
+                self.client.prime(snapshot)  # after the first paint, not before it
         finally:
             self._polling = False
 
@@ -156,12 +161,12 @@ class CommaApp(App[None]):
 
     # Which run the keys act on.
 
-    def selected_run(self) -> RunRecord | None:
+    def selected_run(self) -> RunSummary | None:
         """The run selected on the screen in front (the ledger's cursor, or the run shown)."""
-        getter: Callable[[], RunRecord | None] | None = getattr(self.screen, "selected_run", None)
+        getter: Callable[[], RunSummary | None] | None = getattr(self.screen, "selected_run", None)
         return getter() if getter is not None else None
 
-    def _need_run(self, doing: str) -> RunRecord | None:
+    def _need_run(self, doing: str) -> RunSummary | None:
         run = self.selected_run()
         if run is None:
             self.notify(f"Select a run to {doing} first", severity="warning")
@@ -185,7 +190,7 @@ class CommaApp(App[None]):
         self._open_run_form(self.selected_run())
 
     @work(thread=True, group="form", exit_on_error=False)
-    def _open_run_form(self, base: RunRecord | None) -> None:
+    def _open_run_form(self, base: RunSummary | None) -> None:
         spec = self.client.spec_of(base.id if base else None)
         source = self.client.source()
         form = RunForm(spec, source, parent=base, tracks=self.snapshot.tracks if self.snapshot else [])
@@ -210,7 +215,7 @@ class CommaApp(App[None]):
         self._open_sweep_form(self.selected_run())
 
     @work(thread=True, group="form", exit_on_error=False)
-    def _open_sweep_form(self, base: RunRecord | None) -> None:
+    def _open_sweep_form(self, base: RunSummary | None) -> None:
         spec = self.client.spec_of(base.id if base else None)
         form = SweepForm(spec, parent=base)
         self.call_from_thread(self.push_screen, form, self._queue_sweep)

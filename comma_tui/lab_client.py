@@ -14,11 +14,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from comma_tui.lab_state import Live, PerPairSeries, RunDetail, SchedulerInfo, Snapshot
 from engine.runs.spec import RunSpec, SourceSpec, lab_source, parse_spec, stage_names
 from engine.sched import control
 from engine.sched.pool import LOG_NAME, log_tail
-from ledger import Lab, Ledger, RunRecord, load_per_pair
+from ledger import Lab, Ledger, RunRecord, RunSummary, load_per_pair, queries
 from ledger.errors import UserError
 
 LOG_TAIL_LINES = 40
@@ -52,38 +54,43 @@ class LabClient:
     # Reading.
 
     def snapshot(self, since: Any = None) -> Snapshot | None:
-        """The whole history at its current revision, or None when it is still `since`."""
+        """Every run's summary at the history's current revision, or None when it is still `since`."""
         with self._lock:
             ledger = self.ledger
             revision = ledger.revision()
             if since is not None and revision == since:
                 return None
-            runs = list(ledger.all())
-            measured = [r for r in runs if r.measured]
-            queued, running = ledger.queued(), ledger.running()
-            latest = max(measured, key=lambda r: (r.finished or 0.0, r.number), default=None)
-            snapshot = Snapshot(
+            table = ledger.table()
+            running = ledger.running()
+            latest = queries.latest_measured(table)
+            return Snapshot(
                 revision=revision,
-                runs=runs,
-                by_id={r.id: r for r in runs},
-                deltas=ledger.deltas(),
-                floors=ledger.floors(),
-                counts=ledger.counts(),
-                tracks=ledger.tracks(),
+                table=table,
+                deltas=queries.Deltas(table, queries.floor_deltas(table)),
+                floors=queries.floors(table),
+                counts=queries.counts(table),
+                tracks=queries.tracks(table),
                 paused=ledger.paused(),
-                queued=queued,
-                running=running,
-                stages={r.id: stage_names(r.spec) for r in (*running, *queued)},
+                queued=queries.launch_order(table),
+                running=[RunSummary.of(r) for r in running],
+                stages={r.id: stage_names(r.spec) for r in running},
                 scorer=latest.scorer_fingerprint if latest else None,
                 scorer_demo=bool(latest and latest.scorer_demo),
             )
-        return snapshot
+
+    def first_page(self, rows: int) -> Snapshot:
+        """The newest `rows` runs' summaries alone, read before the rest of a long history (`newest_only`)."""
+        with self._lock:
+            table = self.ledger.newest(rows)
+        unknown = queries.Deltas(table, np.full(len(table), np.nan))
+        return Snapshot(None, table, unknown, {}, queries.Counts(), [], False, (), (), newest_only=True)
 
     @staticmethod
-    def prime_search(snapshot: Snapshot) -> None:
-        """Work out each record's search text now (it is cached), so the first `/` filter is quick."""
-        for r in snapshot.runs:
-            _ = r.search_text
+    def prime(snapshot: Snapshot) -> None:
+        """Read the runs' search texts and rank their labels now (both are kept), so the first `/`
+        filter and the first sort by label are quick."""
+        snapshot.table.search_blocks()
+        queries.sort_values(snapshot.table, "label")
 
     def live(self) -> Live:
         """Progress of running runs, and the scheduler's state."""
@@ -103,7 +110,7 @@ class LabClient:
             if run.compared_with:
                 prior, kind = ledger.get(run.compared_with), "floor"
             elif (floor := ledger.floor(run.track)) is not None and floor.id != run.id:
-                prior, kind = floor, "floor"
+                prior, kind = ledger.get(floor.id), "floor"
             elif parent is not None:
                 prior, kind = parent, "parent"
         return RunDetail(

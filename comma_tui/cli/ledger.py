@@ -14,11 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from comma_tui.cli.labs import make_lab
 from comma_tui.cli.sched import add_backend_options
-from ledger import DEFAULT_EPSILON, Lab, Ledger, LedgerError, RunRecord
+from ledger import DEFAULT_EPSILON, Lab, Ledger, LedgerError, RunRecord, RunView
 from ledger.errors import UserError
 from ledger.export import FORMATS, export, when
 from ledger.queries import SORT_KEYS
@@ -107,7 +108,7 @@ def run_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _filtered(ledger: Ledger, args: argparse.Namespace) -> list[RunRecord]:
+def _filtered(ledger: Ledger, args: argparse.Namespace) -> RunView:
     return ledger.runs(
         status=args.status, track=args.track, verdict=args.verdict, text=args.text, sort=args.sort, reverse=args.reverse
     )
@@ -116,29 +117,28 @@ def _filtered(ledger: Ledger, args: argparse.Namespace) -> list[RunRecord]:
 def run_list(args: argparse.Namespace) -> int:
     """`comma-tui ledger list`: a table of runs (or JSON)."""
     ledger = open_ledger(args.lab)
-    records = _filtered(ledger, args)
+    runs = _filtered(ledger, args)
     deltas = ledger.deltas()
     if args.json:
-        rows = [r.to_dict() | {"delta_vs_floor": deltas.get(r.id)} for r in records]
+        rows = [r.to_dict() | {"delta_vs_floor": deltas.get(r.id)} for r in ledger.records(runs)]
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
     total = len(ledger.all())
-    if not records:
+    if not runs:
         print("no runs match these filters" if total else "no runs yet: queue one with comma-tui queue add SPEC.toml")
         return 0
     floor_runs = ledger.floors()
-    print(_table(records, deltas, {r.id for r in floor_runs.values()}))
-    shown = f"{len(records)} runs" if len(records) == total else f"{len(records)} of {total} runs"
+    print(_table(runs, deltas, {r.id for r in floor_runs.values()}))
+    shown = f"{len(runs)} runs" if len(runs) == total else f"{len(runs)} of {total} runs"
     floor_text = ", ".join(f"{t} {r.id} {r.score:.3f}" for t, r in floor_runs.items() if r.score is not None)
     print(f"{shown}" + (f"; * floor: {floor_text}" if floor_text else ""))
     return 0
 
 
-def _table(records: list[RunRecord], deltas: dict[str, float], floors: set[str]) -> str:
+def _table(runs: RunView, deltas: Mapping[str, float], floors: set[str]) -> str:
     head = ["id", "track", "label", "status", "score", "Δfloor", "bytes", "PoseNet", "SegNet", "verdict"]
     rows = []
-    for r in records:
-        m = r.metrics
+    for r in runs:
         delta = deltas.get(r.id)
         verdict = (r.verdict or "-") + (" (hand)" if r.overridden else "")
         rows.append(
@@ -149,9 +149,9 @@ def _table(records: list[RunRecord], deltas: dict[str, float], floors: set[str])
                 r.status + (" ~" if r.approximate else ""),
                 "" if r.score is None else f"{r.score:.3f}",
                 "" if delta is None else f"{delta:+.3f}",
-                "" if m is None else f"{m.total_bytes:,}",
-                "" if m is None else f"{m.posenet:.5f}",
-                "" if m is None else f"{m.segnet:.5f}",
+                "" if r.total_bytes is None else f"{r.total_bytes:,}",
+                "" if r.posenet is None else f"{r.posenet:.5f}",
+                "" if r.segnet is None else f"{r.segnet:.5f}",
                 verdict,
             ]
         )
@@ -294,7 +294,7 @@ def run_export(args: argparse.Namespace) -> int:
     if args.format not in FORMATS:
         raise UserError(f"unknown export format {args.format!r}: use --format csv, json or md")
     ledger = open_ledger(args.lab)
-    records = _filtered(ledger, args)
+    records = ledger.records(_filtered(ledger, args))
     text = export(records, args.format, ledger.deltas())
     if args.output is None:
         sys.stdout.write(text)

@@ -13,7 +13,7 @@ from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select
 
-from ledger import STATUSES, VERDICTS, RunRecord
+from ledger import STATUSES, VERDICTS, RunView, SummaryTable
 from ledger.queries import filter_runs
 
 FIELDS = ("track", "status", "verdict")
@@ -32,11 +32,9 @@ class RunFilter:
         """The same filter on another track (None: every track)."""
         return replace(self, track=track)
 
-    def apply(self, runs: Sequence[RunRecord]) -> list[RunRecord]:
-        """The runs this filter lets through."""
-        if not self:
-            return list(runs)
-        return filter_runs(runs, self.status, self.track, self.verdict, self.text or None)
+    def apply(self, table: SummaryTable) -> RunView:
+        """The runs of `table` this filter lets through."""
+        return filter_runs(table, self.status, self.track, self.verdict, self.text or None)
 
     def __bool__(self) -> bool:
         return bool(self.text or self.track or self.status or self.verdict)

@@ -22,7 +22,8 @@ from comma_tui.widgets.ledger_table import LedgerTable
 from comma_tui.widgets.queue_pane import QueuePane, QueueState
 from comma_tui.widgets.score_plot import PlotData, ScorePlot
 from comma_tui.widgets.status_line import StatusLine
-from ledger import RunRecord
+from ledger import RunSummary
+from ledger.queries import latest_measured
 
 if TYPE_CHECKING:
     from comma_tui.app import CommaApp
@@ -89,8 +90,9 @@ class MainScreen(Screen[None]):
 
     def _on_ledger(self, snapshot: Snapshot) -> None:
         self._draw_table(snapshot)
-        self._draw_plot(snapshot)
-        self._draw_queue()
+        if not snapshot.newest_only:  # the first page: the other panes wait for the whole history
+            self._draw_plot(snapshot)
+            self._draw_queue()
         self._draw_status()
 
     def _on_live(self, _live: Live) -> None:
@@ -98,18 +100,23 @@ class MainScreen(Screen[None]):
         self._draw_status()
 
     def _on_filters(self, _filters: RunFilter) -> None:
-        if self.lab_app.snapshot is not None:
-            self._on_ledger(self.lab_app.snapshot)
+        snapshot = self.lab_app.snapshot
+        if snapshot is not None:  # the queue does not filter: it stays as drawn
+            self._draw_table(snapshot)
+            if not snapshot.newest_only:
+                self._draw_plot(snapshot)
+            self._draw_status()
 
     def _draw_table(self, snapshot: Snapshot) -> None:
         filters = self.lab_app.filters
         table = self.query_one("#ledger", LedgerTable)
-        shown = filters.apply(snapshot.runs)
+        shown = filters.apply(snapshot.table)
         table.set_runs(shown, snapshot.deltas, snapshot.floor_ids)
         if self._pending_select is not None and table.select(self._pending_select):
             self._pending_select = None
         described = f" · {filters.describe()}" if filters else ""
-        table.border_title = Text(f"Ledger · {len(shown)} of {len(snapshot.runs)}{described}")
+        total = f"the newest {len(snapshot.table)}, reading the rest…" if snapshot.newest_only else len(snapshot.table)
+        table.border_title = Text(f"Ledger · {len(shown)} of {total}{described}")
         table.border_subtitle = f"{table.sort_key} {'▼' if table.sort_reverse else '▲'} (o: sort)"
 
     def plot_track(self, snapshot: Snapshot) -> str:
@@ -119,9 +126,9 @@ class MainScreen(Screen[None]):
         selected = self.selected_run()
         if selected is not None:
             return selected.track
-        measured = [r for r in snapshot.runs if r.measured]
-        if measured:
-            return max(measured, key=lambda r: (r.finished or 0.0, r.number)).track
+        latest = latest_measured(snapshot.table)
+        if latest is not None:
+            return latest.track
         return snapshot.tracks[0] if snapshot.tracks else ""
 
     def _draw_plot(self, snapshot: Snapshot) -> None:
@@ -130,7 +137,7 @@ class MainScreen(Screen[None]):
 
     def _draw_queue(self) -> None:
         snapshot, live = self.lab_app.snapshot, self.lab_app.live
-        if snapshot is None:
+        if snapshot is None or snapshot.newest_only:
             return
         state = QueueState(
             running=snapshot.running,
@@ -156,7 +163,7 @@ class MainScreen(Screen[None]):
 
     def _follow_track(self) -> None:
         self._plot_timer = None
-        if self.lab_app.snapshot is not None:
+        if self.lab_app.snapshot is not None and not self.lab_app.snapshot.newest_only:
             self._draw_plot(self.lab_app.snapshot)
 
     def action_toggle_pareto(self) -> None:
@@ -164,7 +171,7 @@ class MainScreen(Screen[None]):
         plot = self.query_one("#plot", ScorePlot)
         plot.pareto = not plot.pareto
 
-    def selected_run(self) -> RunRecord | None:
+    def selected_run(self) -> RunSummary | None:
         """The run under the ledger's cursor."""
         return self.query_one("#ledger", LedgerTable).current
 

@@ -20,7 +20,7 @@ from comma_tui.lab_state import RunDetail, Snapshot
 from comma_tui.screens.main import RUN_BINDINGS
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.pair_plot import PairPlot
-from ledger import Metrics, RunRecord
+from ledger import Metrics, RunRecord, RunSummary
 from ledger.specdiff import flatten
 
 if TYPE_CHECKING:
@@ -188,8 +188,8 @@ class RunDetailScreen(Screen[None]):
         self.post_message(self.Loaded(self.lab_app.client.detail(self.run_id)))
 
     def _on_ledger(self, snapshot: Snapshot) -> None:
-        current = snapshot.by_id.get(self.run_id)
-        if self.is_current and self.detail is not None and current is not None and current != self.detail.run:
+        current = snapshot.find(self.run_id)
+        if self.is_current and self.detail is not None and current not in (None, RunSummary.of(self.detail.run)):
             self.load()
 
     def _live(self) -> None:
@@ -244,6 +244,6 @@ class RunDetailScreen(Screen[None]):
         self._draw_log(run, detail.log_tail)
         self.query_one("#artifacts", Static).update(Text(detail.artifacts or "(none)"))
 
-    def selected_run(self) -> RunRecord | None:
+    def selected_run(self) -> RunSummary | None:
         """The run shown."""
-        return self.detail.run if self.detail else None
+        return RunSummary.of(self.detail.run) if self.detail else None

@@ -22,7 +22,7 @@ from textual.widgets import Input, Label
 from comma_tui.screens.ffmpeg_line import FfmpegLinePrompt
 from engine.runs.from_ffmpeg import Translation
 from engine.runs.spec import RunSpec, SourceSpec, SpecError, parse_axis_value, parse_spec
-from ledger import RunRecord
+from ledger import RunSummary
 from ledger.errors import UserError
 
 #: Run-section keys kept out of the axes: the ledger records them for every run (as track, label,
@@ -84,7 +84,7 @@ class RunForm(ModalScreen[RunRequest | None]):
     ]
 
     def __init__(
-        self, spec: RunSpec, source: SourceSpec, parent: RunRecord | None = None, tracks: Sequence[str] = ()
+        self, spec: RunSpec, source: SourceSpec, parent: RunSummary | None = None, tracks: Sequence[str] = ()
     ) -> None:
         super().__init__()
         self.base = spec

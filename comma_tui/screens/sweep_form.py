@@ -21,7 +21,7 @@ from textual.widgets import Input, Label
 from comma_tui.screens.run_form import LEDGER_KEYS
 from engine.runs.spec import RunSpec, SpecError, resolve_axis
 from engine.runs.sweep import grid, parse_sweep
-from ledger import RunRecord
+from ledger import RunSummary
 from ledger.errors import UserError
 
 ROWS = 2
@@ -61,7 +61,7 @@ class SweepForm(ModalScreen[SweepRequest | None]):
         Binding("ctrl+s", "submit", "Queue", priority=True),
     ]
 
-    def __init__(self, spec: RunSpec, parent: RunRecord | None = None) -> None:
+    def __init__(self, spec: RunSpec, parent: RunSummary | None = None) -> None:
         super().__init__()
         self.base = spec
         self.base_run = parent

@@ -12,7 +12,7 @@ from textual.widget import Widget
 
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.colors import theme_hex
-from ledger import Progress, RunRecord
+from ledger import Progress, RunSummary
 
 SHORT = {"encode": "enc", "train-data": "dat", "train": "trn", "archive": "arc", "inflate": "inf", "score": "scr"}
 EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -23,8 +23,8 @@ MAX_QUEUED = 60
 class QueueState:
     """What the queue pane shows."""
 
-    running: Sequence[RunRecord] = ()
-    queued: Sequence[RunRecord] = ()
+    running: Sequence[RunSummary] = ()
+    queued: Sequence[RunSummary] = ()
     paused: bool = False
     progress: dict[str, Progress] = field(default_factory=dict)
     stages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # each run's own, by id
@@ -107,7 +107,7 @@ class QueueBody(Widget):
             if job_state:
                 text.append(f"[ray {job_state}] ", style="bold reverse" if job_note else "dim")
             text.append(eta_text(progress), style="italic")
-            text.append(f"  {run.label or fmt.short_spec(run)}\n")
+            text.append(f"  {run.label or run.brief}\n")
             if job_note:
                 text.append(f"  {job_note}\n", style="italic")
             text.append("  ")
@@ -117,7 +117,7 @@ class QueueBody(Widget):
         for place, run in enumerate(state.queued[:MAX_QUEUED], start=1):
             prio = f" prio {run.priority:+d}" if run.priority else ""
             text.append(f"{place:>2}. {run.id} ", style="dim" if state.paused else "")
-            text.append(f"{run.label or fmt.short_spec(run)}{prio}\n", style="dim" if state.paused else "")
+            text.append(f"{run.label or run.brief}{prio}\n", style="dim" if state.paused else "")
         if len(state.queued) > MAX_QUEUED:
             text.append(f"    … and {len(state.queued) - MAX_QUEUED} more queued\n", style="dim")
         text.rstrip()

@@ -17,7 +17,7 @@ STATE_COLOUR = {"running": "success", "paused": "warning", "stopped": "error", "
 def scheduler_state(snapshot: Snapshot | None, scheduler: SchedulerInfo | None) -> str:
     """The scheduler's state as the status line says it: running, paused, stopped, stopping or unknown."""
     state = (scheduler or SchedulerInfo()).state
-    if snapshot is not None and state in ("running", "paused"):
+    if snapshot is not None and not snapshot.newest_only and state in ("running", "paused"):
         return "paused" if snapshot.paused else "running"  # the queue's own flag is the fresher one
     return state
 
@@ -32,7 +32,7 @@ def status_text(snapshot: Snapshot | None, scheduler: SchedulerInfo | None, filt
         text.append(f" · {info.slots} slot{'s' if info.slots != 1 else ''}")
     if info.address:
         text.append(f"  │ {fmt.cluster(info.address, info.resources)}")
-    if snapshot is None:
+    if snapshot is None or snapshot.newest_only:
         text.append("  │ loading the ledger…")
         return text
     for track, floor in snapshot.floors.items():

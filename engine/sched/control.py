@@ -37,7 +37,7 @@ from engine.sched.state import (
     read_state,
     slot_gpu,
 )
-from ledger import Lab, Ledger, RunRecord
+from ledger import Lab, Ledger, RunRecord, RunStatus
 from ledger.errors import UserError
 
 __all__ = [
@@ -329,8 +329,7 @@ def status(lab: LabLike, failures: int = 5) -> SchedulerStatus:
                 job_note=job.get("note", ""),
             )
         )
-    ended = [r for r in ledger.all() if r.status in ("failed", "interrupted")]
-    ended.sort(key=lambda r: (r.finished or r.created, r.number), reverse=True)
+    ended = ledger.latest((RunStatus.FAILED, RunStatus.INTERRUPTED), failures)
     return SchedulerStatus(
         lab=str(ledger.lab.root),
         state=_state(running, paused),
@@ -345,8 +344,7 @@ def status(lab: LabLike, failures: int = 5) -> SchedulerStatus:
         queued=tuple(QueuedRun(r.id, r.track, r.label, r.priority, r.position, r.requeued) for r in ledger.queued()),
         floors=tuple(FloorRun(t, r.id, r.label, r.score, r.total_bytes) for t, r in ledger.floors().items()),
         failures=tuple(
-            FailedRun(r.id, r.track, r.label, r.status, r.failure_reason, r.finished, r.log_tail)
-            for r in ended[:failures]
+            FailedRun(r.id, r.track, r.label, r.status, r.failure_reason, r.finished, r.log_tail) for r in ended
         ),
         log=str(SchedulerPaths.of(ledger.lab).log),
         backend=running.backend if running else "local",
@@ -467,10 +465,11 @@ def around_floor_axes(
 ) -> list[RunRecord]:
     """`around_floor` on several axes, still one axis changed per run; all validated, then queued."""
     ledger = _ledger(lab)
-    floor = ledger.floors().get(track)
-    if floor is None:
-        known = ", ".join(ledger.floors()) or "none yet"
+    floors = ledger.floors()
+    if track not in floors:
+        known = ", ".join(floors) or "none yet"
         raise UserError(f"track {track!r} has no floor yet (tracks with a floor: {known}): measure a run on it first")
+    floor = ledger.get(floors[track].id)
     base = parse_spec(floor.spec, lab_source(ledger.lab))
     points = neighbours(base, {axis: _expand(axis, offsets) for axis, offsets in axes.items()})
     return [

@@ -208,7 +208,7 @@ class Scheduler:
             found.follow()
             if found.ended():
                 self._finish(found)  # it finished while no scheduler ran: recorded before clients see "running"
-        for record in self.ledger.queued():
+        for record in self.ledger.records(self.ledger.queued()):
             found = self.backend.adopt(record)
             if found is None or isinstance(found, str):
                 continue
@@ -264,7 +264,7 @@ class Scheduler:
             if slot is None:
                 break
             try:
-                execution = self.backend.launch(self.ledger, record, slot)
+                execution = self.backend.launch(self.ledger, self.ledger.get(record.id), slot)
             except LaunchError as exc:
                 if str(exc) != self._launch_trouble:
                     self.say(f"{record.id}: {exc}")

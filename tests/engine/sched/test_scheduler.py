@@ -55,7 +55,7 @@ def sched(lab: Lab) -> Iterator[Callable[..., int]]:
     """Start schedulers on the lab (`sched(slots=N)`); afterwards stop them and kill what their runs left."""
 
     def leftovers() -> None:
-        for record in Ledger(lab).all():
+        for record in Ledger(lab).records(Ledger(lab).all()):
             kill_run(run_tag(lab.root, record.id), record.pid, grace=1.0)
 
     with schedulers(lab, leftovers, stop_timeout=30) as start:
