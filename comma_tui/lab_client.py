@@ -99,7 +99,9 @@ class LabClient:
             progress = self.ledger.progress()
             glance = control.glance(self.ledger)
         lines = tuple(s.line() for s in autopilot.states(self.lab) if s.active)
-        return Live(SchedulerInfo(glance.state, glance.slots, lines), progress)
+        jobs = {run: (job.get("state", "?"), job.get("note", "")) for run, job in glance.jobs.items()}
+        info = SchedulerInfo(glance.state, glance.slots, glance.address, glance.resources, jobs, lines)
+        return Live(info, progress)
 
     def detail(self, run_id: str) -> RunDetail:
         """A run, the run it is compared with, per-pair distortions of both, and its log's tail."""

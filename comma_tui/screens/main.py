@@ -146,6 +146,7 @@ class MainScreen(Screen[None]):
             paused=snapshot.paused,
             progress=live.progress if live else {},
             stages=snapshot.stages,
+            jobs=live.scheduler.jobs if live else {},
         )
         self.query_one("#queue", QueuePane).show(state)
 

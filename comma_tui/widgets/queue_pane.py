@@ -28,6 +28,7 @@ class QueueState:
     paused: bool = False
     progress: dict[str, Progress] = field(default_factory=dict)
     stages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # each run's own, by id
+    jobs: dict[str, tuple[str, str]] = field(default_factory=dict)  # run id -> (Ray state, why it waits)
 
 
 def bar(fraction: float, width: int) -> str:
@@ -107,8 +108,13 @@ class QueueBody(Widget):
         for run in state.running:
             progress = state.progress.get(run.id)
             text.append(f"▶ {run.id} ", style="bold")
+            job_state, job_note = state.jobs.get(run.id, ("", ""))
+            if job_state:
+                text.append(f"[ray {job_state}] ", style="bold reverse" if job_note else "dim")
             text.append(eta_text(progress), style="italic")
             text.append(f"  {run.label or run.brief}\n")
+            if job_note:
+                text.append(f"  {job_note}\n", style="italic")
             text.append("  ")
             planned = state.stages.get(run.id, ())
             text.append_text(stage_bars(planned, progress, width - 3, colours[0], colours[1]))

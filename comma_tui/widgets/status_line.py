@@ -30,6 +30,8 @@ def status_text(snapshot: Snapshot | None, scheduler: SchedulerInfo | None, filt
     text.append(f"{SCHEDULER_MARK.get(state.split()[0], '?')} sched {state}", style="bold")
     if info.slots:
         text.append(f" · {info.slots} slot{'s' if info.slots != 1 else ''}")
+    if info.address:
+        text.append(f"  │ {fmt.cluster(info.address, info.resources)}")
     if snapshot is None or snapshot.newest_only:
         text.append("  │ loading the ledger…")
         return text

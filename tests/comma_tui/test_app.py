@@ -8,8 +8,11 @@ read them, and the real demo assets cost a minute to make on a busy two-core mac
 from __future__ import annotations
 
 import io
+import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -31,10 +34,11 @@ from comma_tui.screens.run_form import RunForm
 from comma_tui.screens.sweep_form import SweepForm
 from comma_tui.widgets.curve_plot import CurvePlot
 from comma_tui.widgets.ledger_table import LedgerTable
-from comma_tui.widgets.queue_pane import eta_text, stage_bars
+from comma_tui.widgets.queue_pane import QueueBody, eta_text, stage_bars
 from engine.demo.layout import DemoAssets
 from engine.runs.spec import stage_names
 from engine.sched import autopilot
+from engine.sched.state import SchedulerState, acquire_lock, write_state
 from ledger import Lab, Ledger, LedgerError, Progress, segments
 from tests.comma_tui.app_fixtures import fill_fixed, make_lab, spec, stand_in_assets
 
@@ -284,6 +288,24 @@ async def test_detail_of_a_training_run_plots_its_curve_live(lab: tuple[Lab, dic
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run_id == roles["floor"])
         await wait_for(pilot, lambda: app.screen.detail is not None and app.screen.detail.run.id == roles["floor"])
         assert not plot.display  # a run that did not train: no plot
+
+
+async def test_a_queue_on_a_ray_cluster_shows_the_cluster_and_each_jobs_state(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    job = {"job": "comma-tui-abc-r0009-a1", "state": "PENDING", "note": "cannot be placed: each run asks for 1 GPU"}
+    state = SchedulerState(os.getpid(), 8, (), time.time(), "running", backend="ray", address="http://127.0.0.1:8265")
+    state = replace(state, resources={"CPU": [3.0, 64.0], "GPU": [3.0, 8.0]}, jobs={roles["running"]: job})
+    fd = acquire_lock(the_lab)  # this test plays the lab's scheduler, on a Ray cluster
+    try:
+        write_state(the_lab, state)
+        async with open_console(the_lab) as (app, pilot, _):
+            status = app.screen.query_one("#status", Static)
+            await wait_for(pilot, lambda: "ray 127.0.0.1:8265 · 3 of 8 GPUs busy" in str(status.content))
+            body = app.screen.query_one(QueueBody)
+            await wait_for(pilot, lambda: f"▶ {roles['running']} [ray PENDING]" in body.render().plain)
+            assert "cannot be placed: each run asks for 1 GPU" in body.render().plain
+    finally:
+        os.close(fd)
 
 
 async def test_pause_and_resume_queue(lab: tuple[Lab, dict[str, str]]) -> None:
