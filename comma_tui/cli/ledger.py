@@ -17,8 +17,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from comma_tui.cli.labs import make_lab
-from comma_tui.cli.sched import add_backend_options
+from comma_tui.cli.labs import add_backend_options, make_lab
 from ledger import DEFAULT_EPSILON, Lab, Ledger, LedgerError, RunRecord, RunView
 from ledger.errors import UserError
 from ledger.export import FORMATS, export, when
