@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState
 
 from comma_tui.lab_client import LabClient
 from comma_tui.lab_state import Live, Snapshot
+from comma_tui.screens.autopilot_form import AutopilotForm, AutopilotRequest
 from comma_tui.screens.filter import FilterScreen, RunFilter
 from comma_tui.screens.help import HelpScreen
 from comma_tui.screens.main import MainScreen
@@ -229,6 +230,33 @@ class CommaApp(App[None]):
             ),
             lambda runs: f"Queued {len(runs)} runs: {', '.join(r.id for r in runs[:6])}{'…' if len(runs) > 6 else ''}",
         )
+
+    def current_track(self) -> str:
+        """The track keys act on: the selected run's, else the filtered one, else the first with a floor."""
+        run = self.selected_run()
+        if run is not None:
+            return run.track
+        floors = list(self.snapshot.floors) if self.snapshot else []
+        return self.filters.track or (floors[0] if floors else "main")
+
+    def action_autopilot(self) -> None:
+        """Open the autopilot form on the current track, or stop the autopilot running there."""
+        self._toggle_autopilot(self.current_track())
+
+    @work(thread=True, group="form", exit_on_error=False)
+    def _toggle_autopilot(self, track: str) -> None:
+        if self.client.autopilot_running(track):
+            self.post_message(self.ActionDone(self.client.stop_autopilot(track)))
+            return
+        floor = self.snapshot.floors.get(track) if self.snapshot else None
+        if floor is None:
+            raise UserError(f"track {track!r} has no floor yet: the autopilot searches around one, measure a run first")
+        form = AutopilotForm(track, floor, self.client.spec_of(floor.id))
+        self.call_from_thread(self.push_screen, form, self._start_autopilot)
+
+    def _start_autopilot(self, request: AutopilotRequest | None) -> None:
+        if request is not None:
+            self._do(lambda: self.client.start_autopilot(request.track, request.text, self.start_scheduler), str)
 
     def action_cancel(self) -> None:
         """Cancel the selected queued or running run."""

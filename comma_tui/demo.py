@@ -1,6 +1,6 @@
 """`comma-tui --demo`: a demo lab in the user's data folder, with runs already queued.
 
-Made once: demo assets (a 60-frame synthetic clip and the calibrated demo scorer, about 30 s),
+Made once: demo assets (a 60-frame synthetic clip and the calibrated demo scorer, about a minute),
 a lab on them, a first svt-av1 run, and a small crf and film-grain sweep around it whose parent
 is the first run. Opening the demo again reuses the lab and its history.
 
@@ -57,7 +57,7 @@ def ensure_demo_lab(stream: TextIO = sys.stderr, frames: int = DEMO_FRAMES) -> L
     root = demo_lab_dir()
     assets = DemoAssets(root / "assets")
     if not assets.exist():
-        print(f"comma-tui: making the demo clip and scorer in {assets.root} (once, about 30 s)", file=stream)
+        print(f"comma-tui: making the demo clip and scorer in {assets.root} (once, about a minute)", file=stream)
         make_assets(assets.root, frames, stage_progress(ProgressBar(stream, enabled=True)))
     lab = Lab.open(root) if (root / "lab.toml").is_file() else Lab.create(root, assets.clip, assets.models)
     if not Ledger(lab).all():

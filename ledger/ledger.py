@@ -336,6 +336,10 @@ class Ledger:
         """The floor of a track (its latest promotion), within the scorer, clip and device given."""
         return queries.floor(self._runs.table(), track, scorer_fingerprint, clip_fingerprint, device_kind)
 
+    def group_floors(self, track: str) -> list[RunSummary]:
+        """The floor of each comparison group (scorer, clip, device) of a track: what a run of it may be judged by."""
+        return queries.group_floors(self._runs.table(), track)
+
     def floors(self) -> dict[str, RunSummary]:
         """The floor of each track that has one."""
         return queries.floors(self._runs.table())
@@ -386,9 +390,10 @@ class Ledger:
         elapsed: float = 0.0,
         eta: float | None = None,
         detail: str = "",
+        metrics: Mapping[str, float] | None = None,
     ) -> Progress:
         """Say where a running run is (kept apart from the history; see `ledger.progress`)."""
-        return self._progress.set(run, stage, done, total, elapsed, eta, detail)
+        return self._progress.set(run, stage, done, total, elapsed, eta, detail, metrics)
 
     def progress(self) -> dict[str, Progress]:
         """The latest progress of each run that reported some, by run id."""

@@ -192,6 +192,13 @@ def floor(
     return None if row is None else table.row(row)
 
 
+def group_floors(table: SummaryTable, track: str) -> list[RunSummary]:
+    """The floor of each comparison group (scorer, clip, device) of a track, oldest group first."""
+    rows = promotions(table, _in_scope(table, track, (None, None, None)))
+    latest = dict(zip(group_ids(table)[rows].tolist(), rows.tolist(), strict=True))  # the last one wins
+    return [table.row(row) for row in sorted(latest.values())]
+
+
 def floors(table: SummaryTable) -> dict[str, RunSummary]:
     """The floor of every track that has one, tracks in order of their first run."""
     found = {name: floor(table, name) for name in tracks(table)}
@@ -301,7 +308,7 @@ def pareto(
     scores, sizes = table.arrays["score"][rows], table.arrays["total_bytes"][rows]
     rows = rows[np.lexsort((table.numbers[rows], scores, sizes))]
     scores = table.arrays["score"][rows]
-    best_before = np.minimum.accumulate(np.concatenate([[np.inf], scores[:-1]]))
+    best_before = np.minimum.accumulate(np.concatenate([[np.inf], scores])[:-1])
     return [table.row(r) for r in rows[scores < best_before].tolist()]
 
 

@@ -62,6 +62,7 @@ class MainScreen(Screen[None]):
         Binding("slash", "app.filter", "Filter", key_display="/", tooltip="Filter by text, track, status, verdict"),
         Binding("v", "app.review", "Review", tooltip="Rejection review mode: rejected runs, newest first"),
         Binding("t", "app.next_track", "Track", tooltip="Show the next track (then all)", id="track"),
+        Binding("A", "app.autopilot", "Autopilot", tooltip="Start or stop the autopilot on this track", id="autopilot"),
         Binding("f", "toggle_pareto", "Pareto", tooltip="Switch the plot: score history / bytes-vs-score Pareto"),
     ]
 
@@ -152,6 +153,7 @@ class MainScreen(Screen[None]):
             paused=snapshot.paused,
             progress=live.progress if live else {},
             stages=snapshot.stages,
+            jobs=live.scheduler.jobs if live else {},
         )
         self.query_one("#queue", QueuePane).show(state)
 

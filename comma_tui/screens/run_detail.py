@@ -1,5 +1,6 @@
 """One run in full: its spec (changes from the parent marked), Prior / Current / Delta, the verdict
-and why, stage timings, per-pair distortions against the floor, the log's tail and the artifacts."""
+and why, stage timings, per-pair distortions against the floor, a training run's curves (live),
+the log's tail and the artifacts."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from textual.widgets import DataTable, Footer, Static
 from comma_tui.lab_state import RunDetail, Snapshot
 from comma_tui.screens.main import RUN_BINDINGS
 from comma_tui.widgets import format as fmt
+from comma_tui.widgets.curve_plot import CurvePlot
 from comma_tui.widgets.pair_plot import PairPlot
 from ledger import Metrics, RunRecord, RunSummary
 from ledger.specdiff import flatten
@@ -135,11 +137,12 @@ class RunDetailScreen(Screen[None]):
             super().__init__()
 
     class LogRead(Message):
-        """A running run's log tail was read again."""
+        """A running run's log tail (and training curve) was read again."""
 
-        def __init__(self, run: RunRecord, text: str) -> None:
+        def __init__(self, run: RunRecord, text: str, curve: tuple[dict[str, float], ...]) -> None:
             self.run = run
             self.text = text
+            self.curve = curve
             super().__init__()
 
     def __init__(self, run_id: str) -> None:
@@ -175,6 +178,7 @@ class RunDetailScreen(Screen[None]):
             with Horizontal(id="pairs"):
                 yield PairPlot("PoseNet", id="posenet-plot")
                 yield PairPlot("SegNet", id="segnet-plot")
+            yield CurvePlot(id="curve-plot")
             yield Static(id="log")
             yield Static(id="artifacts")
         yield Footer(compact=True)
@@ -209,13 +213,15 @@ class RunDetailScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="detail-log", exit_on_error=False)
     def load_log(self, run: RunRecord) -> None:
-        """Read the run's log tail again."""
-        self.post_message(self.LogRead(run, self.lab_app.client.log_tail(run)))
+        """Read the run's log tail and curve again."""
+        client = self.lab_app.client
+        self.post_message(self.LogRead(run, client.log_tail(run), client.curve(run)))
 
     @on(LogRead)
     def _show_log(self, message: LogRead) -> None:
         if self.detail is not None and message.run == self.detail.run:  # not a late answer for an older state
             self._draw_log(message.run, message.text)
+            self.query_one("#curve-plot", CurvePlot).show(message.curve, message.run.status == "running")
 
     def _draw_log(self, run: RunRecord, text: str) -> None:
         log = self.query_one("#log", Static)
@@ -251,6 +257,7 @@ class RunDetailScreen(Screen[None]):
         self.query_one("#segnet-plot", PairPlot).show(
             pp.segnet if pp else None, prior_pp.segnet if prior_pp else None, names
         )
+        self.query_one("#curve-plot", CurvePlot).show(detail.curve, run.status == "running")
         self._draw_log(run, detail.log_tail)
         self.query_one("#artifacts", Static).update(Text(detail.artifacts or "(none)"))
 

@@ -8,6 +8,7 @@ estimate reads `~24.310` wherever a score is shown.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 from ledger import RunRecord, RunSummary
 
@@ -114,6 +115,14 @@ def duration(seconds: float | None, unknown: str = "?") -> str:
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def cluster(address: str, resources: Mapping[str, Sequence[float]]) -> str:
+    """`ray 127.0.0.1:8265 · 3 of 8 GPUs busy` (CPUs when the cluster has no GPU)."""
+    where = f"ray {address.split('://', 1)[-1]}"
+    kind = "GPU" if (resources.get("GPU") or (0.0, 0.0))[1] else "CPU"
+    busy, total = resources.get(kind) or (0.0, 0.0)
+    return f"{where} · {busy:g} of {total:g} {kind}s busy" if total else where
 
 
 def costliest_term(run: RunRecord | RunSummary, against: RunRecord | RunSummary | None) -> tuple[str, float] | None:

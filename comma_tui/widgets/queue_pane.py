@@ -28,6 +28,7 @@ class QueueState:
     paused: bool = False
     progress: dict[str, Progress] = field(default_factory=dict)
     stages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # each run's own, by id
+    jobs: dict[str, tuple[str, str]] = field(default_factory=dict)  # run id -> (Ray state, why it waits)
 
 
 def bar(fraction: float, width: int) -> str:
@@ -70,13 +71,19 @@ def stage_bars(
     return text
 
 
+LIVE = {"loss": "loss", "segnet": "seg", "posenet": "pose", "pixel": "pix", "estimate": "est"}
+
+
 def eta_text(progress: Progress | None) -> str:
-    """`score 6/38 batches · bound 23.91 vs floor 23.08 · 42s left`, or `starting` before the first report."""
+    """`score 6/38 batches · bound 23.91 vs floor 23.08 · 42s left`, or `starting` before the first report;
+    a training step's latest figures after."""
     if progress is None:
         return "starting"
     detail = f" {progress.detail}" if progress.detail else ""
     left = f" · {fmt.duration(progress.eta)} left" if progress.eta is not None else ""
-    return f"{progress.stage} {progress.done}/{progress.total}{detail}{left}"
+    figures = [f"{short} {progress.metrics[name]:.4g}" for name, short in LIVE.items() if name in progress.metrics]
+    live = f" · {' '.join(figures)}" if figures else ""
+    return f"{progress.stage} {progress.done}/{progress.total}{detail}{left}{live}"
 
 
 class QueueBody(Widget):
@@ -103,8 +110,13 @@ class QueueBody(Widget):
         for run in state.running:
             progress = state.progress.get(run.id)
             text.append(f"▶ {run.id} ", style="bold")
+            job_state, job_note = state.jobs.get(run.id, ("", ""))
+            if job_state:
+                text.append(f"[ray {job_state}] ", style="bold reverse" if job_note else "dim")
             text.append(eta_text(progress), style="italic")
             text.append(f"  {run.label or run.brief}\n")
+            if job_note:
+                text.append(f"  {job_note}\n", style="italic")
             text.append("  ")
             planned = state.stages.get(run.id, ())
             text.append_text(stage_bars(planned, progress, width - 3, colours[0], colours[1]))

@@ -30,6 +30,8 @@ def status_text(snapshot: Snapshot | None, scheduler: SchedulerInfo | None, filt
     text.append(f"{SCHEDULER_MARK.get(state.split()[0], '?')} sched {state}", style="bold")
     if info.slots:
         text.append(f" · {info.slots} slot{'s' if info.slots != 1 else ''}")
+    if info.address:
+        text.append(f"  │ {fmt.cluster(info.address, info.resources)}")
     if snapshot is None or snapshot.newest_only:
         text.append("  │ loading the ledger…")
         return text
@@ -42,6 +44,8 @@ def status_text(snapshot: Snapshot | None, scheduler: SchedulerInfo | None, filt
         f"  │ {c.measured} measured · {fmt.PROMOTED}{c.promoted} promoted · "
         f"{fmt.REJECTED}{c.rejected} rejected · !{c.failed} failed"
     )
+    for line in info.autopilots:
+        text.append(f"  │ {line}", style="bold")
     if snapshot.scorer:
         text.append(f"  │ scorer {short_fingerprint(snapshot.scorer, snapshot.scorer_demo)}")
     if filters:

@@ -15,7 +15,7 @@ import pytest
 from comma_tui.cli import main
 from engine.media.inflate_runtime import FRAME_BYTES, inflate_video, make_postfilter
 from engine.runs.archive import write_archive
-from engine.runs.pipeline import encode_stage
+from engine.runs.classical import encode_stage
 from engine.runs.spec import SourceSpec, parse_spec, stage_names
 from ledger import Lab, Ledger
 from tests.engine.media.pattern_clip import write_pattern_clip

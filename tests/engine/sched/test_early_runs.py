@@ -19,9 +19,10 @@ import pytest
 
 from engine.media.video import RawWriter, iter_frames
 from engine.runs.spec import lab_source, parse_spec
+from engine.sched.floors import ledger_floors
 from engine.sched.pool import child_env, kill_run, run_tag
 from engine.sched.scheduler import Scheduler
-from engine.sched.worker import execute_run, floor_lookup
+from engine.sched.worker import Task, early_floors, execute_run
 from engine.scoring.early import MIN_BATCHES
 from ledger import Lab, Ledger, RunRecord, load_per_pair
 from ledger.records import Job
@@ -146,16 +147,18 @@ def test_a_submission_is_rejected_early_and_rescored_by_its_own_inflate(lab: Lab
 def test_early_verdicts_follow_the_spec_then_the_labs_default(lab: Lab, tmp_path: Path) -> None:
     ledger = Ledger(lab)
     record = ledger.add_run(_spec(lab))
+    task = Task(record.job, ledger_floors(ledger, record.track))
     auto = parse_spec(record.spec, lab_source(lab))
-    assert floor_lookup(ledger, record, auto) is not None
+    assert early_floors(lab, auto, task) is not None
     off = parse_spec(_spec(lab, score={"early": "off"}), lab_source(lab))
-    assert floor_lookup(ledger, record, off) is None
+    assert early_floors(lab, off, task) is None
+    assert early_floors(lab, auto, Task(Job.RESCORE, task.floors)) is None  # a rescore scores in full
     config = lab.config_path.read_text()
     try:
         lab.config_path.write_text(config.replace('early = "auto"', 'early = "off"'))
-        assert floor_lookup(Ledger(lab), record, auto) is None
+        assert early_floors(lab, auto, task) is None
         forced = parse_spec(_spec(lab, score={"early": "auto"}), lab_source(lab))
-        assert floor_lookup(Ledger(lab), record, forced) is not None  # the spec's own choice wins
+        assert early_floors(lab, forced, task) is not None  # the spec's own choice wins
     finally:
         lab.config_path.write_text(config)
 
