@@ -5,7 +5,8 @@ each track whose autopilot runs (see `engine.sched.autopilot`), the duty:
 1. opens the study (first time: fails the trials a dead scheduler asked but never queued;
    a new study also gets the floor's neighbours enqueued first),
 2. adds the track's measured runs that are points of the space (`study.seed`),
-3. tells the study how its ended proposals went (COMPLETE with the score, and bytes; FAIL),
+3. tells the study how its ended proposals went (COMPLETE with the score, and bytes; PRUNED
+   when rejected early; FAIL),
 4. stops on `autopilot stop` (cancelling its queued proposals) or once the budget is spent and
    every proposal has ended, running the `on_autopilot_done` hook,
 5. otherwise asks for new points until `parallel` proposals wait or run, each queued as an

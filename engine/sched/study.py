@@ -81,10 +81,9 @@ def seed(study: optuna.Study, search: Search, records: Iterable[RunRecord]) -> l
         values, params = values_of(search, record), search.params_of(record.spec)
         if values is None or params is None:
             continue
+        told: dict[str, Any] = {"state": TrialState.PRUNED} if record.estimated else {"values": values}
         study.add_trial(
-            create_trial(
-                values=values, params=params, distributions=_distributions(search), user_attrs={"seeded": record.id}
-            )
+            create_trial(params=params, distributions=_distributions(search), user_attrs={"seeded": record.id}, **told)
         )
         added.append(record.id)
     return added
@@ -127,19 +126,21 @@ def ask(study: optuna.Study, search: Search) -> Trial | None:
     """A new point to run, or None when every draw landed on a measured or pending point.
 
     A draw on a measured point is told that point's values at once (user attribute `known`), so
-    no run is spent on it; a draw on a pending point is told FAIL. Either way the sampler learns.
+    no run is spent on it (a point rejected early is told PRUNED again); a draw on a pending point
+    is told FAIL. Either way the sampler learns.
     """
     distributions = _distributions(search)
     for _ in range(MAX_ASKS):
         trials = study.get_trials(deepcopy=False)
-        done = {_key(t.params): t for t in trials if t.state == TrialState.COMPLETE}
+        measured = (TrialState.COMPLETE, TrialState.PRUNED)
+        done = {_key(t.params): t for t in trials if t.state in measured}
         pending = {_key(t.params) for t in trials if t.state == TrialState.RUNNING and "run" in t.user_attrs}
         trial = study.ask(distributions)
         key = _key(trial.params)
         if key in done:
             twin = done[key]
             trial.set_user_attr("known", twin.user_attrs.get("run") or twin.user_attrs.get("seeded"))
-            study.tell(trial, twin.values)
+            study.tell(trial, twin.values, state=twin.state)
         elif key in pending:
             study.tell(trial, state=TrialState.FAIL)
         else:
@@ -154,6 +155,8 @@ def tell(study: optuna.Study, search: Search, trial: FrozenTrial, record: RunRec
     values = values_of(search, record)
     if values is None:
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+    elif record.estimated:  # rejected early: a clear loser whose score is only estimated
+        study.tell(trial.number, state=TrialState.PRUNED, skip_if_finished=True)
     else:
         study.tell(trial.number, values, skip_if_finished=True)
     return True

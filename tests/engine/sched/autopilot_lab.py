@@ -8,6 +8,7 @@ loop is tested on the real ledger, the real journal file and real Optuna without
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from engine.media.codecs import EncodeSettings, VideoEncoder
 from engine.runs.spec import lab_source, parse_spec
 from engine.sched.autopilot import AutopilotState, read_state
 from ledger import Lab, Ledger, RunRecord
-from tests.ledger.fixtures import result
+from tests.ledger.fixtures import metrics, result
 
 SEARCH = """\
 track = "main"
@@ -59,6 +60,14 @@ def finish(ledger: Ledger, record: RunRecord, score: float | None = None) -> Run
         encode = record.spec["encode"]
         score = 1.5 + (encode["crf"] - 34) ** 2 / 50 + encode["film_grain"] / 100
     return ledger.record_result(record.id, result(score, archive_bytes=50_000 + 1000 * record.spec["encode"]["crf"]))
+
+
+def finish_early(ledger: Ledger, record: RunRecord, score: float) -> RunRecord:
+    """Play the worker for a run rejected early: estimated metrics after 96 of 600 pairs."""
+    ledger.update(record.id, status="running", pid=os.getpid(), slot=0)
+    early = {"estimated": True, "pairs": 600, "pairs_scored": 96, "score_bound": score - 0.3}
+    early |= {"confidence": 0.999, "early_floor": 1.5}
+    return ledger.record_result(record.id, replace(result(score), metrics=replace(metrics(score), **early)))
 
 
 def proposals(ledger: Ledger, status: str | None = None) -> list[RunRecord]:

@@ -24,7 +24,16 @@ from engine.sched.hooks import HookRunner
 from engine.sched.pool import alive
 from engine.sched.state import SchedulerPaths
 from ledger import Lab, Ledger
-from tests.engine.sched.autopilot_lab import finish, make_lab, measure, proposals, spec_with, state, write_search
+from tests.engine.sched.autopilot_lab import (
+    finish,
+    finish_early,
+    make_lab,
+    measure,
+    proposals,
+    spec_with,
+    state,
+    write_search,
+)
 from tests.polling import wait_until
 
 
@@ -106,6 +115,31 @@ def test_results_are_told_complete_with_score_and_bytes_or_fail(lab: Lab, tmp_pa
     assert by_run[good.id].values == [done.score, float(done.total_bytes or 0)]
     assert by_run[bad.id].state == TrialState.FAIL
     assert state(lab).finished == 2 and len(proposals(ledger, "queued")) == 2  # two more took their place
+
+
+def test_a_run_rejected_early_is_told_pruned_and_its_point_is_not_run_again(lab: Lab, tmp_path: Path) -> None:
+    ledger = Ledger(lab)
+    seeded = finish_early(ledger, ledger.add_run(spec_with(lab, crf=36, film_grain=10)), 9.0)
+    autopilot.start(lab, write_search(tmp_path, budget=5, parallel=1))  # 5 points of the space are left
+    pilot = duty(lab)
+    pilot.advance(state(lab))
+    (first,) = proposals(ledger)
+    finish_early(ledger, first, 4.0)
+    pilot.advance(state(lab))
+
+    by_run = {t.user_attrs.get("run") or t.user_attrs.get("seeded"): t for t in trials(lab)}
+    for loser in (seeded, first):
+        assert by_run[loser.id].state == TrialState.PRUNED and by_run[loser.id].values is None
+    for _ in range(30):
+        waiting = proposals(ledger, "queued")
+        if waiting:
+            finish(ledger, waiting[0])
+        if pilot.advance(state(lab)).state == "done":
+            break
+    points = [point(r.spec) for r in proposals(ledger)]
+    assert state(lab).state == "done" and len(points) == len(set(points)) == 5
+    assert point(seeded.spec) not in points  # a point rejected early is not proposed again
+    assert state(lab).best_run != first.id  # an estimate is never the study's best
 
 
 def test_stop_cancels_queued_proposals_runs_the_hook_and_a_second_start_is_refused(lab: Lab, tmp_path: Path) -> None:

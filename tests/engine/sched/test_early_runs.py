@@ -19,10 +19,11 @@ import pytest
 
 from engine.media.video import RawWriter, iter_frames
 from engine.runs.spec import lab_source, parse_spec
-from engine.sched.floors import ledger_floors
+from engine.sched.floors import group_floors, ledger_floors
+from engine.sched.job_files import JobTicket, write_ticket
 from engine.sched.pool import child_env, kill_run, run_tag
 from engine.sched.scheduler import Scheduler
-from engine.sched.worker import Task, early_floors, execute_run
+from engine.sched.worker import Task, early_floors, execute_job, execute_run
 from engine.scoring.early import MIN_BATCHES
 from ledger import Lab, Ledger, RunRecord, load_per_pair
 from ledger.records import Job
@@ -99,6 +100,27 @@ def test_a_clear_loser_is_rejected_early_then_scored_fully_on_request(lab: Lab) 
     # The same spec with early verdicts off: the same archive, scored in full, the same digits.
     full = _run(ledger, "loser, early off", **LOSER, score={"early": "off"})
     assert full.exact and full.metrics == rescored.metrics
+
+
+def test_a_cluster_job_is_judged_by_the_floors_its_ticket_carries_and_rescored_from_one(lab: Lab) -> None:
+    ledger = Ledger(lab)
+    found = ledger.floor("main")
+    record = ledger.add_run(_spec(lab, **LOSER), label="loser on a cluster", status="running")
+    floors = group_floors(ledger, record.track)  # what the Ray backend puts in the ticket at launch
+    assert found is not None and [f.run_id for f in floors] == [found.id]
+    run_dir = Path(record.artifacts)
+    write_ticket(run_dir, JobTicket("lab-r-a1", record.id, 1, record.spec, record.job, floors))
+    outcome = execute_job(lab, record.id, "lab-r-a1")  # a job never opens the ledger
+    assert outcome.result is not None and outcome.result.metrics.estimated
+    judged = ledger.record_result(record.id, outcome.result)  # as the scheduler records a job's outcome
+    assert judged.verdict_reason.startswith("rejected early") and judged.compared_with == found.id
+
+    queued = ledger.rescore(record.id)
+    ledger.update(record.id, status="running")
+    write_ticket(run_dir, JobTicket("lab-r-a2", record.id, 2, queued.spec, queued.job, ()))
+    again = execute_job(lab, record.id, "lab-r-a2")
+    assert again.result is not None and not again.result.metrics.estimated
+    assert ledger.record_result(record.id, again.result).exact
 
 
 def test_a_run_level_with_the_floor_is_scored_in_full_with_the_same_digits(lab: Lab) -> None:
