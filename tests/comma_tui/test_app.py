@@ -458,7 +458,7 @@ def test_queue_bars_follow_each_runs_own_stages() -> None:
 
 def test_queue_pane_shows_a_training_runs_latest_figures() -> None:
     figures = {"step": 40.0, "loss": 1.5, "segnet": 0.8, "posenet": 0.31, "pixel": 0.042, "estimate": 2.125}
-    training = Progress("r0001", "train", 40, 100, 8.0, 12.0, 0.0, figures)
+    training = Progress("r0001", "train", 40, 100, 8.0, 12.0, 0.0, metrics=figures)
     assert eta_text(training) == "train 40/100 · 12s left · loss 1.5 seg 0.8 pose 0.31 pix 0.042 est 2.125"
     assert eta_text(Progress("r0001", "score", 1, 4, 1.0, None, 0.0)) == "score 1/4"
 
