@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from comma_tui.lab_state import Live, PerPairSeries, RunDetail, SchedulerInfo, Snapshot
+from engine.runs.measured import measured_index
 from engine.runs.spec import RunSpec, SourceSpec, lab_source, parse_spec, stage_names
 from engine.sched import control
 from engine.sched.pool import LOG_NAME, log_tail
 from ledger import Lab, Ledger, RunRecord, load_per_pair
 from ledger.errors import UserError
+from ledger.queries import counts
 
 LOG_TAIL_LINES = 40
 
@@ -33,6 +35,7 @@ class LabClient:
         self._lock = threading.RLock()
         self._ledger: Ledger | None = None
         self._source: SourceSpec | None = None
+        self._measured: tuple[Any, dict[str, RunRecord]] | None = None
 
     @property
     def ledger(self) -> Ledger:
@@ -52,13 +55,13 @@ class LabClient:
     # Reading.
 
     def snapshot(self, since: Any = None) -> Snapshot | None:
-        """The whole history at its current revision, or None when it is still `since`."""
+        """The history in view (archived runs left out) at its current revision, or None when it is still `since`."""
         with self._lock:
             ledger = self.ledger
             revision = ledger.revision()
             if since is not None and revision == since:
                 return None
-            runs = list(ledger.all())
+            runs = [r for r in ledger.all() if not r.archived]
             measured = [r for r in runs if r.measured]
             queued, running = ledger.queued(), ledger.running()
             latest = max(measured, key=lambda r: (r.finished or 0.0, r.number), default=None)
@@ -68,7 +71,7 @@ class LabClient:
                 by_id={r.id: r for r in runs},
                 deltas=ledger.deltas(),
                 floors=ledger.floors(),
-                counts=ledger.counts(),
+                counts=counts(runs),
                 tracks=ledger.tracks(),
                 paused=ledger.paused(),
                 queued=queued,
@@ -76,6 +79,7 @@ class LabClient:
                 stages={r.id: stage_names(r.spec) for r in (*running, *queued)},
                 scorer=latest.scorer_fingerprint if latest else None,
                 scorer_demo=bool(latest and latest.scorer_demo),
+                latest_track=latest.track if latest else "",
             )
         return snapshot
 
@@ -90,28 +94,21 @@ class LabClient:
         with self._lock:
             progress = self.ledger.progress()
             glance = control.glance(self.ledger)
-        return Live(SchedulerInfo(glance.state, glance.slots), progress)
+        return Live(SchedulerInfo(glance.state, glance.slots, glance.held), progress)
 
     def detail(self, run_id: str) -> RunDetail:
-        """A run, the run it is compared with, per-pair distortions of both, and its log's tail."""
+        """A run, the run it is compared with (`ledger.queries.prior_of`), both per-pair distortions, its log's tail."""
         with self._lock:
             ledger = self.ledger
             run = ledger.get(run_id)
             parent = ledger.get(run.parent) if run.parent else None
-            prior, kind = None, ""
-            if run.compared_with:
-                prior, kind = ledger.get(run.compared_with), "floor"
-            elif (floor := ledger.floor(run.track)) is not None and floor.id != run.id:
-                prior, kind = floor, "floor"
-            elif parent is not None:
-                prior, kind = parent, "parent"
+            prior = ledger.prior_of(run.id)
         return RunDetail(
             run=run,
             prior=prior,
-            prior_kind=kind,
             parent=parent,
             per_pair=self._per_pair(run),
-            prior_per_pair=self._per_pair(prior) if prior is not None else None,
+            prior_per_pair=self._per_pair(prior.run) if prior is not None else None,
             log_tail=self.log_tail(run),
             artifacts=run.artifacts,
         )
@@ -135,6 +132,14 @@ class LabClient:
         with self._lock:
             return self.ledger.get(run_id)
 
+    def measured(self) -> dict[str, RunRecord]:
+        """Each spec a finished run measured (by `engine.runs.measured.measure_key`), kept until the history changes."""
+        with self._lock:
+            revision = self.ledger.revision()
+            if self._measured is None or self._measured[0] != revision:
+                self._measured = (revision, measured_index(self.ledger.all(), self.source()))
+            return self._measured[1]
+
     def spec_of(self, run_id: str | None) -> RunSpec:
         """A run's spec, validated with the lab's source; the defaults when `run_id` is None."""
         source = self.source()
@@ -145,9 +150,21 @@ class LabClient:
     # Changing the queue.
 
     def ensure_scheduler(self) -> str:
-        """Start the lab's scheduler unless one runs already (never a second); says which runs."""
+        """Start the lab's scheduler unless one runs, or a person stopped it (never a second one); says which."""
         # Not under the lock: starting waits for the new process (seconds), and the lab is enough.
-        return f"Scheduler running (pid {control.ensure_running(self.lab)})"
+        pid = control.ensure_running(self.lab)
+        if pid is None:
+            return "The scheduler was stopped by hand (sched stop) and stays stopped: S starts it"
+        return f"Scheduler running (pid {pid})"
+
+    def start_scheduler(self) -> str:
+        """Start the lab's scheduler (lifting a stop by hand); says so."""
+        return f"Scheduler started (pid {control.start(self.lab)})"
+
+    def stop_scheduler(self) -> str:
+        """Ask the scheduler to stop once its running runs finish; it stays stopped until started."""
+        pid = control.stop(self.lab, wait=False)
+        return "No scheduler was running; it stays stopped" if pid is None else f"Scheduler (pid {pid}) is stopping"
 
     def set_paused(self, paused: bool) -> None:
         """Pause or resume the whole queue (running runs finish)."""
@@ -161,15 +178,15 @@ class LabClient:
         self.set_paused(paused)
         return paused
 
-    def cancel(self, run_id: str) -> RunRecord:
-        """Cancel a queued or running run (the scheduler kills a running one's process group)."""
+    def cancel(self, run_ids: list[str]) -> list[RunRecord]:
+        """Cancel queued or running runs (the scheduler kills a running one's process group)."""
         with self._lock:
-            return control.cancel(self.ledger, run_id)
+            return control.cancel(self.ledger, *run_ids)
 
-    def retry(self, run_id: str) -> RunRecord:
-        """Queue a failed, cancelled or interrupted run again, as a new run whose parent is the old one."""
+    def retry(self, run_ids: list[str]) -> list[RunRecord]:
+        """Queue failed, cancelled or interrupted runs again, each as a new run whose parent is the old one."""
         with self._lock:
-            return control.retry(self.ledger, run_id)
+            return control.retry(self.ledger, *run_ids)
 
     def bump(self, run_id: str, delta: int) -> RunRecord:
         """Raise (positive delta) or lower a queued run's priority."""
@@ -195,11 +212,17 @@ class LabClient:
     ) -> list[RunRecord]:
         """Queue one run per point of the grid `sweeps` ({axis: values}) around `base`, in `track`.
 
-        All or nothing (see `engine.sched.control.queue_sweep`); labels name the point alone.
+        All or nothing (see `engine.sched.control.queue_sweep`); labels name the point alone;
+        points a finished run measured already are left out.
         """
         base = base.with_value("run.track", track).with_value("run.label", "")
         with self._lock:
-            return control.queue_sweep(self.ledger, base, sweeps, priority, parent=parent)
+            return control.queue_sweep(self.ledger, base, sweeps, priority, parent=parent, again=False)
+
+    def around_floor(self, track: str, axes: dict[str, list[Any]]) -> list[RunRecord]:
+        """Queue the floor's neighbours, one axis moved at a time, leaving out what was measured already."""
+        with self._lock:
+            return control.around_floor_axes(self.ledger, track, axes, again=False)
 
     # Verdicts and exports.
 

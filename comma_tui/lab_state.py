@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger import Counts, Progress, RunRecord
+from ledger.queries import Prior
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Snapshot:
     stages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # of queued and running runs
     scorer: str | None = None
     scorer_demo: bool = False
+    latest_track: str = ""  # the track of the run measured last
 
     @property
     def floor_ids(self) -> set[str]:
@@ -42,6 +44,7 @@ class SchedulerInfo:
 
     state: str = "unknown"  # running, paused, stopping, stopped, unknown
     slots: int | None = None
+    held: bool = False  # stopped by a person (`sched stop`): the console does not start it
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,7 @@ class RunDetail:
     """One run with what the detail screen compares it against."""
 
     run: RunRecord
-    prior: RunRecord | None
-    prior_kind: str  # "floor", "parent" or ""
+    prior: Prior | None
     parent: RunRecord | None
     per_pair: PerPairSeries | None
     prior_per_pair: PerPairSeries | None

@@ -8,7 +8,7 @@ lab's current context: the one of the latest promotion in scope, else of the lat
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -38,18 +38,22 @@ SORT_KEYS: dict[str, Callable[[RunRecord], Any]] = {
 
 def filter_runs(
     runs: Iterable[RunRecord],
-    status: str | None = None,
+    status: str | Collection[str] | None = None,
     track: str | None = None,
     verdict: str | None = None,
     text: str | None = None,
+    archived: bool | None = False,
 ) -> list[RunRecord]:
     """Runs matching every filter given; verdict "none" means runs without a verdict.
 
-    `text` matches, case-insensitively, a substring of the id, track, label, notes, changed
-    axes, reasons or any `key=value` of the spec.
+    `status` is one status or several (any of them). `text` matches, case-insensitively, a
+    substring of the id, track, label, notes, changed axes, reasons or any `key=value` of the
+    spec. Archived runs are left out, unless `archived` is True (only them) or None (all).
     """
-    if status is not None and status not in STATUSES:
-        raise LedgerError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
+    statuses = {status} if isinstance(status, str) else set(status or ())
+    for name in sorted(statuses):
+        if name not in STATUSES:
+            raise LedgerError(f"unknown status {name!r}: use one of {', '.join(STATUSES)}")
     if verdict is not None and verdict not in (*VERDICTS, "none"):
         raise LedgerError(f"unknown verdict {verdict!r}: use promoted, rejected or none")
     wanted_verdict = None if verdict == "none" else verdict
@@ -57,9 +61,10 @@ def filter_runs(
     return [
         r
         for r in runs
-        if (status is None or r.status == status)
+        if (not statuses or r.status in statuses)
         and (track is None or r.track == track)
         and (verdict is None or r.verdict == wanted_verdict)
+        and (archived is None or r.archived == archived)
         and (not needle or needle in r.search_text)
     ]
 
@@ -283,6 +288,32 @@ def counts(runs: Iterable[RunRecord], track: str | None = None) -> Counts:
         if r.status in tally and r.status != "done":
             tally[r.status] += 1
     return Counts(**tally)
+
+
+@dataclass(frozen=True)
+class Prior:
+    """The run another is measured against, and why: the floor it faces, or (with none) its parent."""
+
+    run: RunRecord
+    kind: str  # "floor" or "parent"
+
+
+def prior_of(runs: Sequence[RunRecord], run: RunRecord) -> Prior | None:
+    """What `run` is compared with; `ledger show` and the console's detail screen both ask this.
+
+    The floor it was reviewed against; a run not reviewed yet (queued, running, failed) faces the
+    current floor of its track; with neither (or being that floor itself), its parent.
+    """
+    by_id = {r.id: r for r in runs}
+    reviewed = by_id.get(run.compared_with or "")
+    if reviewed is not None:
+        return Prior(reviewed, "floor")
+    if run.verdict is None:
+        facing = floor(runs, run.track)
+        if facing is not None and facing.id != run.id:
+            return Prior(facing, "floor")
+    parent = by_id.get(run.parent or "")
+    return Prior(parent, "parent") if parent is not None else None
 
 
 def find(runs: Iterable[RunRecord], run_id: str) -> RunRecord | None:

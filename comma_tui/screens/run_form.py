@@ -2,13 +2,15 @@
 
 Each keystroke re-validates the whole spec with the engine's own `parse_spec`, so the form says
 exactly what `comma-tui run` would say (the key, and the values it accepts) and marks the field.
+Axes with a fixed set of values (codec, scalers, pix_fmt, post-filter...) are dropdowns. A spec
+that a finished run measured already is flagged and not queued: a second measurement is a clone.
 Track, label and priority are the ledger's; the parent is the run the form started from.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -17,15 +19,40 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label
+from textual.widgets import Input, Label, Select
 
-from engine.runs.spec import RunSpec, SourceSpec, SpecError, parse_axis_value, parse_spec
+from comma_tui.widgets import format as fmt
+from engine.media.codecs import CODECS, PIX_FMTS
+from engine.runs.measured import measure_key
+from engine.runs.spec import (
+    COMPRESSIONS,
+    PIXEL_LOSSES,
+    POSTFILTERS,
+    QUANT_MODES,
+    SCALERS,
+    RunSpec,
+    SourceSpec,
+    SpecError,
+    parse_axis_value,
+    parse_spec,
+)
 from ledger import RunRecord
 from ledger.errors import UserError
 
 #: Run-section keys kept out of the axes: the ledger records them for every run (as track, label,
 #: parent), and copying them into the spec would list them as changes of every child.
 LEDGER_KEYS = frozenset({"track", "label", "notes", "parent"})
+#: Axes that take one of a fixed set of values: the form offers them as dropdowns.
+CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("preprocess", "scaler"): SCALERS,
+    ("encode", "codec"): tuple(CODECS),
+    ("encode", "pix_fmt"): tuple(PIX_FMTS),
+    ("archive", "compression"): COMPRESSIONS,
+    ("inflate", "scaler"): SCALERS,
+    ("inflate", "postfilter"): POSTFILTERS,
+    ("inflate", "quant"): QUANT_MODES,
+    ("inflate", "pixel_loss"): PIXEL_LOSSES,
+}
 
 
 @dataclass(frozen=True)
@@ -81,14 +108,21 @@ class RunForm(ModalScreen[RunRequest | None]):
     ]
 
     def __init__(
-        self, spec: RunSpec, source: SourceSpec, parent: RunRecord | None = None, tracks: Sequence[str] = ()
+        self,
+        spec: RunSpec,
+        source: SourceSpec,
+        parent: RunRecord | None = None,
+        tracks: Sequence[str] = (),
+        measured: Mapping[str, RunRecord] | None = None,
     ) -> None:
         super().__init__()
         self.base = spec
         self.source = source
         self.base_run = parent
         self.tracks = list(tracks)
+        self.measured = measured or {}
         self.spec: RunSpec | None = spec
+        self.twin: RunRecord | None = None  # the finished run that measured this spec already
 
     def compose(self) -> ComposeResult:
         origin = f"from {self.base_run.id} (it becomes the parent)" if self.base_run else "from the defaults"
@@ -110,7 +144,18 @@ class RunForm(ModalScreen[RunRequest | None]):
                         yield Label(f"[{name}]", classes="form-section", markup=False)
                     with Horizontal(classes="axis-row"):
                         yield Label(key, classes="axis-name")
-                        yield Input(value_text(value), id=f"ax-{name}-{key}", classes="axis", compact=True)
+                        choices = CHOICES.get((name, key))
+                        if choices is not None and value in choices:
+                            yield Select(
+                                [(c, c) for c in choices],
+                                value=value,
+                                allow_blank=False,
+                                id=f"ax-{name}-{key}",
+                                classes="axis",
+                                compact=True,
+                            )
+                        else:
+                            yield Input(value_text(value), id=f"ax-{name}-{key}", classes="axis", compact=True)
             yield Label("", id="form-error", classes="error", markup=False)
             yield Label("Ctrl+S or Enter: queue · Tab: next field · Esc: cancel", classes="dialog-hint")
 
@@ -121,16 +166,21 @@ class RunForm(ModalScreen[RunRequest | None]):
     def _read(self) -> RunSpec:
         """The spec the fields describe; SpecError names the key at fault."""
         data: dict[str, dict[str, Any]] = {s: dict(t) for s, t in self.base.to_dict().items()}
-        for field in self.query(".axis").results(Input):
+        for field in self.query(".axis"):
             _, section, key = (field.id or "").split("-", 2)
-            data[section][key] = parse_value(section, key, field.value)
+            if isinstance(field, Select):
+                data[section][key] = field.value
+            elif isinstance(field, Input):
+                data[section][key] = parse_value(section, key, field.value)
         return parse_spec(data, self.source)
 
     @on(Input.Changed)
+    @on(Select.Changed)
     def _check(self) -> None:
         error = self.query_one("#form-error", Label)
         for field in self.query(".-invalid"):
             field.remove_class("-invalid")
+        self.twin = None
         try:
             self.spec = self._read()
         except UserError as exc:
@@ -143,20 +193,27 @@ class RunForm(ModalScreen[RunRequest | None]):
             self.spec = None
             error.update("✗ the track cannot be empty (e.g. main)")
             return
+        self.twin = self.measured.get(measure_key(self.spec))
+        if self.twin is not None:
+            error.update(
+                f"✗ {self.twin.id} measured this spec already (score {fmt.score(self.twin.score)}): "
+                f"change an axis, or clone {self.twin.id} (c) to measure it again"
+            )
+            return
         error.update("")
 
     def _mark(self, message: str) -> None:
         """Mark the field a SpecError names (`encode.crf = 99 is out of range...`)."""
-        for field in self.query(".axis").results(Input):
+        for field in self.query(".axis"):
             _, section, key = (field.id or "").split("-", 2)
             if re.search(rf"\b{re.escape(section)}\.{re.escape(key)}\b", message):
                 field.add_class("-invalid")
 
     @on(Input.Submitted)
     def action_submit(self) -> None:
-        """Queue the run, if the spec is valid."""
+        """Queue the run, if the spec is valid and not measured already."""
         self._check()
-        if self.spec is None:
+        if self.spec is None or self.twin is not None:
             return
         try:
             priority = int(self.query_one("#meta-priority", Input).value or 0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from ledger import RunRecord
+from ledger import Progress, RunRecord
 
 FLOOR = "★"
 PROMOTED = "✓"
@@ -19,8 +19,8 @@ STATUS_TEXT = {
     "running": "▶ running",
     "done": "done",
     "failed": "! failed",
-    "cancelled": "⊘ cancel",
-    "interrupted": "↺ interr",
+    "cancelled": "⊘ cancelled",
+    "interrupted": "↺ interrupted",
 }
 TERM_NAMES = {"segnet": "SegNet", "posenet": "PoseNet", "rate": "rate"}
 
@@ -97,15 +97,27 @@ def small(value: float | None) -> str:
 
 
 def duration(seconds: float | None, unknown: str = "?") -> str:
-    """Seconds as 42s, 3m05s, 1h02m; `unknown` when there is no sensible value."""
+    """Seconds as 1.5s, 42s, 3m05s, 1h02m; `unknown` when there is no sensible value."""
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return unknown
+    if seconds < 9.95:
+        return f"{seconds:.1f}s"
     s = round(seconds)
     if s < 60:
         return f"{s}s"
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def progress_text(progress: Progress | None) -> str:
+    """`score 12/30 · 42s left`, `score` as a stage begins, or `starting` before the first report."""
+    if progress is None:
+        return "starting"
+    if progress.total <= 0:
+        return progress.stage
+    left = f" · {duration(progress.eta)} left" if progress.eta is not None else ""
+    return f"{progress.stage} {progress.done}/{progress.total}{left}"
 
 
 def fingerprint(full: str, demo: bool) -> str:
@@ -122,6 +134,11 @@ def costliest_term(run: RunRecord, against: RunRecord | None) -> tuple[str, floa
     mine, theirs = run.metrics.terms, against.metrics.terms
     name = max(mine, key=lambda k: mine[k] - theirs[k])
     return TERM_NAMES[name], mine[name] - theirs[name]
+
+
+def run_label(run: RunRecord) -> str:
+    """A run's label, or what it tried when it has none: every view names an unlabelled run alike."""
+    return run.label or short_spec(run)
 
 
 def short_spec(run: RunRecord) -> str:

@@ -37,6 +37,19 @@ class PlotData:
     floor_steps: list[tuple[float, float]] = field(default_factory=list)
     pareto_points: list[tuple[float, float]] = field(default_factory=list)
     frontier: list[tuple[float, float]] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)  # the run of each score, in order
+    pareto_ids: list[str] = field(default_factory=list)  # the run of each Pareto point
+
+    def history_point(self, run_id: str | None) -> tuple[float, float] | None:
+        """Where a run sits in the score history, if it is there."""
+        if run_id in self.ids:
+            x = self.ids.index(run_id)
+            return (x + 1, self.scores[x])
+        return None
+
+    def pareto_point(self, run_id: str | None) -> tuple[float, float] | None:
+        """Where a run sits in the Pareto view, if it is there."""
+        return self.pareto_points[self.pareto_ids.index(run_id)] if run_id in self.pareto_ids else None
 
 
 def _point(run: RunRecord) -> tuple[float, float]:
@@ -62,8 +75,17 @@ def plot_data(runs: Sequence[RunRecord], track: str, frontier: Sequence[RunRecor
             floor = score
         if floor is not None:
             steps.append((x, floor))
-    pareto = [_point(r) for r in measured if not r.approximate]
-    return PlotData(track, scores, promoted, steps, pareto, [_point(r) for r in frontier])
+    exact = [r for r in measured if not r.approximate]
+    return PlotData(
+        track,
+        scores,
+        promoted,
+        steps,
+        [_point(r) for r in exact],
+        [_point(r) for r in frontier],
+        [r.id for r in measured],
+        [r.id for r in exact],
+    )
 
 
 def track_plots(snapshot: Snapshot) -> dict[str, PlotData]:
@@ -121,6 +143,7 @@ class ScorePlot(PlotextPlot):
     """
 
     pareto: reactive[bool] = reactive(False)
+    highlighted: reactive[str | None] = reactive(None)
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -140,14 +163,20 @@ class ScorePlot(PlotextPlot):
         self._titles()
         self.refresh()
 
+    def watch_highlighted(self) -> None:
+        self._titles()
+        self.refresh()
+
     def _titles(self) -> None:
         track = self.data.track or "no track"
+        point = self.data.pareto_point(self.highlighted) if self.pareto else self.data.history_point(self.highlighted)
+        selected = f"  ◉ {self.highlighted}" if point is not None else ""
         if self.pareto:
             self.border_title = Text(f"Pareto · {track} · bytes (log) vs score")
-            self.border_subtitle = "· run  ◆ frontier"
+            self.border_subtitle = f"· run  ◆ frontier{selected}"
         else:
             self.border_title = Text(f"Score history · {track}")
-            self.border_subtitle = "· run  ★ promoted  ─ floor"
+            self.border_subtitle = f"· run  ★ promoted  ─ floor{selected}"
 
     def render(self) -> RenderResult:
         """Build the plot for the current size; too small or failing, say so in words."""
@@ -156,7 +185,7 @@ class ScorePlot(PlotextPlot):
             return Text("(plot: make the terminal larger)", style="dim")
         if not self.data.scores:
             return Text(f"no measured runs in track {self.data.track or '-'} yet", style="dim")
-        key = (width, height, self._version, self.pareto, self.app.theme)
+        key = (width, height, self._version, self.pareto, self.highlighted, self.app.theme)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         try:
@@ -177,6 +206,10 @@ class ScorePlot(PlotextPlot):
             self._draw_pareto(run_colour, mark_colour)
         else:
             self._draw_history(run_colour, mark_colour, floor_colour)
+        # The selected run last, over everything, so the cursor's run is always found on the plot.
+        point = self.data.pareto_point(self.highlighted) if self.pareto else self.data.history_point(self.highlighted)
+        if point is not None:
+            plt.scatter([point[0]], [point[1]], marker="◉", color=theme_rgb(self.app, "accent", "#e0559a"))
 
     def _draw_history(self, run_colour: tuple, mark_colour: tuple, floor_colour: tuple) -> None:
         plt, data = self.plt, self.data

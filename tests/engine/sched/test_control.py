@@ -114,7 +114,7 @@ def test_a_sweep_without_axes_queues_the_spec_itself(lab: Lab, spec: RunSpec) ->
     [
         ({"crf": ["32"], "bogus": ["1"]}, "unknown axis 'bogus'"),
         ({"crf": ["32", "99"]}, "sweep point crf=99: encode.crf"),
-        ({"crf": ["32", "soft"]}, "encode.crf value 'soft' is not a int"),
+        ({"crf": ["32", "soft"]}, "encode.crf value 'soft' is not a whole number"),
         ({"crf": ["32"], "encode.crf": ["33"]}, "are the same axis"),
         ({"crf": []}, "has no values"),
     ],
@@ -177,16 +177,17 @@ def test_around_floor_needs_a_floor(lab: Lab) -> None:
 def test_cancel_retry_and_bump(lab: Lab, spec: RunSpec) -> None:
     ledger = Ledger(lab)
     a, b, c = (ledger.add_run(spec.to_dict(), label=x) for x in "abc")
-    assert control.cancel(lab, a.id).status == "cancelled"
+    assert [r.status for r in control.cancel(lab, a.id)] == ["cancelled"]
     with pytest.raises(UserError, match="is cancelled: only queued, running or interrupted"):
-        control.cancel(lab, a.id)
+        control.cancel(lab, c.id, a.id)  # all or nothing: c stays queued
+    assert ledger.get(c.id).status == "queued"
     ledger.update(b.id, status="running")
     ledger.record_failure(b.id, "it broke", "the log's tail")
-    retried = control.retry(ledger, b.id)
+    (retried,) = control.retry(ledger, b.id)
     assert (retried.status, retried.parent, retried.spec, retried.label) == ("queued", b.id, b.spec, "b")
-    assert control.retry(lab, a.id).parent == a.id
+    assert [r.parent for r in control.retry(lab, a.id, b.id)] == [a.id, b.id]
     with pytest.raises(UserError, match="is queued: only failed, cancelled or interrupted"):
-        control.retry(lab, c.id)
+        control.retry(lab, a.id, c.id)
 
     assert control.bump(lab, c.id, 5).priority == 5
     assert control.bump(lab, c.id, -2).priority == 3
@@ -220,7 +221,7 @@ def test_cancelling_a_running_run_kills_all_its_processes_and_partial_artifacts(
         child = int((run_dir / "child.pid").read_text())
         assert os.getpgid(child) != worker.pid
 
-        cancelled = control.cancel(lab, record.id)
+        (cancelled,) = control.cancel(lab, record.id)
 
         assert cancelled.status == "cancelled" and cancelled.failure_reason == "cancelled by the user"
         worker.wait(timeout=10)
