@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 from tinydb import TinyDB
 
-from ledger import Lab, Ledger
+from engine.scoring.report import ScoreReport
+from ledger import Lab, Ledger, RunResult
 from ledger.segments import EVENTS_TABLE, KIND, RUNS_PER_FILE, RUNS_TABLE
 from ledger.storage import AtomicJSONStorage
 
@@ -87,21 +88,7 @@ def make_doc(number: int, rng: random.Random, t0: float) -> dict[str, Any]:
     if status == "done":
         posenet, segnet = rng.uniform(0.01, 0.2), rng.uniform(0.002, 0.01)
         archive, original = rng.randrange(200_000, 2_000_000), 3_623_878_656
-        rate = archive / original
-        doc["metrics"] = {
-            "posenet": posenet,
-            "segnet": segnet,
-            "archive_bytes": archive,
-            "original_bytes": original,
-            "rate": rate,
-            "score": 100 * segnet + (10 * posenet) ** 0.5 + 25 * rate,
-            "segnet_term": 100 * segnet,
-            "posenet_term": (10 * posenet) ** 0.5,
-            "rate_term": 25 * rate,
-            "charged_bytes": None,
-            "charged_score": None,
-            "pairs": 600,
-        }
+        doc["metrics"] = ScoreReport(posenet, segnet, 600, archive, original, "", "cuda").metrics().to_dict()
         doc |= {"scorer_fingerprint": rng.choice(SCORERS), "clip_fingerprint": "5d41402abc4b", "device_kind": "cuda"}
         doc |= {"scorer_demo": False, "decoder": "pyav"}
         verdict = rng.choices(["promoted", "rejected"], weights=[5, 95])[0]
@@ -182,9 +169,8 @@ def main() -> int:
         report("floors + counts", timed(lambda: (ledger.floors(), ledger.counts()), args.repeat), None)
         spec = make_spec(random.Random(1))
         report("append (add_run, fsynced)", timed(lambda: ledger.add_run(spec, parent="r0042"), args.repeat), 0.05)
-        metrics = {"posenet": 0.05, "segnet": 0.004, "archive_bytes": 900_000, "original_bytes": 3_623_878_656}
-        result: dict[str, Any] = {"metrics": metrics}
-        result |= {"scorer_fingerprint": SCORERS[0], "clip_fingerprint": "5d41402abc4b", "device_kind": "cuda"}
+        metrics = ScoreReport(0.05, 0.004, 600, 900_000, 3_623_878_656, SCORERS[0], "cuda").metrics()
+        result = RunResult(metrics, scorer_fingerprint=SCORERS[0], clip_fingerprint="5d41402abc4b", device_kind="cuda")
         pending = iter(ledger.queued())
         report(
             "record_result (with review)",

@@ -8,7 +8,7 @@
     print(run.verdict, run.verdict_reason)
 
 Modules: `lab` (the folder), `ledger` (the API), `records` (RunRecord, Metrics), `results`
-(the engine's result dict), `promotion` (verdicts), `queries` (floors, frontiers, counts),
+(RunResult, what the engine hands in), `promotion` (verdicts), `queries` (floors, frontiers, counts),
 `specdiff` (changed axes), `segments`, `storage`, `schema` and `lock` (how it is kept on disk),
 `progress` and `queue_state` (live state), `export`, `artifacts`.
 """
@@ -20,7 +20,8 @@ from ledger.ledger import Ledger
 from ledger.progress import Progress
 from ledger.promotion import DEFAULT_EPSILON
 from ledger.queries import Counts, NeighbourRow, TurningPoint
-from ledger.records import STATUSES, VERDICTS, Metrics, Override, RunRecord, run_id, run_number
+from ledger.records import STATUSES, VERDICTS, Metrics, Override, RunRecord, RunStatus, Verdict, run_id, run_number
+from ledger.results import RunResult
 
 __all__ = [
     "DEFAULT_EPSILON",
@@ -35,8 +36,11 @@ __all__ = [
     "Override",
     "Progress",
     "RunRecord",
+    "RunResult",
+    "RunStatus",
     "Source",
     "TurningPoint",
+    "Verdict",
     "load_per_pair",
     "run_id",
     "run_number",

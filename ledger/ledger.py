@@ -27,20 +27,21 @@ from ledger.lock import DEFAULT_TIMEOUT, FileLock
 from ledger.progress import Progress, ProgressStore
 from ledger.promotion import review
 from ledger.queue_state import QueueStateStore
-from ledger.records import FINAL_STATUSES, VERDICTS, RunRecord, clip_log_tail, run_id, run_number
-from ledger.results import check_result, result_changes
+from ledger.records import RunRecord, RunStatus, Verdict, clip_log_tail, run_id, run_number
+from ledger.results import RunResult, result_changes
 from ledger.segments import RunStore
 from ledger.specdiff import changed_axes, check_spec
 from ledger.storage import signature_of
 
 #: Status changes `update` allows. `done` comes only from `record_result`, requeueing from `requeue`.
-TRANSITIONS: dict[str, set[str]] = {
-    "queued": {"running", "cancelled", "failed"},
-    "running": {"failed", "cancelled", "interrupted"},
-    "interrupted": {"running", "failed", "cancelled"},
-    "done": set(),
-    "failed": set(),
-    "cancelled": set(),
+S = RunStatus
+TRANSITIONS: dict[RunStatus, set[RunStatus]] = {
+    S.QUEUED: {S.RUNNING, S.CANCELLED, S.FAILED},
+    S.RUNNING: {S.FAILED, S.CANCELLED, S.INTERRUPTED},
+    S.INTERRUPTED: {S.RUNNING, S.FAILED, S.CANCELLED},
+    S.DONE: set(),
+    S.FAILED: set(),
+    S.CANCELLED: set(),
 }
 UPDATABLE = frozenset(
     {"status", "started", "finished", "pid", "slot", "priority", "position", "label", "notes", "track"}
@@ -77,7 +78,7 @@ class Ledger:
         notes: str = "",
         parent: str | None = None,
         priority: int = 0,
-        status: str = "queued",
+        status: str = RunStatus.QUEUED,
     ) -> RunRecord:
         """Add a run (queued, or running when started at once) and return its record with its new id."""
         try:
@@ -87,7 +88,7 @@ class Ledger:
         track = str(track).strip()
         if not track:
             raise LedgerError("a run's track cannot be empty: use --track main, or any name")
-        if status not in ("queued", "running"):
+        if status not in (S.QUEUED, S.RUNNING):
             raise LedgerError(f"a new run is queued or running, not {status!r}")
         with self._lock:
             parent_id, changed = None, []
@@ -99,7 +100,7 @@ class Ledger:
             doc = {
                 "id": run_id(number),
                 "created": now,
-                "started": now if status == "running" else None,
+                "started": now if status == S.RUNNING else None,
                 "track": track,
                 "label": str(label),
                 "notes": str(notes),
@@ -137,13 +138,13 @@ class Ledger:
             changes = dict(fields)
             if "log_tail" in changes:
                 changes["log_tail"] = clip_log_tail(str(changes["log_tail"]))
-            if "track" in changes and record.status != "queued":
+            if "track" in changes and record.status != S.QUEUED:
                 raise LedgerError(f"{record.id} is {record.status}: only a queued run can move to another track")
             new_status = changes.get("status", record.status)
             if new_status != record.status:
                 self._check_transition(record, new_status)
                 now = time.time()
-                if new_status == "running":
+                if new_status == S.RUNNING:
                     changes.setdefault("started", now)
                 else:
                     changes.setdefault("finished", now)
@@ -157,42 +158,42 @@ class Ledger:
         """Put an interrupted (or still running) run back in the queue, counting it in `requeued`."""
         with self._lock:
             record = self.get(run)
-            if record.status not in ("interrupted", "running"):
+            if record.status not in (S.INTERRUPTED, S.RUNNING):
                 raise LedgerError(f"{record.id} is {record.status}: only interrupted or running runs are requeued")
-            changes: dict[str, Any] = {"status": "queued", "started": None, "finished": None, "pid": None}
+            changes: dict[str, Any] = {"status": S.QUEUED, "started": None, "finished": None, "pid": None}
             changes |= {"slot": None, "requeued": record.requeued + 1}
             return self._runs.update(record.number, changes)
 
-    def record_result(self, run: str, result: Mapping[str, Any]) -> RunRecord:
+    def record_result(self, run: str, result: RunResult) -> RunRecord:
         """Store a finished run's result, review it for promotion, and return it with its verdict.
 
-        `result` is described in `ledger.results`: `metrics` and what scored them. The run becomes
-        done whatever its status was (a finished run is never lost), unless it is done already.
+        The run becomes done whatever its status was (a finished run is never lost), unless it is
+        done already. A result no engine produces (non-finite metrics...) is a ValueError.
         """
-        metrics = check_result(result)
+        result.check()
         with self._lock:
             record = self.get(run)
-            if record.status == "done":
+            if record.status == RunStatus.DONE:
                 raise LedgerError(f"{record.id} already has a result: a run is measured once; retry it as a new run")
-            changes = result_changes(record, result, metrics)
-            candidate = replace(record, **{k: v for k, v in changes.items() if k != "metrics"}, metrics=metrics)
+            changes = result_changes(record, result)
+            candidate = replace(record, **{k: v for k, v in changes.items() if k != "metrics"}, metrics=result.metrics)
             verdict = review(candidate, self._runs.records(), self.epsilon, now=time.time())
             changes["review"] = verdict.to_doc()
             done = self._runs.update(record.number, changes)
         self._progress.clear(done.id)
         return done
 
-    def record_failure(self, run: str, reason: str, log_tail: str = "", status: str = "failed") -> RunRecord:
+    def record_failure(self, run: str, reason: str, log_tail: str = "", status: str = S.FAILED) -> RunRecord:
         """End a run as failed, cancelled or interrupted, with the reason and the log's tail.
 
         A run that has already ended (done, failed, cancelled) keeps its first ending: the call
         changes nothing and returns the record, so a late report can never undo a result.
         """
-        if status not in ("failed", "cancelled", "interrupted"):
+        if status not in (S.FAILED, S.CANCELLED, S.INTERRUPTED):
             raise ValueError(f"record_failure ends a run as failed, cancelled or interrupted, not {status!r}")
         with self._lock:
             record = self.get(run)
-            if record.status in FINAL_STATUSES:
+            if record.status.final:
                 return record
             changes = {
                 "status": status,
@@ -223,7 +224,7 @@ class Ledger:
 
     def override(self, run: str, verdict: str, note: str) -> RunRecord:
         """A person's verdict on a measured run, with a note; stored as an event beside the run."""
-        if verdict not in VERDICTS:
+        if verdict not in tuple(Verdict):
             raise LedgerError(f"unknown verdict {verdict!r}: a run is promoted or rejected")
         note = str(note).strip()
         if not note:
@@ -232,7 +233,7 @@ class Ledger:
             record = self.get(run)
             if not record.measured:
                 raise LedgerError(f"{record.id} is {record.status}: only measured (done) runs are promoted or rejected")
-            if verdict == "promoted" and record.approximate:
+            if verdict == Verdict.PROMOTED and record.approximate:
                 raise LedgerError(
                     f"{record.id} has an approximate score, and approximate scores are never promoted: "
                     "rerun it exactly, then promote that run"
@@ -244,7 +245,7 @@ class Ledger:
     def _check_transition(self, record: RunRecord, status: str) -> None:
         if status not in TRANSITIONS:
             raise LedgerError(f"unknown status {status!r}: use one of {', '.join(TRANSITIONS)}")
-        if status == "done":
+        if status == S.DONE:
             raise LedgerError(f"{record.id} cannot be marked done by hand: results come through record_result")
         if status not in TRANSITIONS[record.status]:
             allowed = ", ".join(sorted(TRANSITIONS[record.status])) or "nothing: it has ended"
@@ -276,7 +277,7 @@ class Ledger:
 
     def running(self) -> list[RunRecord]:
         """Runs now running, by id."""
-        return [r for r in self._runs.records() if r.status == "running"]
+        return [r for r in self._runs.records() if r.status == S.RUNNING]
 
     def floor(
         self,

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ledger.records import RunRecord
+from ledger.records import RunRecord, Verdict
 
 DEFAULT_EPSILON = 0.005
 #: Float noise allowed when a gain equals epsilon exactly (2.190 - 2.185 is 0.00499999...).
@@ -33,7 +33,7 @@ Group = tuple[str, str | None, str | None, str | None]
 class Review:
     """The automatic verdict on one run, with the floor it was compared with."""
 
-    verdict: str
+    verdict: Verdict
     reason: str
     floor: str | None
     at: float
@@ -55,7 +55,7 @@ def promotion_key(record: RunRecord) -> tuple[float, int]:
 
 def floor_among(runs: Iterable[RunRecord]) -> RunRecord | None:
     """The floor of a set of comparable runs: the most recently promoted measured run."""
-    promoted = [r for r in runs if r.verdict == "promoted" and r.measured]
+    promoted = [r for r in runs if r.verdict == Verdict.PROMOTED and r.measured]
     return max(promoted, key=promotion_key, default=None)
 
 
@@ -85,27 +85,29 @@ def review(record: RunRecord, runs: Iterable[RunRecord], epsilon: float, now: fl
     score = record.metrics.ranked_score
     if record.approximate:
         return Review(
-            "rejected",
+            Verdict.REJECTED,
             f"approximate score {score:.3f}: approximate scores are never promoted; rerun it exactly to review it",
             None,
             now,
         )
     floor = floor_among(r for r in runs if r.id != record.id and in_group(r, record.group))
     if floor is None:
-        return Review("promoted", f"first measured run of {describe_group(record)}: it is the first floor", None, now)
+        return Review(
+            Verdict.PROMOTED, f"first measured run of {describe_group(record)}: it is the first floor", None, now
+        )
     floor_score = floor.metrics.ranked_score if floor.metrics else float("nan")
     delta = score - floor_score
     versus = f"{_signed(delta)} vs floor {floor_score:.3f} ({floor.id})"
     changes = _changes(record, floor)
     if -delta > epsilon + TOLERANCE:
-        return Review("promoted", f"{versus}: new floor{changes}", floor.id, now)
+        return Review(Verdict.PROMOTED, f"{versus}: new floor{changes}", floor.id, now)
     if abs(delta) <= TOLERANCE:
         why = ": a tie does not lower the floor"
     elif delta < 0:
         why = f": lowers the floor by no more than epsilon {epsilon:g}"
     else:
         why = ""
-    return Review("rejected", f"{versus}{why}{changes}", floor.id, now)
+    return Review(Verdict.REJECTED, f"{versus}{why}{changes}", floor.id, now)
 
 
 def _signed(delta: float) -> str:

@@ -14,14 +14,38 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
+from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
 from ledger.errors import LedgerError
 
-STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
-FINAL_STATUSES = ("done", "failed", "cancelled")
-VERDICTS = ("promoted", "rejected")
+
+class RunStatus(StrEnum):
+    """Where a run is in its life: queued, running, then done, failed or cancelled (interrupted may run again)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def final(self) -> bool:
+        """Whether the run has ended for good (it never runs again; a retry is a new run)."""
+        return self in (RunStatus.DONE, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+class Verdict(StrEnum):
+    """A measured run's verdict against the floor of its track."""
+
+    PROMOTED = "promoted"
+    REJECTED = "rejected"
+
+
+STATUSES = tuple(RunStatus)
+VERDICTS = tuple(Verdict)
 DEVICE_KINDS = ("cpu", "cuda", "mps")
 LOG_TAIL_LIMIT = 8000
 
@@ -48,7 +72,7 @@ def clip_log_tail(text: str) -> str:
 
 @dataclass(frozen=True)
 class Metrics:
-    """What the scorer measured for one run, with the score's three terms.
+    """What the scorer measured for one run, with the score's three terms, as the engine computed them.
 
     `charged_bytes` is what the submission really costs: the archive plus the files its inflate
     step reads from beside it (weights, tables), which the official score does not charge. When
@@ -69,53 +93,24 @@ class Metrics:
     charged_score: float | None = None
     pairs: int | None = None
 
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> Metrics:
-        """Metrics from the engine's dict; missing rate, score and terms are derived.
-
-        Accepts `engine.scoring.scorer.ScoreReport.as_dict()` as it is (its `terms`, `fingerprint` and
-        `device` keys included). Raises ValueError for missing, unknown or non-finite values.
-        """
-        known = {f.name for f in fields(cls)} | {"terms", "fingerprint", "device"}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown metrics {unknown}: expected some of {sorted(known)}")
-        missing = [k for k in ("posenet", "segnet", "archive_bytes", "original_bytes") if values.get(k) is None]
-        if missing:
-            raise ValueError(f"metrics lack {missing}")
-        posenet, segnet = _finite(values, "posenet"), _finite(values, "segnet")
-        archive_bytes, original_bytes = int(values["archive_bytes"]), int(values["original_bytes"])
-        if original_bytes <= 0 or archive_bytes < 0:
-            raise ValueError(f"metrics bytes must be positive: archive {archive_bytes}, original {original_bytes}")
-        terms = values.get("terms") or {}
-        rate = _finite(values, "rate", archive_bytes / original_bytes)
-        segnet_term = _finite(values, "segnet_term", terms.get("segnet", 100 * segnet))
-        posenet_term = _finite(values, "posenet_term", terms.get("posenet", math.sqrt(10 * posenet)))
-        rate_term = _finite(values, "rate_term", terms.get("rate", 25 * rate))
-        score = _finite(values, "score", segnet_term + posenet_term + rate_term)
-        charged_bytes = values.get("charged_bytes")
-        charged_score = values.get("charged_score")
-        if charged_bytes is not None and int(charged_bytes) < archive_bytes:
+    def check(self) -> None:
+        """Raise ValueError for what no scorer measures: non-finite values, bytes that cannot be."""
+        for name in ("posenet", "segnet", "rate", "score", "segnet_term", "posenet_term", "rate_term"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"metric {name} is {value!r}: scores must be finite numbers")
+        if self.original_bytes <= 0 or self.archive_bytes < 0:
             raise ValueError(
-                f"charged_bytes {charged_bytes} < archive_bytes {archive_bytes}: it counts the archive too"
+                f"metrics bytes must be positive: archive {self.archive_bytes}, original {self.original_bytes}"
             )
-        if charged_bytes is not None and charged_score is None:
-            charged_score = score - rate_term + 25 * int(charged_bytes) / original_bytes
-        pairs = values.get("pairs")
-        return cls(
-            posenet=posenet,
-            segnet=segnet,
-            archive_bytes=archive_bytes,
-            original_bytes=original_bytes,
-            rate=rate,
-            score=score,
-            segnet_term=segnet_term,
-            posenet_term=posenet_term,
-            rate_term=rate_term,
-            charged_bytes=None if charged_bytes is None else int(charged_bytes),
-            charged_score=None if charged_score is None else _finite({"c": charged_score}, "c"),
-            pairs=None if pairs is None else int(pairs),
-        )
+        if self.charged_bytes is not None and self.charged_bytes < self.archive_bytes:
+            raise ValueError(
+                f"charged_bytes {self.charged_bytes} < archive_bytes {self.archive_bytes}: it counts the archive too"
+            )
+        if (self.charged_bytes is None) != (self.charged_score is None):
+            raise ValueError("charged_bytes and charged_score go together")
+        if self.charged_score is not None and not math.isfinite(self.charged_score):
+            raise ValueError(f"metric charged_score is {self.charged_score}: scores must be finite")
 
     @property
     def ranked_score(self) -> float:
@@ -133,27 +128,15 @@ class Metrics:
         return {"segnet": self.segnet_term, "posenet": self.posenet_term, "rate": self.rate_term}
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict that `from_dict` reads back to an equal object."""
+        """A JSON-ready dict; `Metrics(**d)` reads it back to an equal object."""
         return asdict(self)
-
-
-def _finite(values: Mapping[str, Any], key: str, default: Any = None) -> float:
-    value = values.get(key)
-    value = default if value is None else value
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"metric {key} is {value!r}, not a number") from None
-    if not math.isfinite(number):
-        raise ValueError(f"metric {key} is {number}: scores must be finite")
-    return number
 
 
 @dataclass(frozen=True)
 class Override:
     """A person's verdict on a run, with their note: an event beside the run, never an edit."""
 
-    verdict: str
+    verdict: Verdict
     note: str
     at: float
     host: str = ""
@@ -163,7 +146,7 @@ class Override:
     def from_doc(cls, doc: Mapping[str, Any]) -> Override:
         """An override from its stored event."""
         return cls(
-            verdict=str(doc["verdict"]),
+            verdict=Verdict(doc["verdict"]),
             note=str(doc.get("note", "")),
             at=float(doc["at"]),
             host=str(doc.get("host", "")),
@@ -188,7 +171,7 @@ class RunRecord:
     spec: dict[str, Any] = field(default_factory=dict)
     parent: str | None = None
     changed: list[str] = field(default_factory=list)
-    status: str = "queued"
+    status: RunStatus = RunStatus.QUEUED
     priority: int = 0
     position: int = 0
     stage_timings: dict[str, float] = field(default_factory=dict)
@@ -202,7 +185,7 @@ class RunRecord:
     artifacts: str = ""
     failure_reason: str = ""
     log_tail: str = ""
-    verdict: str | None = None
+    verdict: Verdict | None = None
     verdict_reason: str = ""
     verdict_at: float | None = None
     compared_with: str | None = None
@@ -223,7 +206,7 @@ class RunRecord:
     @property
     def measured(self) -> bool:
         """Whether the run finished and has metrics."""
-        return self.status == "done" and self.metrics is not None
+        return self.status == RunStatus.DONE and self.metrics is not None
 
     @property
     def score(self) -> float | None:
@@ -275,6 +258,8 @@ STORED_FIELDS = tuple(f.name for f in fields(RunRecord) if f.name not in _DERIVE
 def record_from_doc(doc: Mapping[str, Any], events: Iterable[Mapping[str, Any]] = ()) -> RunRecord:
     """The record of a stored document and the override events stored beside it."""
     values = {name: doc[name] for name in STORED_FIELDS if name in doc}
+    if "status" in values:
+        values["status"] = RunStatus(values["status"])
     metrics = doc.get("metrics")
     values["metrics"] = None if metrics is None else Metrics(**metrics)
     overrides = tuple(sorted((Override.from_doc(e) for e in events), key=lambda o: o.at))
@@ -286,14 +271,7 @@ def record_from_doc(doc: Mapping[str, Any], events: Iterable[Mapping[str, Any]] 
         values |= {"verdict": last.verdict, "verdict_reason": f"{last.verdict} by hand: {last.note}{said}"}
         values["verdict_at"] = last.at
     elif review:
-        values |= {"verdict": review.get("verdict"), "verdict_reason": review.get("reason", "")}
+        verdict = review.get("verdict")
+        values |= {"verdict": Verdict(verdict) if verdict else None, "verdict_reason": review.get("reason", "")}
         values["verdict_at"] = review.get("at")
     return RunRecord(overrides=overrides, **values)
-
-
-def doc_from_record(record: RunRecord) -> dict[str, Any]:
-    """The stored document of a record (without its review, which only promotion writes)."""
-    data = {name: getattr(record, name) for name in STORED_FIELDS}
-    data["metrics"] = None if record.metrics is None else record.metrics.to_dict()
-    data["changed"] = list(record.changed)
-    return data

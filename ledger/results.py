@@ -1,14 +1,9 @@
-"""The engine's result of a finished run, checked and turned into the fields the ledger stores.
+"""The result of a finished run: the one value the engine hands the ledger.
 
 `Ledger.record_result(run_id, result)` is the one call the engine makes when a run finishes.
-`result` is a plain dict (it crosses a process boundary as JSON):
-
-    metrics             the fields of `Metrics`, or `ScoreReport.as_dict()` as it is (required)
-    stage_timings       {stage: seconds}
-    scorer_fingerprint  scorer_demo  clip_fingerprint  device_kind (cpu, cuda, cuda:N, mps)
-    decoder  host  artifacts  engine_version  approximate  extra  log_tail  started  finished
-
-A key outside this list is refused (a typo would otherwise lose a field silently).
+The engine fills a `RunResult` (its metrics computed by the scorer, the score formula included);
+the ledger checks it where it enters and stores it. A result that crosses a process boundary
+(a job on another machine) travels as `to_dict()` JSON and comes back through `from_dict`.
 """
 
 from __future__ import annotations
@@ -16,59 +11,90 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from ledger.records import DEVICE_KINDS, Metrics, RunRecord, clip_log_tail
-
-RESULT_KEYS = frozenset(
-    {"metrics", "stage_timings", "scorer_fingerprint", "scorer_demo", "clip_fingerprint", "device_kind"}
-    | {"decoder", "host", "artifacts", "engine_version", "approximate", "extra", "log_tail", "started", "finished"}
-)
+from ledger.records import DEVICE_KINDS, Metrics, RunRecord, RunStatus, clip_log_tail
 
 
-def check_result(result: Mapping[str, Any]) -> Metrics:
-    """The result's metrics, after checking its keys; ValueError names what is wrong."""
-    unknown = sorted(set(result) - RESULT_KEYS)
-    if unknown:
-        raise ValueError(f"unknown result keys {unknown}: expected some of {sorted(RESULT_KEYS)}")
-    if "metrics" not in result:
-        raise ValueError("a result needs its metrics")
-    return Metrics.from_dict(result["metrics"])
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished run measured, and what measured it."""
+
+    metrics: Metrics
+    scorer_fingerprint: str
+    clip_fingerprint: str
+    device_kind: str  # cpu, cuda or mps (a device name such as cuda:1 is reduced to its kind)
+    scorer_demo: bool = False
+    stage_timings: Mapping[str, float] = field(default_factory=dict)
+    decoder: str = ""
+    host: str = ""
+    artifacts: str = ""
+    engine_version: str = ""
+    approximate: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    log_tail: str = ""
+    started: float | None = None
+    finished: float | None = None
+
+    def check(self) -> None:
+        """Raise ValueError for a result no engine produces (bad metrics, an unknown device kind)."""
+        self.metrics.check()
+        device_kind(self.device_kind)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict that `from_dict` reads back to an equal result."""
+        data = asdict(self)
+        data["stage_timings"], data["extra"] = dict(self.stage_timings), dict(self.extra)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunResult:
+        """A result from `to_dict()`'s JSON; ValueError names a missing, unknown or malformed field."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown result fields {unknown}: expected some of {sorted(known)}")
+        try:
+            metrics = Metrics(**data["metrics"])
+            result = cls(**{**data, "metrics": metrics})
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"a result needs its metrics and what measured them ({exc})") from None
+        result.check()
+        return result
 
 
-def device_kind(name: Any) -> str | None:
-    """ "cuda:1" -> "cuda"; None stays None; anything but cpu, cuda and mps is a ValueError."""
-    if name is None:
-        return None
+def device_kind(name: Any) -> str:
+    """ "cuda:1" -> "cuda"; anything but cpu, cuda and mps is a ValueError."""
     kind = str(name).split(":", 1)[0]
     if kind not in DEVICE_KINDS:
         raise ValueError(f"device_kind {name!r} is not one of {DEVICE_KINDS}")
     return kind
 
 
-def result_changes(record: RunRecord, result: Mapping[str, Any], metrics: Metrics) -> dict[str, Any]:
+def result_changes(record: RunRecord, result: RunResult) -> dict[str, Any]:
     """The stored fields a result sets on `record`: done, finished, metrics and what scored it."""
     changes: dict[str, Any] = {
-        "status": "done",
-        "finished": float(result.get("finished") or time.time()),
-        "metrics": metrics.to_dict(),
-        "stage_timings": {str(k): float(v) for k, v in dict(result.get("stage_timings") or {}).items()},
-        "scorer_fingerprint": result.get("scorer_fingerprint"),
-        "scorer_demo": bool(result.get("scorer_demo", False)),
-        "clip_fingerprint": result.get("clip_fingerprint"),
-        "device_kind": device_kind(result.get("device_kind")),
-        "decoder": result.get("decoder"),
-        "host": result.get("host") or socket.gethostname(),
-        "artifacts": str(result.get("artifacts") or record.artifacts),
-        "engine_version": result.get("engine_version"),
-        "approximate": bool(result.get("approximate", False)),
-        "extra": {**record.extra, **dict(result.get("extra") or {})},
+        "status": RunStatus.DONE,
+        "finished": result.finished or time.time(),
+        "metrics": result.metrics.to_dict(),
+        "stage_timings": {str(k): float(v) for k, v in result.stage_timings.items()},
+        "scorer_fingerprint": result.scorer_fingerprint,
+        "scorer_demo": result.scorer_demo,
+        "clip_fingerprint": result.clip_fingerprint,
+        "device_kind": device_kind(result.device_kind),
+        "decoder": result.decoder or None,
+        "host": result.host or socket.gethostname(),
+        "artifacts": result.artifacts or record.artifacts,
+        "engine_version": result.engine_version or None,
+        "approximate": result.approximate,
+        "extra": {**record.extra, **result.extra},
         "failure_reason": "",
         "pid": None,
         "slot": None,
     }
-    if result.get("started") is not None:
-        changes["started"] = float(result["started"])
-    if result.get("log_tail") is not None:
-        changes["log_tail"] = clip_log_tail(str(result["log_tail"]))
+    if result.started is not None:
+        changes["started"] = result.started
+    if result.log_tail:
+        changes["log_tail"] = clip_log_tail(result.log_tail)
     return changes

@@ -19,64 +19,22 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 from tinydb.storages import Storage
 
 from ledger.errors import LedgerError
+from ledger.files import TEMP_SUFFIX, atomic_write
 from ledger.schema import META_TABLE, Tables, migrate, stamp
 
 #: Identity of one version of a file: (inode, size, mtime in ns). A rename gives a new inode.
 Signature = tuple[int, int, int]
 
-TEMP_SUFFIX = ".tmp"
-
 
 def signature_of(st: os.stat_result) -> Signature:
     """The identity of a file version, from its stat."""
     return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def temp_name(path: Path) -> Path:
-    """A fresh temporary name beside `path`, hidden and unique to this writer."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
-
-
-def atomic_write(path: Path, payload: bytes, durable: bool = True) -> None:
-    """Replace `path` with `payload` all at once: temp file, fsync, rename, fsync the folder."""
-    tmp = temp_name(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        try:
-            view = memoryview(payload)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if durable:
-        _fsync_folder(path.parent)
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems cannot fsync a folder; the file itself is already on disk
-    finally:
-        os.close(fd)
 
 
 def _damaged(path: Path, what: str) -> LedgerError:

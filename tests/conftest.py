@@ -1,17 +1,25 @@
-"""Shared fixtures: demo assets are made once per test session, on a short clip."""
+"""Shared fixtures: demo assets are made once per test session, on a short clip.
+
+The engine is imported inside the fixtures that need it, so that the ledger's and the console's
+tests run without loading torch.
+"""
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from engine.demo.assets import DemoAssets, make_demo_assets
-from engine.media.codecs import EncodeSettings, VideoEncoder
-from engine.media.video import HEIGHT, WIDTH, RawWriter, iter_frames
 from tests.ledger.fixtures import end
+
+if TYPE_CHECKING:
+    from engine.demo.assets import DemoAssets
+    from engine.media.codecs import EncodeSettings
 
 TEST_FRAMES = 12
 
@@ -19,11 +27,16 @@ TEST_FRAMES = 12
 @pytest.fixture(scope="session")
 def demo_assets(tmp_path_factory: pytest.TempPathFactory) -> DemoAssets:
     """A 12-frame synthetic clip and a demo scorer calibrated on it."""
+    from engine.demo.assets import make_demo_assets
+
     return make_demo_assets(tmp_path_factory.mktemp("demo"), frames=TEST_FRAMES)
 
 
 def encode_and_inflate(clip: Path, out_dir: Path, settings: EncodeSettings) -> tuple[Path, Path]:
     """Encode a clip with `settings` and decode it back to a .raw; returns (encoded, raw)."""
+    from engine.media.codecs import VideoEncoder
+    from engine.media.video import HEIGHT, WIDTH, RawWriter, iter_frames
+
     encoded = out_dir / f"{settings.codec}-crf{settings.crf}.mkv"
     with VideoEncoder(encoded, settings, WIDTH, HEIGHT) as encoder:
         for frame in iter_frames(clip):
@@ -38,6 +51,8 @@ def encode_and_inflate(clip: Path, out_dir: Path, settings: EncodeSettings) -> t
 @pytest.fixture(scope="session")
 def reference_raw(demo_assets: DemoAssets, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo clip decoded to a .raw: a candidate identical to the reference."""
+    from engine.media.video import RawWriter, iter_frames
+
     raw = tmp_path_factory.mktemp("raw") / "0.raw"
     with RawWriter(raw) as writer:
         for frame in iter_frames(demo_assets.clip):
@@ -48,6 +63,8 @@ def reference_raw(demo_assets: DemoAssets, tmp_path_factory: pytest.TempPathFact
 @pytest.fixture(scope="session")
 def light_and_heavy(demo_assets: DemoAssets, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
     """The demo clip through a light and a heavy svt-av1 encode: {name: (encoded, raw)}."""
+    from engine.media.codecs import EncodeSettings
+
     out = tmp_path_factory.mktemp("encodes")
     return {
         "light": encode_and_inflate(demo_assets.clip, out, EncodeSettings("libsvtav1", crf=20, preset="12")),
@@ -62,3 +79,16 @@ def procs() -> Iterator[list[subprocess.Popen[str]]]:
     yield started
     for proc in started:
         end(proc)
+
+
+@pytest.fixture
+def no_folder_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A filesystem (some network and FUSE mounts) that refuses to fsync a folder."""
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(22, "Invalid argument")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)

@@ -17,7 +17,6 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,58 +42,11 @@ from engine.runs.spec import RunSpec, spec_to_toml
 from engine.scoring.evaluate import Evaluation, evaluate
 from engine.scoring.reference_cache import ReferenceCache, clip_sha256
 from engine.scoring.scorer import Scorer
+from ledger import RunResult
 from ledger.errors import UserError
 
 VIDEO_NAME = "0" + VIDEO_SUFFIX
 Log = Callable[[str], None]
-
-
-@dataclass
-class RunResult:
-    """What a finished run measured, ready for the ledger."""
-
-    evaluation: Evaluation
-    stage_timings: dict[str, float]
-    archive_bytes: int
-    charged_bytes: int
-    scorer_fingerprint: str
-    scorer_demo: bool
-    clip_fingerprint: str
-    device_kind: str
-    artifacts: Path
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def ledger_result(self) -> dict[str, Any]:
-        """The dict `Ledger.record_result` takes: the one call from the engine into the ledger."""
-        report = self.evaluation.report
-        terms = report.terms
-        charged_rate = self.charged_bytes / report.original_bytes
-        return {
-            "metrics": {
-                "posenet": report.posenet,
-                "segnet": report.segnet,
-                "archive_bytes": report.archive_bytes,
-                "original_bytes": report.original_bytes,
-                "rate": report.rate,
-                "score": report.score,
-                "segnet_term": terms["segnet"],
-                "posenet_term": terms["posenet"],
-                "rate_term": terms["rate"],
-                "charged_bytes": self.charged_bytes,
-                "charged_score": report.score - terms["rate"] + 25 * charged_rate,
-            },
-            "stage_timings": self.stage_timings,
-            "scorer_fingerprint": self.scorer_fingerprint,
-            "scorer_demo": self.scorer_demo,
-            "clip_fingerprint": self.clip_fingerprint,
-            "device_kind": self.device_kind,
-            "decoder": f"PyAV {av.__version__} CPU decode, NVDEC colour rule",
-            "host": socket.gethostname(),
-            "artifacts": str(self.artifacts),
-            "engine_version": __version__,
-            "approximate": False,
-            "extra": self.extra,
-        }
 
 
 class Stages:
@@ -241,30 +193,29 @@ def score_run(
         original = spec.source.original_bytes or None
         cache = ReferenceCache(cache_dir, log) if cache_dir is not None else None
         evaluation = evaluate(scorer, clip, raw, archive_bytes, original, spec.score.batch_size, clock, cache)
-    result = RunResult(
-        evaluation=evaluation,
-        stage_timings=stages.timings,
-        archive_bytes=archive_bytes,
-        charged_bytes=charged_bytes,
+    write_artifacts(run_dir, evaluation, charged_bytes, stages.timings)
+    for line in evaluation.report.lines():
+        log(line)
+    return RunResult(
+        metrics=evaluation.report.metrics(charged_bytes),
         scorer_fingerprint=scorer.fingerprint.full,
         scorer_demo=scorer.fingerprint.demo,
         clip_fingerprint=clip_sha256(clip)[:16],  # the reference cache's key hashed it already
         device_kind=scorer.device.type,
-        artifacts=run_dir,
+        stage_timings=dict(stages.timings),
+        decoder=f"PyAV {av.__version__} CPU decode, NVDEC colour rule",
+        host=socket.gethostname(),
+        artifacts=str(run_dir),
+        engine_version=__version__,
         extra=extra,
     )
-    write_artifacts(result)
-    for line in evaluation.report.lines():
-        log(line)
-    return result
 
 
-def write_artifacts(result: RunResult) -> None:
+def write_artifacts(folder: Path, evaluation: Evaluation, charged_bytes: int, timings: dict[str, float]) -> None:
     """report.txt (the official lines), report.json, per_pair.npz and timings.json beside the archive."""
-    folder = result.artifacts
-    (folder / "report.txt").write_text("\n".join(result.evaluation.report.lines()) + "\n")
-    report = result.evaluation.report.as_dict() | {"charged_bytes": result.charged_bytes}
+    (folder / "report.txt").write_text("\n".join(evaluation.report.lines()) + "\n")
+    report = evaluation.report.as_dict() | {"charged_bytes": charged_bytes}
     (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (folder / "timings.json").write_text(json.dumps(result.stage_timings, indent=2) + "\n")
-    d = result.evaluation.distortions
+    (folder / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    d = evaluation.distortions
     np.savez_compressed(folder / "per_pair.npz", posenet=d.posenet_per_pair, segnet=d.segnet_per_pair)

@@ -21,10 +21,11 @@ from pathlib import Path
 
 from engine.media.video import FRAME_BYTES, count_frames
 from engine.runs.archive import unpack_archive
-from engine.runs.pipeline import Log, RunResult, Stages, score_run
+from engine.runs.pipeline import Log, Stages, score_run
 from engine.runs.progress import Sink
 from engine.runs.spec import RunSpec, spec_to_toml
 from engine.scoring.scorer import Scorer
+from ledger import RunResult
 from ledger.errors import UserError
 
 OFFICIAL_TIMEOUT = 30 * 60

@@ -24,6 +24,7 @@ from pathlib import Path
 from engine.sched.pool import alive, child_env, python_command
 from ledger import Lab
 from ledger.errors import UserError
+from ledger.files import atomic_write
 
 _LOG_ROTATE_BYTES = 2 * 1024 * 1024
 
@@ -124,9 +125,7 @@ def read_state(lab: Lab) -> SchedulerState | None:
 def write_state(lab: Lab, state: SchedulerState) -> None:
     """Replace `state.json` atomically."""
     path = SchedulerPaths.of(lab).state
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(asdict(state)) + "\n")
-    os.replace(partial, path)  # readers see the old state or the new one, never half of one
+    atomic_write(path, (json.dumps(asdict(state)) + "\n").encode())  # readers see the old state or the new one
 
 
 def lock_held(lab: Lab) -> bool:

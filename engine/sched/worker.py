@@ -19,15 +19,16 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from engine.runs.pipeline import RunResult, run_spec
+from engine.runs.pipeline import run_spec
 from engine.runs.progress import Sink, json_lines_sink
 from engine.runs.spec import RunSpec, lab_source, parse_spec
 from engine.runs.submission import OFFICIAL_TIMEOUT, score_submission
 from engine.sched.pool import LOG_NAME
-from ledger import Lab, Ledger, RunRecord
+from ledger import Lab, Ledger, RunRecord, RunResult
 from ledger.errors import UserError
 
 _LOG_TAIL_LINES = 20
@@ -113,7 +114,7 @@ def execute_run(ledger: Ledger, run_id: str, sink: Sink | None = None, keep_raw:
         log(f"internal error: {exc!r}")
         ledger.record_failure(record.id, f"internal error: {exc!r} (a bug: see the log)", log.tail())
         raise
-    done = ledger.record_result(record.id, result.ledger_result() | {"log_tail": log.tail()})
+    done = ledger.record_result(record.id, replace(result, log_tail=log.tail()))
     log(f"verdict: {done.verdict} ({done.verdict_reason})")
     return done
 

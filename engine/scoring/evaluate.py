@@ -38,14 +38,8 @@ from engine.scoring.reference_cache import (
     ReferenceCache,
     batch_sizes,
 )
-from engine.scoring.scorer import (
-    Distortions,
-    ProgressFn,
-    ReferenceOutputs,
-    Scorer,
-    ScoreReport,
-    score_batches,
-)
+from engine.scoring.report import ScoreReport
+from engine.scoring.scorer import Distortions, ProgressFn, ReferenceOutputs, Scorer, score_batches
 from ledger.errors import UserError
 
 # Far beyond any codec's error at any sane setting, well below what a planar/yuv444p or

@@ -34,6 +34,7 @@ import numpy as np
 
 from engine.scoring import networks
 from engine.scoring.scorer import ReferenceOutputs, Scorer, file_sha256
+from ledger.files import fsync_folder, write_synced
 
 FORMAT = 1
 SUBDIR = "reference"
@@ -102,21 +103,6 @@ def batch_sizes(pairs: int, batch_size: int) -> list[int]:
     """Pairs per batch, in order: full batches, then what is left."""
     full, rest = divmod(pairs, batch_size)
     return [batch_size] * full + ([rest] if rest else [])
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 @dataclass(frozen=True)
@@ -251,7 +237,7 @@ class CacheWriter:
         data = buffer.getvalue()
         name = f"batch-{len(self._files):05d}.npz"
         try:
-            _write_synced(self.partial / name, data)
+            write_synced(self.partial / name, data)
         except OSError as exc:
             self._fail(exc)
             return
@@ -267,8 +253,8 @@ class CacheWriter:
         header = {"format": FORMAT, "key": asdict(self.key), "batches": self._files}
         final = self.cache.entry(self.key)
         try:
-            _write_synced(self.partial / HEADER, json.dumps(header, indent=1).encode())
-            _fsync_dir(self.partial)
+            write_synced(self.partial / HEADER, json.dumps(header, indent=1).encode())
+            fsync_folder(self.partial)
         except OSError as exc:
             self._fail(exc)
             return None
@@ -278,7 +264,7 @@ class CacheWriter:
             # Another process committed the same entry first; theirs is as good as ours.
             self.abort()
             return final
-        _fsync_dir(final.parent)
+        fsync_folder(final.parent)
         return final
 
     def abort(self) -> None:

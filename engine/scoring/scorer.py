@@ -12,7 +12,6 @@ printed digits agree.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -265,65 +264,3 @@ def score_batches(
         posenet_per_pair=np.concatenate(pose_all),
         segnet_per_pair=np.concatenate(seg_all),
     )
-
-
-def score_value(posenet: float, segnet: float, rate: float) -> float:
-    """score = 100*segnet + sqrt(10*posenet) + 25*rate, in the evaluator's operation order."""
-    return 100 * segnet + math.sqrt(posenet * 10) + 25 * rate
-
-
-@dataclass(frozen=True)
-class ScoreReport:
-    """A scored submission: distortions, sizes, rate and score, plus what scored it."""
-
-    posenet: float
-    segnet: float
-    pairs: int
-    archive_bytes: int
-    original_bytes: int
-    fingerprint: str
-    device: str
-
-    @property
-    def rate(self) -> float:
-        return self.archive_bytes / self.original_bytes
-
-    @property
-    def score(self) -> float:
-        return score_value(self.posenet, self.segnet, self.rate)
-
-    @property
-    def terms(self) -> dict[str, float]:
-        """The three parts of the score, for explaining where it comes from."""
-        return {
-            "segnet": 100 * self.segnet,
-            "posenet": math.sqrt(self.posenet * 10),
-            "rate": 25 * self.rate,
-        }
-
-    def lines(self) -> list[str]:
-        """The result lines of the official report, same labels and decimals."""
-        return [
-            f"=== Evaluation results over {self.pairs} samples ===",
-            f"  Average PoseNet Distortion: {self.posenet:.8f}",
-            f"  Average SegNet Distortion: {self.segnet:.8f}",
-            f"  Submission file size: {self.archive_bytes:,} bytes",
-            f"  Original uncompressed size: {self.original_bytes:,} bytes",
-            f"  Compression Rate: {self.rate:.8f}",
-            f"  Final score: 100*segnet_dist + sqrt(10*posenet_dist) + 25*rate = {self.score:.2f}",
-        ]
-
-    def as_dict(self) -> dict[str, object]:
-        """A JSON-ready view, rounded nowhere."""
-        return {
-            "posenet": self.posenet,
-            "segnet": self.segnet,
-            "pairs": self.pairs,
-            "archive_bytes": self.archive_bytes,
-            "original_bytes": self.original_bytes,
-            "rate": self.rate,
-            "score": self.score,
-            "terms": self.terms,
-            "fingerprint": self.fingerprint,
-            "device": self.device,
-        }

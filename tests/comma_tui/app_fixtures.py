@@ -14,12 +14,12 @@ import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from unittest import mock
 
 from engine.demo.assets import DemoAssets
+from engine.scoring.report import ScoreReport
 from engine.scoring.scorer import POSENET_FILE, SEGNET_FILE
-from ledger import Lab, Ledger, RunRecord
+from ledger import Lab, Ledger, Metrics, RunRecord, RunResult
 
 ORIGINAL = 37_545_489
 START = 1_767_000_000.0  # a fixed clock (2025-12-29): stable snapshots
@@ -34,29 +34,29 @@ def spec(crf: int = 35, film_grain: int = 22, width: int = 524, height: int = 39
     }
 
 
-def metrics(crf: int, film_grain: int, jitter: float = 0.0) -> dict[str, Any]:
-    """Made-up metrics that move with crf and film grain the way real ones roughly do."""
+def metrics(crf: int, film_grain: int, jitter: float = 0.0) -> Metrics:
+    """Made-up distortions that move with crf and film grain the way real ones roughly do, scored for real."""
     archive = int(900_000 * 1.09 ** (35 - crf) * (1 - film_grain / 200))
     segnet = 0.004 + 0.0004 * (crf - 30) + 0.00002 * film_grain + jitter
     posenet = 0.02 + 0.003 * (crf - 30) - 0.0001 * film_grain + jitter
-    return {"posenet": posenet, "segnet": segnet, "archive_bytes": archive, "original_bytes": ORIGINAL}
+    return ScoreReport(posenet, segnet, 30, archive, ORIGINAL, "demo-1a2b3c4d", "cpu").metrics()
 
 
-def result(crf: int, film_grain: int, jitter: float = 0.0, finished: float | None = None) -> dict[str, Any]:
-    """A finished run's result with made-up metrics (the payload of `Ledger.record_result`)."""
-    return {
-        "metrics": metrics(crf, film_grain, jitter),
-        "scorer_fingerprint": "demo-1a2b3c4d",
-        "scorer_demo": True,
-        "clip_fingerprint": "clip-0123456789",
-        "device_kind": "cpu",
-        "engine_version": "0.1.0",
-        "host": "lab-host",
-        "stage_timings": {"encode": 12.4, "archive": 0.1, "inflate": 3.2, "score": 21.7},
-        "log_tail": f"12:00:01 stage encode: start\n12:00:13 stage encode: done\n12:00:38 verdict for crf {crf}",
-        "finished": finished,
-        "started": None if finished is None else finished - 37.4,
-    }
+def result(crf: int, film_grain: int, jitter: float = 0.0, finished: float | None = None) -> RunResult:
+    """A finished run's result with made-up metrics (what the engine hands `Ledger.record_result`)."""
+    return RunResult(
+        metrics=metrics(crf, film_grain, jitter),
+        scorer_fingerprint="demo-1a2b3c4d",
+        scorer_demo=True,
+        clip_fingerprint="clip-0123456789",
+        device_kind="cpu",
+        engine_version="0.1.0",
+        host="lab-host",
+        stage_timings={"encode": 12.4, "archive": 0.1, "inflate": 3.2, "score": 21.7},
+        log_tail=f"12:00:01 stage encode: start\n12:00:13 stage encode: done\n12:00:38 verdict for crf {crf}",
+        finished=finished,
+        started=None if finished is None else finished - 37.4,
+    )
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ledger import Lab, Ledger, RunRecord
+from ledger import Lab, Ledger, Metrics, RunRecord, RunResult
 
 REPO = Path(__file__).resolve().parents[2]
 ORIGINAL = 1_000_000
@@ -38,6 +38,26 @@ def spec(**encode: Any) -> dict[str, Any]:
     }
 
 
+def metrics(
+    score: float, archive_bytes: int = 100_000, original_bytes: int = ORIGINAL, charged_bytes: int | None = None
+) -> Metrics:
+    """Metrics with exactly this score (the ledger stores the engine's numbers; it never recomputes them)."""
+    rate = archive_bytes / original_bytes
+    return Metrics(
+        posenet=0.01,
+        segnet=0.005,
+        archive_bytes=archive_bytes,
+        original_bytes=original_bytes,
+        rate=rate,
+        score=score,
+        segnet_term=0.5,
+        posenet_term=score - 0.5 - 25 * rate,
+        rate_term=25 * rate,
+        charged_bytes=charged_bytes,
+        charged_score=None if charged_bytes is None else score + 25 * (charged_bytes - archive_bytes) / original_bytes,
+    )
+
+
 def result(
     score: float,
     *,
@@ -46,22 +66,20 @@ def result(
     clip: str = "clip-a",
     device: str = "cpu",
     approximate: bool = False,
-    **extra: Any,
-) -> dict[str, Any]:
-    """A finished run's result with exactly this score (the engine's `record_result` payload)."""
-    metrics = {"posenet": 0.01, "segnet": 0.005, "archive_bytes": archive_bytes, "original_bytes": ORIGINAL}
-    metrics["score"] = score
-    return {
-        "metrics": metrics,
-        "scorer_fingerprint": scorer,
-        "clip_fingerprint": clip,
-        "device_kind": device,
-        "approximate": approximate,
-        "engine_version": "0.1.0",
-        "decoder": "pyav",
-        "stage_timings": {"encode": 1.5, "score": 2.0},
-        **extra,
-    }
+    **fields: Any,
+) -> RunResult:
+    """A finished run's result with exactly this score (what the engine hands `record_result`)."""
+    return RunResult(
+        metrics=metrics(score, archive_bytes),
+        scorer_fingerprint=scorer,
+        clip_fingerprint=clip,
+        device_kind=device,
+        approximate=approximate,
+        engine_version="0.1.0",
+        decoder="pyav",
+        stage_timings={"encode": 1.5, "score": 2.0},
+        **fields,
+    )
 
 
 def measured(

@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 from ledger import Ledger
+from tests.ledger.fixtures import result
 
 ledger = Ledger(sys.argv[1])
 go = Path(sys.argv[2]) if len(sys.argv) > 2 else None
@@ -30,14 +31,13 @@ count = int(sys.argv[3]) if len(sys.argv) > 3 else 10**9
 print("ready", flush=True)
 while go is not None and not go.exists():
     time.sleep(0.002)  # wait without burning a core the other child needs
-metrics = {"posenet": 0.01, "segnet": 0.005, "archive_bytes": 1000, "original_bytes": 10**6}
 pad = "x" * 3000  # make each write take a while, so kills land mid-write too
 for i in range(count):
     run = ledger.add_run({"encode": {"crf": i % 50}, "run": {"pad": pad}}, label=f"child {i}")
     print("added", run.id, flush=True)
     if i % 3 == 0:
         ledger.update(run.id, status="running")
-        ledger.record_result(run.id, {"metrics": {**metrics, "score": 3.0 - i * 1e-3}, "device_kind": "cpu"})
+        ledger.record_result(run.id, result(3.0 - i * 1e-3, archive_bytes=1000))
         print("done", run.id, flush=True)
 """
 
@@ -109,8 +109,9 @@ def test_two_processes_appending_in_parallel_lose_nothing(tmp_path: Path, procs:
 
 DIE_INSIDE_WRITE = """
 import os, signal, sys
-import ledger.storage as storage
+import ledger.files as files
 from ledger import Ledger
+from tests.ledger.fixtures import result
 
 ledger = Ledger(sys.argv[1])
 where = sys.argv[2]
@@ -132,7 +133,7 @@ patched = Patched()
 patched.write = half_then_die if where == "write" else os.write
 patched.fsync = die if where == "fsync" else os.fsync
 patched.replace = die if where == "replace" else os.replace
-storage.os = patched
+files.os = patched
 ledger.add_run({"encode": {"crf": 99}})
 print("survived", flush=True)
 """

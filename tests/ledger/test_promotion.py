@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -9,8 +10,8 @@ import pytest
 
 from ledger import Ledger, LedgerError
 from ledger.promotion import Review, describe_group, floor_among, review
-from ledger.records import Metrics, RunRecord
-from tests.ledger.fixtures import make_lab, measured, result, spec
+from ledger.records import RunRecord
+from tests.ledger.fixtures import make_lab, measured, metrics, result, spec
 
 
 @pytest.fixture
@@ -123,8 +124,7 @@ def test_charged_score_is_the_one_that_ranks(ledger: Ledger) -> None:
     assert measured(ledger, 2.10).verdict == "promoted"
     # a raw score of 2.0 would promote, but 200 kB read at inflate cost 25 * 0.2 = 5 points
     charged = ledger.add_run(spec(crf=40))
-    payload = result(2.0)
-    payload["metrics"]["charged_bytes"] = 300_000  # 100 kB archive + 200 kB read at inflate
+    payload = replace(result(2.0), metrics=metrics(2.0, charged_bytes=300_000))  # 200 kB read at inflate
     done = ledger.record_result(charged.id, payload)
     assert done.metrics is not None and done.metrics.charged_score == pytest.approx(7.0)
     assert done.verdict == "rejected" and "+4.900" in done.verdict_reason
@@ -190,10 +190,7 @@ def test_changed_from_parent_other_than_floor_is_named(ledger: Ledger) -> None:
 
 
 def _record(run: str, score: float, verdict: str | None = None, at: float = 0.0, **kw: object) -> RunRecord:
-    metrics = Metrics.from_dict(
-        {"posenet": 0.0, "segnet": 0.0, "archive_bytes": 1, "original_bytes": 10, "score": score}
-    )
-    return RunRecord(id=run, created=0.0, status="done", metrics=metrics, verdict=verdict, verdict_at=at, **kw)  # type: ignore[arg-type]
+    return RunRecord(id=run, created=0.0, status="done", metrics=metrics(score), verdict=verdict, verdict_at=at, **kw)  # type: ignore[arg-type]
 
 
 def test_review_pure_function() -> None:

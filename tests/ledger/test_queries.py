@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from ledger import Ledger, LedgerError, Metrics, RunRecord
+from ledger import Ledger, LedgerError, RunRecord
 from ledger import queries as q
 from tests.ledger.fixtures import make_lab, measured, spec
+from tests.ledger.fixtures import metrics as fixture_metrics
 
 
 def rec(n: int, score: float | None = None, nbytes: int = 100, **kw: object) -> RunRecord:
     """A record with just what a query needs."""
     metrics = None
     if score is not None:
-        values = {"posenet": 0.01, "segnet": 0.001 * n, "archive_bytes": nbytes, "original_bytes": 10**6}
-        metrics = Metrics.from_dict({**values, "score": score})
+        metrics = replace(fixture_metrics(score, archive_bytes=nbytes), segnet=0.001 * n)
     fields: dict = {"status": "done" if score is not None else "queued", "metrics": metrics, "created": float(n)}
     fields |= {"scorer_fingerprint": "s", "clip_fingerprint": "c", "device_kind": "cpu", "position": n}
     return RunRecord(id=f"r{n:04d}", **(fields | kw))  # type: ignore[arg-type]

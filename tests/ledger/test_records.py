@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 
 from ledger import LedgerError, Metrics, RunRecord, run_id, run_number
-from ledger.records import LOG_TAIL_LIMIT, clip_log_tail, doc_from_record, record_from_doc
-
-BASE = {"posenet": 0.04, "segnet": 0.003, "archive_bytes": 250_000, "original_bytes": 1_000_000}
+from ledger.records import LOG_TAIL_LIMIT, STORED_FIELDS, RunStatus, clip_log_tail, record_from_doc
+from tests.ledger.fixtures import metrics
 
 
 def test_run_ids_sort_by_number() -> None:
@@ -21,47 +19,13 @@ def test_run_ids_sort_by_number() -> None:
             run_number(bad)
 
 
-def test_metrics_derive_rate_terms_and_score() -> None:
-    m = Metrics.from_dict(BASE)
-    assert m.rate == 0.25 and m.rate_term == 6.25
-    assert m.segnet_term == pytest.approx(0.3) and m.posenet_term == pytest.approx(math.sqrt(0.4))
-    assert m.score == pytest.approx(0.3 + math.sqrt(0.4) + 6.25)
-    assert m.ranked_score == m.score and m.total_bytes == 250_000
+def test_metrics_read_back_from_their_stored_form() -> None:
+    m = metrics(7.0, archive_bytes=250_000, charged_bytes=290_000)  # 40 kB read beside the archive at inflate
+    assert m.ranked_score == m.charged_score == pytest.approx(8.0) and m.total_bytes == 290_000
     assert m.terms == {"segnet": m.segnet_term, "posenet": m.posenet_term, "rate": m.rate_term}
-    assert Metrics.from_dict(m.to_dict()) == m
     assert Metrics(**json.loads(json.dumps(m.to_dict()))) == m
-
-
-def test_metrics_keep_the_engines_numbers() -> None:
-    m = Metrics.from_dict({**BASE, "score": 7.0, "terms": {"segnet": 1.0, "posenet": 2.0, "rate": 4.0}})
-    assert (m.score, m.segnet_term, m.posenet_term, m.rate_term) == (7.0, 1.0, 2.0, 4.0)
-
-
-def test_charged_bytes_count_in_the_ranked_score() -> None:
-    m = Metrics.from_dict({**BASE, "charged_bytes": 290_000})  # 40 kB read beside the archive at inflate
-    assert m.charged_score == pytest.approx(m.score + 1.0)
-    assert m.ranked_score == m.charged_score and m.total_bytes == 290_000
-    explicit = Metrics.from_dict({**BASE, "charged_bytes": 290_000, "charged_score": 9.0})
-    assert explicit.ranked_score == 9.0
-    same = Metrics.from_dict({**BASE, "charged_bytes": 250_000})
-    assert same.charged_score == pytest.approx(same.score) and same.total_bytes == 250_000
-    with pytest.raises(ValueError, match="counts the archive too"):
-        Metrics.from_dict({**BASE, "charged_bytes": 40_000})
-
-
-@pytest.mark.parametrize(
-    ("values", "message"),
-    [
-        ({**BASE, "psnr": 40}, "unknown metrics"),
-        ({"posenet": 0.1, "segnet": 0.1}, "lack"),
-        ({**BASE, "posenet": float("nan")}, "finite"),
-        ({**BASE, "segnet": "high"}, "not a number"),
-        ({**BASE, "original_bytes": 0}, "positive"),
-    ],
-)
-def test_metrics_refuse_bad_values(values: dict, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        Metrics.from_dict(values)
+    plain = metrics(7.0)
+    assert plain.ranked_score == 7.0 and plain.total_bytes == plain.archive_bytes
 
 
 def test_record_round_trips_through_its_stored_form() -> None:
@@ -70,11 +34,11 @@ def test_record_round_trips_through_its_stored_form() -> None:
         created=1.0,
         spec={"encode": {"crf": 35}},
         changed=["crf 34 -> 35"],
-        status="done",
-        metrics=Metrics.from_dict(BASE),
+        status=RunStatus.DONE,
+        metrics=metrics(2.0, archive_bytes=250_000),
         extra={"loss": [0.1, 0.2]},
     )
-    doc = doc_from_record(record)
+    doc = {name: getattr(record, name) for name in STORED_FIELDS} | {"metrics": record.metrics.to_dict()}  # type: ignore[union-attr]
     assert "verdict" not in doc and "overrides" not in doc
     assert record_from_doc(json.loads(json.dumps(doc))) == record
     assert record.number == 3 and record.measured and record.score == record.metrics.score  # type: ignore[union-attr]
@@ -82,7 +46,7 @@ def test_record_round_trips_through_its_stored_form() -> None:
 
 
 def test_effective_verdict_is_the_latest_override() -> None:
-    doc = {"id": "r0001", "created": 0.0, "status": "done", "metrics": Metrics.from_dict(BASE).to_dict()}
+    doc = {"id": "r0001", "created": 0.0, "status": "done", "metrics": metrics(2.0).to_dict()}
     doc["review"] = {"verdict": "rejected", "reason": "+0.020 vs floor 2.190 (r0042)", "floor": "r0042", "at": 5.0}
     plain = record_from_doc(doc)
     assert (plain.verdict, plain.verdict_reason, plain.verdict_at, plain.compared_with) == (

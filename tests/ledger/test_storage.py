@@ -11,7 +11,8 @@ from tinydb import TinyDB
 from tinydb.table import Document
 
 from ledger import LedgerError
-from ledger.storage import AtomicJSONStorage, atomic_write, read_tables, remove_stale_temps
+from ledger.files import atomic_write
+from ledger.storage import AtomicJSONStorage, read_tables, remove_stale_temps
 
 
 def test_tinydb_round_trip_is_stamped_and_cached(tmp_path: Path) -> None:

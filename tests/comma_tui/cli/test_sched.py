@@ -20,6 +20,7 @@ from comma_tui.cli import main
 from engine.sched import control
 from engine.sched.pool import alive, child_env
 from ledger import Lab, Ledger
+from tests.ledger.fixtures import result
 from tests.polling import wait_until
 
 SPEC = """
@@ -109,8 +110,7 @@ def test_queue_add_around_floor(lab: Lab, spec_file: Path, capsys: pytest.Captur
     assert cli(capsys, "queue", "add", spec_file, *at)[0] == 0
     ledger = Ledger(lab)
     ledger.update("r0001", status="running")
-    metrics = {"posenet": 0.01, "segnet": 0.002, "archive_bytes": 10_000, "original_bytes": 1_000_000}
-    ledger.record_result("r0001", {"metrics": metrics, "scorer_fingerprint": "s", "clip_fingerprint": "c"})
+    ledger.record_result("r0001", result(2.0, archive_bytes=10_000, scorer="s", clip="c"))
 
     code, out, _ = cli(capsys, "queue", "add", "--around-floor", "main", "crf=-1..+1", "film_grain=+10", *at)
     assert code == 0 and "3 run(s) queued" in out

@@ -19,6 +19,7 @@ from engine.sched import control
 from engine.sched.pool import TAG_VAR, alive, child_env, run_tag
 from ledger import Lab, Ledger, RunRecord
 from ledger.errors import UserError
+from tests.ledger.fixtures import result
 from tests.polling import group_exists, wait_until
 
 
@@ -37,9 +38,7 @@ def spec(lab: Lab) -> RunSpec:
 def measure(ledger: Ledger, record: RunRecord, score_bytes: int = 10_000) -> RunRecord:
     """Give a run a result, as a worker would (the first one of a track becomes its floor)."""
     ledger.update(record.id, status="running")
-    metrics = {"posenet": 0.01, "segnet": 0.002, "archive_bytes": score_bytes, "original_bytes": 1_000_000}
-    result = {"metrics": metrics, "scorer_fingerprint": "s", "clip_fingerprint": "c", "device_kind": "cpu"}
-    return ledger.record_result(record.id, result)
+    return ledger.record_result(record.id, result(2.0, archive_bytes=score_bytes, scorer="s", clip="c"))
 
 
 # parse_sweep

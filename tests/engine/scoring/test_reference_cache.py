@@ -161,6 +161,14 @@ def test_entries_stream_back_exactly_what_was_written(tmp_path: Path, key: Cache
         assert seg.dtype == np.uint8 and np.array_equal(seg, ref.seg.numpy())
 
 
+@pytest.mark.usefixtures("no_folder_fsync")
+def test_a_filesystem_that_cannot_fsync_a_folder_still_keeps_entries(tmp_path: Path, key: CacheKey) -> None:
+    cache = ReferenceCache(tmp_path)
+    written = _write_entry(cache, key)
+    entry = cache.open(key)
+    assert entry is not None and len(list(entry)) == len(written)
+
+
 @pytest.mark.parametrize(
     "damage",
     [

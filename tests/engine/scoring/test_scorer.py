@@ -15,7 +15,8 @@ from engine.media.video import iter_pair_batches
 from engine.scoring import networks
 from engine.scoring.evaluate import evaluate
 from engine.scoring.model_inputs import prepare_inputs
-from engine.scoring.scorer import POSENET_FILE, SEGNET_FILE, Scorer, ScoreReport, read_fingerprint, score_value
+from engine.scoring.report import ScoreReport, score_value
+from engine.scoring.scorer import POSENET_FILE, SEGNET_FILE, Scorer, read_fingerprint
 from ledger.errors import UserError
 from tests.engine.scoring.evaluator_oracle import oracle_evaluate, oracle_networks
 
