@@ -395,9 +395,8 @@ class CommaApp(App[None]):
 
         def queue(text: str | None) -> None:
             if text:
-                axis, values = text.split("=", 1) if "=" in text else (text, "")
                 self._do(
-                    lambda: self.client.around_floor(run.track, {axis.strip(): [values]}),
+                    lambda: self.client.around_floor(run.track, text),
                     lambda runs: (
                         f"Queued {len(runs)} around the floor {floor.id}: {', '.join(r.label for r in runs)}"
                         if runs

@@ -219,10 +219,11 @@ class LabClient:
         with self._lock:
             return control.queue_sweep(self.ledger, base, sweeps, priority, parent=parent, again=False)
 
-    def around_floor(self, track: str, axes: dict[str, list[Any]]) -> list[RunRecord]:
-        """Queue the floor's neighbours, one axis moved at a time, leaving out what was measured already."""
+    def around_floor(self, track: str, offsets: str) -> list[RunRecord]:
+        """Queue the floor's neighbours on `offsets` (`crf=-2,+2`), leaving out what was measured already."""
+        axis, values = control.parse_sweep(offsets)
         with self._lock:
-            return control.around_floor_axes(self.ledger, track, axes, again=False)
+            return control.around_floor_axes(self.ledger, track, {axis: values}, again=False)
 
     # Verdicts and exports.
 

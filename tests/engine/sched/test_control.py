@@ -17,6 +17,7 @@ from engine.runs.spec import RunSpec, SpecError, lab_source, parse_spec
 from engine.runs.sweep import MAX_POINTS
 from engine.sched import control
 from engine.sched.pool import TAG_VAR, alive, child_env, run_tag
+from engine.sched.state import hold
 from ledger import Lab, Ledger, RunRecord
 from ledger.errors import UserError
 from tests.ledger.fixtures import result
@@ -256,3 +257,12 @@ def test_status_of_a_lab_without_a_scheduler(lab: Lab, spec: RunSpec) -> None:
         (broken.id, "worker (pid 1) was killed by SIGKILL", "last words")
     ]
     assert state.to_dict()["queued"][0]["id"] == high.id
+
+
+def test_a_stop_by_hand_is_remembered_until_a_start(lab: Lab) -> None:
+    # No scheduler runs: the stop is still remembered, so that opening the console starts none.
+    assert control.stop(lab) is None
+    assert control.glance(lab) == control.Glance("stopped", None, held=True)
+    assert control.ensure_running(lab) is None
+    hold(lab, False)  # what control.start does first
+    assert control.glance(lab).held is False
