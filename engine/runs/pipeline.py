@@ -37,7 +37,7 @@ from engine.media.preprocess import preprocess_frames
 from engine.media.video import CLIP_FPS, count_frames, iter_frames
 from engine.runs.archive import unpack_archive, write_archive
 from engine.runs.postfilter import gather_pairs, train_filter, write_filter
-from engine.runs.progress import Sink, StageClock
+from engine.runs.progress import ProgressEvent, Sink, StageClock
 from engine.runs.spec import RunSpec, spec_to_toml
 from engine.scoring.evaluate import Evaluation, evaluate
 from engine.scoring.reference_cache import ReferenceCache, clip_sha256
@@ -60,6 +60,9 @@ class Stages:
     @contextmanager
     def stage(self, name: str) -> Iterator[StageClock]:
         self.log(f"stage {name}: start")
+        if self.sink is not None:
+            # Said at once (0 of an unknown total): the console shows the stage that runs, not the last one's 60/60.
+            self.sink(ProgressEvent(name, 0, 0, 0.0, None))
         clock = StageClock(name, self.sink)
         start = time.monotonic()
         yield clock

@@ -26,6 +26,13 @@ if TYPE_CHECKING:
     from engine.demo.assets import DemoAssets
 
 pytestmark = pytest.mark.anyio
+
+
+def niceness(pid: int) -> int:
+    """A process's nice value."""
+    return os.getpriority(os.PRIO_PROCESS, pid)
+
+
 TINY = {"preprocess": {"width": 128, "height": 96}, "encode": {"codec": "libx264", "crf": 30, "preset": "ultrafast"}}
 
 
@@ -46,6 +53,8 @@ def real_lab(demo_assets: DemoAssets, tmp_path: Path) -> Iterator[Lab]:
 
 
 async def test_quit_leaves_the_queue_running(real_lab: Lab) -> None:
+    from engine.sched.worker import WORKER_NICE  # the engine (torch) only where a run is real
+
     ledger = Ledger(real_lab)
     ledger.set_paused(True)  # the run waits until the console is gone
     run = ledger.add_run(TINY, label="tiny")
@@ -57,6 +66,11 @@ async def test_quit_leaves_the_queue_running(real_lab: Lab) -> None:
         assert scheduler is not None
         await pilot.press("p")  # resume: the run starts under the scheduler, not under the console
         await wait_for(pilot, lambda: app.snapshot is not None and len(app.snapshot.running) == 1, timeout=30)
+        worker = Ledger(real_lab).get(run.id).pid
+        assert worker is not None
+        # The worker gives way to the console: a lower CPU priority than the scheduler that started it.
+        wait_until(lambda: niceness(worker) > niceness(scheduler.pid), 20, "the worker to lower its priority")
+        assert niceness(worker) == min(19, niceness(scheduler.pid) + WORKER_NICE)
         await pilot.press("q")
     assert app.farewell.startswith("comma-tui: the scheduler keeps running (1 running, 0 queued)")
     assert f"comma-tui sched stop --lab {real_lab.root}" in app.farewell
