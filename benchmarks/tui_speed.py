@@ -1,11 +1,18 @@
-"""How the console feels on a 10,000-run ledger: start-up to first paint, and key to repaint.
+"""How the console feels: on a 10,000-run ledger, and while a run scores on the same machine.
 
     python benchmarks/tui_speed.py [--runs 10000] [--repeat 20] [--size 160x48]
+    python benchmarks/tui_speed.py --while-scoring [--assets DIR] [--hog N] [--repeat 10]
 
-Runs the real app headless under Pilot on a generated lab (the generator of
-`benchmarks/ledger_speed.py`, written straight into segment files). Prints figures; asserts
-nothing. "key to repaint" is the wall time from a key press until the app is idle again after
-the repaint it caused, Pilot's own overhead included (printed on its own as "no-op key").
+Runs the real app headless under Pilot. Prints figures; asserts nothing. "key to repaint" is
+the wall time from a key press until the app is idle again after the repaint it caused,
+Pilot's own overhead included (printed on its own as "no-op key").
+
+The first mode uses a generated lab (the generator of `benchmarks/ledger_speed.py`). The second
+(`tui_scoring.py`) makes demo assets (or reuses `--assets`), lets a run score, and times keys
+while it does: with no run, beside a pool worker (lower priority, a core left free), and
+beside a plain `comma-tui run` at the console's own priority, as every run was before.
+`--hog N` adds N busy processes, as a second heavy job on the machine would. Target: a key
+answers within 150 ms on a 2-core machine while a run scores.
 """
 
 from __future__ import annotations
@@ -108,8 +115,15 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--size", default="160x48", help="terminal size, WIDTHxHEIGHT")
+    parser.add_argument("--while-scoring", action="store_true", help="time keys while a run scores beside the console")
+    parser.add_argument("--assets", type=Path, help="demo assets to reuse (made in a temporary folder otherwise)")
+    parser.add_argument("--hog", type=int, default=0, help="busy processes to add beside the run (a loaded machine)")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
+    if args.while_scoring:
+        from tui_scoring import while_scoring
+
+        return while_scoring(args.assets, args.hog, args.repeat, (width, height))
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         (base / "clip.mkv").touch()

@@ -52,7 +52,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("verdict", "verdict", 10),
 )
 SORTABLE = tuple(c.key for c in COLUMNS)
-MIN_LABEL = 10
+MIN_LABEL = 14  # below this a run's label says too little: columns go first
 
 
 class LedgerTable(ScrollView, can_focus=True):
