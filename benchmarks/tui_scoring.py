@@ -27,8 +27,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from textual.pilot import Pilot
-
 from comma_tui.app import CommaApp
 from comma_tui.screens.run_form import RunForm
 from engine.sched import control
@@ -154,7 +152,8 @@ def report(name: str, times: dict[str, list[float]]) -> None:
             continue
         median, worst = statistics.median(values) * 1000, max(values) * 1000
         verdict = "within" if median <= TARGET_MS else "OVER"
-        print(f"  {key:<24} median {median:7.1f} ms  worst {worst:7.1f} ms  n={len(values):<3} {verdict} {TARGET_MS:.0f} ms")
+        figures = f"median {median:7.1f} ms  worst {worst:7.1f} ms  n={len(values):<3}"
+        print(f"  {key:<24} {figures} {verdict} {TARGET_MS:.0f} ms")
 
 
 def while_scoring(assets_dir: Path | None, hog: int, repeat: int, size: tuple[int, int]) -> int:

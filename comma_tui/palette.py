@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from comma_tui.app import CommaApp
 
 MAX_HITS = 20
+SEARCHED = 2000  # the newest runs a fuzzy search looks through
 
 
 class RunCommands(Provider):
@@ -30,15 +31,17 @@ class RunCommands(Provider):
             yield DiscoveryHit(f"Go to run {run.id} · {fmt.run_label(run)}", self._go(run.id), help="Select it")
 
     async def search(self, query: str) -> Hits:
-        """Runs whose `go to run <id> · <label>` matches what is typed."""
+        """Runs whose `go to run <id> · <label>` matches what is typed (an id typed in full comes first)."""
         snapshot = self.lab_app.snapshot
         if snapshot is None:
             return
         matcher = self.matcher(query)
+        named = [snapshot.by_id[word] for word in query.split() if word in snapshot.by_id]
+        recent = list(reversed(snapshot.runs[-SEARCHED:]))  # on a huge ledger, typing must stay quick
         found = 0
-        for run in reversed(snapshot.runs):
+        for run in [*named, *(r for r in recent if r not in named)]:
             text = f"Go to run {run.id} · {fmt.run_label(run)}"
-            score = matcher.match(text)
+            score = 1.0 if run in named else matcher.match(text)
             if score > 0:
                 yield Hit(score, matcher.highlight(text), self._go(run.id), text=text, help=fmt.status_text(run.status))
                 found += 1

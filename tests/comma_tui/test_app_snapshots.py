@@ -167,7 +167,9 @@ def test_confirming_the_cancel_of_a_running_run(
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_run_form_with_an_invalid_field(snap_compare: Callable[..., bool], app: CommaApp, size: tuple[int, int]) -> None:
+def test_run_form_with_an_invalid_field(
+    snap_compare: Callable[..., bool], app: CommaApp, size: tuple[int, int]
+) -> None:
     async def invalid(pilot: Pilot) -> None:
         await loaded(app)(pilot)
         app.screen.select_run("r0002")  # type: ignore[attr-defined]

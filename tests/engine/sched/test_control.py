@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from engine.runs.spec import RunSpec, SpecError, lab_source, parse_spec
+from engine.runs.spec import RunSpec, SpecError
 from engine.runs.sweep import MAX_POINTS
 from engine.sched import control
 from engine.sched.pool import TAG_VAR, alive, child_env, run_tag
@@ -22,18 +21,6 @@ from ledger import Lab, Ledger, RunRecord
 from ledger.errors import UserError
 from tests.ledger.fixtures import result
 from tests.polling import group_exists, wait_until
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Lab:
-    (tmp_path / "clip.mkv").write_bytes(b"a stand-in clip")
-    (tmp_path / "models").mkdir()
-    return Lab.create(tmp_path / "lab", tmp_path / "clip.mkv", tmp_path / "models", original_bytes=1_000_000)
-
-
-@pytest.fixture
-def spec(lab: Lab) -> RunSpec:
-    return parse_spec({"run": {"label": "base"}, "encode": {"crf": 34, "preset": "12"}}, lab_source(lab))
 
 
 def measure(ledger: Ledger, record: RunRecord, score_bytes: int = 10_000) -> RunRecord:

@@ -1,28 +1,15 @@
-"""engine.sched.queueing: points that a finished run measured already are named, and left out on request."""
+"""engine.sched.queueing: points that a finished run measured already are named, and left out on request.
+
+The `lab` and `spec` fixtures (a stand-in clip and models) are in this folder's conftest.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
-
-import pytest
 
 from engine.runs.measured import measure_key, measured_index
 from engine.runs.spec import RunSpec, lab_source, parse_spec
 from engine.sched import control
 from ledger import Lab, Ledger
 from tests.ledger.fixtures import result
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Lab:
-    (tmp_path / "clip.mkv").write_bytes(b"a stand-in clip")
-    (tmp_path / "models").mkdir()
-    return Lab.create(tmp_path / "lab", tmp_path / "clip.mkv", tmp_path / "models", original_bytes=1_000_000)
-
-
-@pytest.fixture
-def spec(lab: Lab) -> RunSpec:
-    return parse_spec({"run": {"label": "base"}, "encode": {"crf": 34, "preset": "12"}}, lab_source(lab))
 
 
 def measure(ledger: Ledger, spec: RunSpec, label: str = "", track: str = "main") -> str:
