@@ -37,11 +37,11 @@ class RunCommands(Provider):
             return
         matcher = self.matcher(query)
         named = [snapshot.by_id[word] for word in query.split() if word in snapshot.by_id]
-        recent = list(reversed(snapshot.runs[-SEARCHED:]))  # on a huge ledger, typing must stay quick
+        # An id typed in full is the run meant; else the newest runs (typing must stay quick on a huge ledger).
         found = 0
-        for run in [*named, *(r for r in recent if r not in named)]:
+        for run in named or reversed(snapshot.runs[-SEARCHED:]):
             text = f"Go to run {run.id} · {fmt.run_label(run)}"
-            score = 1.0 if run in named else matcher.match(text)
+            score = 1.0 if named else matcher.match(text)
             if score > 0:
                 yield Hit(score, matcher.highlight(text), self._go(run.id), text=text, help=fmt.status_text(run.status))
                 found += 1

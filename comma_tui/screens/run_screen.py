@@ -41,6 +41,10 @@ RUN_BINDINGS: list[BindingType] = [
 ]
 
 
+#: The actions whose key depends on the selected run.
+RUN_ACTIONS = ("cancel", "retry", "clone", "bump", "verdict", "export", "detail", "around")
+
+
 def why_not(action: str, run: RunRecord | None, runs: list[RunRecord]) -> str | None:
     """Why `action` cannot apply to the selected `run` (and the marked `runs`), or None when it can."""
     if action in ("cancel", "retry"):
@@ -50,7 +54,7 @@ def why_not(action: str, run: RunRecord | None, runs: list[RunRecord]) -> str | 
             return "select a run first"
         return None if None in reasons else reasons[0]
     if run is None:
-        return "select a run first" if action in ("clone", "bump", "verdict", "export", "detail", "around") else None
+        return "select a run first" if action in RUN_ACTIONS else None
     if action == "bump":
         return why_not_bump(run)
     if action == "verdict" and not run.measured:
@@ -122,12 +126,14 @@ class RunScreen(Screen[None]):
         return None if why_not(action, self.selected_run(), self.marked_runs()) else True
 
     def selection_changed(self) -> None:
-        """Refresh the Footer if what the keys can do changed (the selection moved, a run ended)."""
+        """Refresh the Footer if what the keys can do changed (the selection moved, a run ended).
+
+        Only a change of what applies rebuilds the Footer, not every move of the cursor.
+        """
         app = self.lab_app
-        run = self.selected_run()
+        run, runs = self.selected_run(), self.marked_runs()
         states = (
-            run,
-            tuple(self.marked_runs()),
+            tuple(why_not(action, run, runs) is None for action in RUN_ACTIONS),
             app.snapshot.paused if app.snapshot else None,
             app.live.scheduler.state if app.live else None,
         )

@@ -18,8 +18,8 @@ from ledger import Lab
 SIZE = (120, 36)
 
 
-async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Let the app work until `condition` holds (polled, with a deadline)."""
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Let the app work until `condition` holds (polled, with a deadline generous enough for a busy machine)."""
     steps = int(timeout / 0.05)
     for _ in range(steps):
         await pilot.pause(0.05)

@@ -13,7 +13,8 @@ from comma_tui.screens.filter import FilterScreen
 from comma_tui.screens.prompt import TextPrompt
 from comma_tui.screens.run_detail import RunDetailScreen
 from comma_tui.screens.run_form import RunForm
-from engine.sched.state import hold
+from comma_tui.widgets.status_line import lab_text
+from engine.sched.state import hold, holder
 from ledger import Lab, Ledger
 from tests.comma_tui.pilot import footer_keys, greyed, open_console, select, shown_keys, wait_for
 
@@ -146,9 +147,12 @@ async def test_a_scheduler_stopped_by_hand_stays_stopped(lab: tuple[Lab, dict[st
     the_lab, _ = lab
     hold(the_lab, True)  # what `comma-tui sched stop` leaves behind
     async with open_console(the_lab, start_scheduler=True) as (app, pilot, _):
-        await wait_for(pilot, lambda: any("stopped by hand" in n.message for n in app._notifications))
+        await wait_for(pilot, lambda: "stopped by hand" in str(app.screen.query_one("#status").content))
+        await app.workers.wait_for_complete([w for w in app.workers if w.group == "scheduler"])
+        assert holder(the_lab) is None
         status = str(app.screen.query_one("#status").content)
         assert "sched stopped (stopped by hand; S starts it)" in status
+        assert status.startswith(lab_text(str(the_lab.root)))  # which lab is open
         assert "scheduler stopped" in str(app.screen.query_one("#queue").border_title)
         assert "Start sched" in shown_keys(app)
     assert app.live is not None and app.live.scheduler.state == "stopped"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.command import CommandList
 from textual.widgets import DataTable, Input, Label, Static
 
 from comma_tui.screens.confirm import Confirm
@@ -48,8 +49,9 @@ async def test_marked_runs_are_cancelled_and_retried_together(lab: tuple[Lab, di
 async def test_hiding_cancelled_runs_and_a_filter_that_matches_nothing(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, roles = lab
     Ledger(the_lab).record_failure(roles["queued"], "cancelled by the user", status="cancelled")
+    Ledger(the_lab).archive([roles["failed"]])  # `comma-tui ledger archive`: out of every view
     async with open_console(the_lab) as (_app, pilot, table):
-        assert roles["queued"] in {r.id for r in table.runs}
+        assert roles["queued"] in {r.id for r in table.runs} and roles["failed"] not in {r.id for r in table.runs}
         await pilot.press("h")
         await wait_for(pilot, lambda: roles["queued"] not in {r.id for r in table.runs})
         assert "-cancelled" in str(table.border_title)
@@ -72,7 +74,10 @@ async def test_the_palette_goes_to_a_run(lab: tuple[Lab, dict[str, str]]) -> Non
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*f"go to run {roles['rejected']}")
-        await pilot.pause(0.5)
+        hits = app.screen.query_one(CommandList)
+        await wait_for(
+            pilot, lambda: hits.option_count > 0 and roles["rejected"] in str(hits.get_option_at_index(0).prompt)
+        )
         await pilot.press("enter")
         await wait_for(pilot, lambda: table.current is not None and table.current.id == roles["rejected"])
         assert not app.filters  # cleared, and said so

@@ -12,6 +12,8 @@ import pytest
 
 from comma_tui.cli import main
 from engine.media.inflate_runtime import FRAME_BYTES
+from engine.runs.pipeline import Stages
+from engine.runs.progress import ProgressEvent
 from engine.runs.spec import stage_names
 from ledger import Lab, Ledger
 
@@ -172,3 +174,15 @@ def test_bad_specs_fail_clearly_and_are_recorded(lab: Lab, tmp_path: Path, capsy
     assert message in _one_line_error(capsys)
     new = [r for r in Ledger(lab).runs() if r.id not in before]
     assert len(new) == 1 and new[0].status == "failed" and message in new[0].failure_reason
+
+
+def test_a_stage_says_it_began_before_its_first_count() -> None:
+    # Before this, the console kept showing the last stage's "inflate 60/60" while scoring began.
+    said: list[ProgressEvent] = []
+    lines: list[str] = []
+    stages = Stages(said.append, lines.append)
+    with stages.stage("score") as clock:
+        assert [(e.stage, e.done, e.total) for e in said] == [("score", 0, 0)]
+        clock(3, 6)
+    assert [(e.stage, e.done, e.total) for e in said] == [("score", 0, 0), ("score", 3, 6)]
+    assert lines[0] == "stage score: start" and lines[-1].startswith("stage score: done")
