@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
@@ -198,7 +199,7 @@ class CommaApp(LabActions):
     async def action_quit(self) -> None:
         """Quit the console; the scheduler and its queue go on, and the last line says so."""
         self.farewell = self.quit_message()
-        self.exit(message=self.farewell)
+        self.exit(message=Text(self.farewell))  # printed as it is, not read as markup
 
     def quit_message(self) -> str:
         """What quitting leaves behind: the scheduler still running the queue, and how to stop it."""

@@ -29,6 +29,7 @@ from comma_tui.screens.run_screen import RunScreen
 from comma_tui.screens.sweep_form import SweepForm, SweepRequest
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.score_plot import PlotData
+from engine.runs.spec import RunSpec, SourceSpec
 from ledger import Lab, RunRecord
 
 
@@ -53,6 +54,7 @@ class LabActions(App[None]):
         self.filters = RunFilter()
         self.filters_changed: Signal[RunFilter] = Signal(self, "filters-changed")
         self._detail_screen: RunDetailScreen | None = None
+        self._run_form: RunForm | None = None
 
     @property
     def lab(self) -> Lab:
@@ -90,15 +92,23 @@ class LabActions(App[None]):
 
     @work(thread=True, group="form", exit_on_error=False)
     def _open_run_form(self, base: RunRecord | None) -> None:
-        spec = self.client.spec_of(base.id if base else None)
-        form = RunForm(
-            spec,
+        spec, source, measured = (
+            self.client.spec_of(base.id if base else None),
             self.client.source(),
-            parent=base,
-            tracks=self.snapshot.tracks if self.snapshot else [],
-            measured=self.client.measured(),
+            self.client.measured(),
         )
-        self.call_from_thread(self.push_screen, form, self._queue_from_form)
+        self.call_from_thread(self._show_run_form, spec, source, base, measured)
+
+    def _show_run_form(
+        self, spec: RunSpec, source: SourceSpec, base: RunRecord | None, measured: dict[str, RunRecord]
+    ) -> None:
+        tracks = self.snapshot.tracks if self.snapshot else []
+        if self._run_form is None:  # one form, kept: see RunForm
+            self._run_form = RunForm(spec, source, base, tracks, measured)
+            self.install_screen(self._run_form, name="run-form")
+        else:
+            self._run_form.load(spec, source, base, tracks, measured)
+        self.push_screen(self._run_form, self._queue_from_form)
 
     def _queue_from_form(self, request: RunRequest | None) -> None:
         if request is None:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select
 
@@ -100,7 +100,11 @@ def axes(spec: RunSpec) -> list[tuple[str, str, Any]]:
 
 
 class RunForm(ModalScreen[RunRequest | None]):
-    """Edit a spec and queue it: Ctrl+S (or Enter in a field) queues, Escape cancels."""
+    """Edit a spec and queue it: Ctrl+S (or Enter in a field) queues, Escape cancels.
+
+    The app keeps one form and `load`s each new base spec into it: its forty-odd fields cost
+    seconds of CPU to compose on a busy two-core machine, and `n` must answer at once.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss(None)", "Cancel"),
@@ -116,6 +120,19 @@ class RunForm(ModalScreen[RunRequest | None]):
         measured: Mapping[str, RunRecord] | None = None,
     ) -> None:
         super().__init__()
+        self.fields: dict[str, Input | Select] = {}  # "section.key" -> its field
+        self._said = ""
+        self.load(spec, source, parent, tracks, measured)
+
+    def load(
+        self,
+        spec: RunSpec,
+        source: SourceSpec,
+        parent: RunRecord | None = None,
+        tracks: Sequence[str] = (),
+        measured: Mapping[str, RunRecord] | None = None,
+    ) -> None:
+        """Start over from `spec` (the parent's, or the defaults), as a new form would."""
         self.base = spec
         self.source = source
         self.base_run = parent
@@ -123,90 +140,115 @@ class RunForm(ModalScreen[RunRequest | None]):
         self.measured = measured or {}
         self.spec: RunSpec | None = spec
         self.twin: RunRecord | None = None  # the finished run that measured this spec already
+        if self.is_mounted:
+            self._fill()
 
     def compose(self) -> ComposeResult:
-        origin = f"from {self.base_run.id} (it becomes the parent)" if self.base_run else "from the defaults"
-        track = self.base_run.track if self.base_run else (self.tracks[0] if self.tracks else "main")
         with Vertical(classes="dialog form"):
-            yield Label(f"New run {origin}", classes="dialog-title", markup=False)
+            yield Label("", id="form-title", classes="dialog-title", markup=False)
             with Horizontal(classes="form-meta"):
                 yield Label("track")
-                yield Input(track, id="meta-track")
+                yield Input("", id="meta-track")
                 yield Label("label")
                 yield Input("", placeholder="what it tries", id="meta-label")
                 yield Label("prio")
                 yield Input("0", id="meta-priority", type="integer")
             with VerticalScroll(id="axes"):
-                section = None
+                by_section: dict[str, list[tuple[str, Any]]] = {}
                 for name, key, value in axes(self.base):
-                    if name != section:
-                        section = name
-                        yield Label(f"[{name}]", classes="form-section", markup=False)
-                    with Horizontal(classes="axis-row"):
-                        yield Label(key, classes="axis-name")
-                        choices = CHOICES.get((name, key))
-                        if choices is not None and value in choices:
-                            yield Select(
-                                [(c, c) for c in choices],
-                                value=value,
-                                allow_blank=False,
-                                id=f"ax-{name}-{key}",
-                                classes="axis",
-                                compact=True,
-                            )
-                        else:
-                            yield Input(value_text(value), id=f"ax-{name}-{key}", classes="axis", compact=True)
+                    by_section.setdefault(name, []).append((key, value))
+                for name, keys in by_section.items():
+                    yield Label(f"[{name}]", classes="form-section", markup=False)
+                    with Grid(classes="axis-grid"):  # one grid per section: fewer widgets than a row each
+                        for key, value in keys:
+                            yield Label(key, classes="axis-name")
+                            choices = CHOICES.get((name, key))
+                            if choices is not None:
+                                yield Select(
+                                    [(c, c) for c in choices],
+                                    value=value,
+                                    allow_blank=False,
+                                    id=f"ax-{name}-{key}",
+                                    classes="axis",
+                                    compact=True,
+                                )
+                            else:
+                                yield Input(id=f"ax-{name}-{key}", classes="axis", compact=True)
             yield Label("", id="form-error", classes="error", markup=False)
             yield Label("Ctrl+S or Enter: queue · Tab: next field · Esc: cancel", classes="dialog-hint")
 
     def on_mount(self) -> None:
-        first = self.query("#ax-encode-crf")
-        (first.first() if first else self.query_one("#meta-label")).focus()
+        for field in self.query(".axis"):
+            if isinstance(field, Input | Select):
+                _, section, key = (field.id or "").split("-", 2)
+                self.fields[f"{section}.{key}"] = field
+        self._fill()
+
+    def _fill(self) -> None:
+        """Put the base spec, the parent and its track into the fields, then check them once."""
+        origin = f"from {self.base_run.id} (it becomes the parent)" if self.base_run else "from the defaults"
+        track = self.base_run.track if self.base_run else (self.tracks[0] if self.tracks else "main")
+        self.query_one("#form-title", Label).update(f"New run {origin}")
+        with self.prevent(Input.Changed, Select.Changed):  # one check below, not one per field
+            self.query_one("#meta-track", Input).value = track
+            self.query_one("#meta-label", Input).value = ""
+            self.query_one("#meta-priority", Input).value = "0"
+            for section, key, value in axes(self.base):
+                field = self.fields[f"{section}.{key}"]
+                if isinstance(field, Select):
+                    field.value = value
+                else:
+                    field.value = value_text(value)
+        self._check()
+        self.query_one("#axes", VerticalScroll).scroll_home(animate=False)
+        self.fields["encode.crf"].focus()
 
     def _read(self) -> RunSpec:
         """The spec the fields describe; SpecError names the key at fault."""
         data: dict[str, dict[str, Any]] = {s: dict(t) for s, t in self.base.to_dict().items()}
-        for field in self.query(".axis"):
-            _, section, key = (field.id or "").split("-", 2)
-            if isinstance(field, Select):
-                data[section][key] = field.value
-            elif isinstance(field, Input):
-                data[section][key] = parse_value(section, key, field.value)
+        for axis, field in self.fields.items():
+            section, key = axis.split(".", 1)
+            data[section][key] = field.value if isinstance(field, Select) else parse_value(section, key, field.value)
         return parse_spec(data, self.source)
+
+    def _say(self, text: str) -> None:
+        """Show the form's one error line; a label updated to the same text still costs a relayout."""
+        if text != self._said:
+            self._said = text
+            self.query_one("#form-error", Label).update(text)
 
     @on(Input.Changed)
     @on(Select.Changed)
     def _check(self) -> None:
-        error = self.query_one("#form-error", Label)
-        for field in self.query(".-invalid"):
-            field.remove_class("-invalid")
+        for field in self.fields.values():
+            if field.has_class("-invalid"):  # touching every field's classes would restyle all forty
+                field.remove_class("-invalid")
         self.twin = None
         try:
             self.spec = self._read()
         except UserError as exc:
             self.spec = None
-            error.update(f"✗ {exc}")
+            self._say(f"✗ {exc}")
             self._mark(str(exc))
             return
         track = self.query_one("#meta-track", Input).value.strip()
         if not track:
             self.spec = None
-            error.update("✗ the track cannot be empty (e.g. main)")
+            self._say("✗ the track cannot be empty (e.g. main)")
             return
         self.twin = self.measured.get(measure_key(self.spec))
         if self.twin is not None:
-            error.update(
+            self._say(
                 f"✗ {self.twin.id} measured this spec already (score {fmt.score(self.twin.score)}): "
                 f"change an axis, or clone {self.twin.id} (c) to measure it again"
             )
             return
-        error.update("")
+        self._say("")
 
     def _mark(self, message: str) -> None:
         """Mark the field a SpecError names (`encode.crf = 99 is out of range...`)."""
-        for field in self.query(".axis"):
-            _, section, key = (field.id or "").split("-", 2)
-            if re.search(rf"\b{re.escape(section)}\.{re.escape(key)}\b", message):
+        for axis, field in self.fields.items():
+            if re.search(rf"\b{re.escape(axis)}\b", message):
                 field.add_class("-invalid")
 
     @on(Input.Submitted)
@@ -218,7 +260,7 @@ class RunForm(ModalScreen[RunRequest | None]):
         try:
             priority = int(self.query_one("#meta-priority", Input).value or 0)
         except ValueError:
-            self.query_one("#form-error", Label).update("✗ priority must be a whole number")
+            self._say("✗ priority must be a whole number")
             return
         self.dismiss(
             RunRequest(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.cells import cell_len
+from textual.screen import Screen
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
@@ -42,6 +43,27 @@ class KeyFooter(Footer):
         """Rebuild the keys (the bindings changed), then fit them."""
         await super().recompose()
         self.fit()
+
+    def bindings_changed(self, screen: Screen) -> None:
+        """Grey or ungrey the keys in place when only that changed (the cursor moved); else rebuild them."""
+        if self.is_attached and screen is self.screen and self._bindings_ready and self._restyle():
+            return
+        super().bindings_changed(screen)
+
+    def _restyle(self) -> bool:
+        """Set each key's greyed state from the screen's bindings; False when the keys themselves changed."""
+        first: dict[str, tuple[str, bool]] = {}  # action -> (description, enabled), as Footer.compose takes them
+        for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
+            if binding.show:
+                first.setdefault(binding.action, (binding.description, enabled))
+        keys = [k for k in self.query_children(FooterKey) if not k.has_class("-command-palette")]
+        if [(k.action, k.description) for k in keys] != [(a, d) for a, (d, _) in first.items()]:
+            return False
+        for key in keys:
+            disabled = not first[key.action][1]
+            key._disabled = disabled  # what a click on it checks
+            key.set_class(disabled, "-disabled")
+        return True
 
     def on_resize(self) -> None:
         self.fit()

@@ -167,10 +167,13 @@ class ScorePlot(PlotextPlot):
         self._titles()
         self.refresh()
 
+    def _highlight(self) -> tuple[float, float] | None:
+        """Where the selected run sits in the view shown (None: it is not plotted there)."""
+        return self.data.pareto_point(self.highlighted) if self.pareto else self.data.history_point(self.highlighted)
+
     def _titles(self) -> None:
         track = self.data.track or "no track"
-        point = self.data.pareto_point(self.highlighted) if self.pareto else self.data.history_point(self.highlighted)
-        selected = f"  ◉ {self.highlighted}" if point is not None else ""
+        selected = f"  ◉ {self.highlighted}" if self._highlight() is not None else ""
         if self.pareto:
             self.border_title = Text(f"Pareto · {track} · bytes (log) vs score")
             self.border_subtitle = f"· run  ◆ frontier{selected}"
@@ -185,7 +188,8 @@ class ScorePlot(PlotextPlot):
             return Text("(plot: make the terminal larger)", style="dim")
         if not self.data.scores:
             return Text(f"no measured runs in track {self.data.track or '-'} yet", style="dim")
-        key = (width, height, self._version, self.pareto, self.highlighted, self.app.theme)
+        # The highlight's place, not its run: moving the cursor over unplotted runs (queued ones) draws nothing anew.
+        key = (width, height, self._version, self.pareto, self._highlight(), self.app.theme)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         try:
@@ -207,7 +211,7 @@ class ScorePlot(PlotextPlot):
         else:
             self._draw_history(run_colour, mark_colour, floor_colour)
         # The selected run last, over everything, so the cursor's run is always found on the plot.
-        point = self.data.pareto_point(self.highlighted) if self.pareto else self.data.history_point(self.highlighted)
+        point = self._highlight()
         if point is not None:
             plt.scatter([point[0]], [point[1]], marker="◉", color=theme_rgb(self.app, "accent", "#e0559a"))
 
