@@ -17,10 +17,12 @@ import argparse
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 from engine.defaults import DEMO_FRAMES
+from engine.demo.layout import DemoAssets
 from ledger import Lab, Ledger
 from ledger.errors import UserError
 
@@ -53,6 +55,13 @@ def demo_ready(root: Path) -> bool:
     return (root / "lab.toml").is_file() and bool(Ledger(Lab.open(root)).all())
 
 
+def make_assets(root: Path, frames: int, progress: Callable[[str, int, int], None]) -> DemoAssets:
+    """Make the demo clip and scorer in `root` (loads torch: only in the child that makes the lab)."""
+    from engine.demo.assets import make_demo_assets
+
+    return make_demo_assets(root, frames=frames, progress=progress)
+
+
 def ensure_demo_lab(stream: TextIO = sys.stderr, frames: int = DEMO_FRAMES) -> Lab:
     """The demo lab, made the first time by a child process that shows its progress on `stream`."""
     root = demo_lab_dir()
@@ -67,12 +76,11 @@ def ensure_demo_lab(stream: TextIO = sys.stderr, frames: int = DEMO_FRAMES) -> L
 def make_demo_lab(root: Path, frames: int = DEMO_FRAMES, stream: TextIO = sys.stderr) -> Lab:
     """Make what is missing of the demo lab in `root`: assets, lab, first runs (the child's work)."""
     from comma_tui.cli.progress_bar import ProgressBar, stage_progress
-    from engine.demo.assets import DemoAssets, make_demo_assets  # torch: only in this child
 
     assets = DemoAssets(root / "assets")
     if not assets.exist():
         print(f"comma-tui: the demo clip and scorer, in {assets.root}", file=stream, flush=True)
-        make_demo_assets(assets.root, frames=frames, progress=stage_progress(ProgressBar(stream)))
+        make_assets(assets.root, frames, stage_progress(ProgressBar(stream)))
     lab = Lab.open(root) if (root / "lab.toml").is_file() else Lab.create(root, assets.clip, assets.models)
     if not Ledger(lab).all():
         queue_demo_runs(lab)

@@ -1,13 +1,13 @@
 """Per-pair distortions, kept in a run's artifacts folder rather than in the ledger.
 
-The engine writes `per_pair.npz` (arrays `posenet` and `segnet`) or `per_pair.json`
-(`{"posenet": [...], "segnet": [...]}`) into `runs/<run_id>/`. They are 600 numbers each per
-run: in the ledger they would multiply its size for a plot only the detail screen draws.
+The engine writes `per_pair.npz` (arrays `posenet` and `segnet`) into `runs/<run_id>/`. They
+are 600 numbers each per run: in the ledger they would multiply its size for a plot only the
+detail screen draws.
 """
 
 from __future__ import annotations
 
-import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from ledger.lab import Lab
 
-PER_PAIR_NAMES = ("per_pair.npz", "per_pair.json")
+PER_PAIR_NAME = "per_pair.npz"
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,7 @@ def per_pair_path(lab: Lab, run: str, artifacts: str | Path | None = None) -> Pa
     folders = [lab.run_dir(run_id(run_number(run)))]
     if artifacts:
         folders.append(Path(artifacts))
-    for folder in folders:
-        for name in PER_PAIR_NAMES:
-            if (folder / name).is_file():
-                return folder / name
-    return None
+    return next((folder / PER_PAIR_NAME for folder in folders if (folder / PER_PAIR_NAME).is_file()), None)
 
 
 def load_per_pair(lab: Lab, run: str, artifacts: str | Path | None = None) -> PerPair | None:
@@ -52,13 +48,9 @@ def load_per_pair(lab: Lab, run: str, artifacts: str | Path | None = None) -> Pe
     if path is None:
         return None
     try:
-        if path.suffix == ".npz":
-            with np.load(path) as data:
-                posenet, segnet = np.asarray(data["posenet"]), np.asarray(data["segnet"])
-        else:
-            data = json.loads(path.read_text(encoding="utf-8"))
+        with np.load(path) as data:
             posenet, segnet = np.asarray(data["posenet"]), np.asarray(data["segnet"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise LedgerError(
             f"{path} cannot be read ({exc}): the run's per-pair file is damaged; rescore the run"
         ) from None

@@ -8,6 +8,7 @@ itself survives. The ledger's files, the reference cache and the scheduler's sta
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -23,8 +24,8 @@ def temp_name(path: Path) -> Path:
 def atomic_write(path: Path, payload: bytes, durable: bool = True) -> None:
     """Replace `path` with `payload` all at once: temp file, fsync, rename, fsync the folder."""
     tmp = temp_name(path)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             view = memoryview(payload)
             while view:
@@ -35,11 +36,21 @@ def atomic_write(path: Path, payload: bytes, durable: bool = True) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
+    except OSError as exc:
+        _drop(tmp)
+        # Name the file it was for: a write to a full disk names none, the others the temporary.
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _drop(tmp)
         raise
     if durable:
         fsync_folder(path.parent)
+
+
+def _drop(tmp: Path) -> None:
+    """Remove a temporary that may not exist, on a disk that may refuse even that (read-only)."""
+    with contextlib.suppress(OSError):
+        tmp.unlink(missing_ok=True)
 
 
 def fsync_folder(folder: Path) -> None:

@@ -95,6 +95,11 @@ class Lab:
         return lab
 
     @classmethod
+    def locate(cls, root: str | Path | None) -> Lab:
+        """The lab in `root` when one is named (`--lab DIR`), else the lab holding the current folder."""
+        return cls.open(root) if root is not None else cls.find()
+
+    @classmethod
     def find(cls, start: str | Path | None = None) -> Lab:
         """The lab holding `start` (default: the current folder), looking upwards like git does."""
         here = Path(start or Path.cwd()).expanduser().resolve()

@@ -112,9 +112,9 @@ class Ledger:
                 "position": number,
                 "artifacts": str(self.lab.run_dir(run_id(number))),
             }
-            record = self._runs.insert(number, doc)
-        Path(record.artifacts).mkdir(parents=True, exist_ok=True)
-        return record
+            # The folder first: a disk that refuses it must not leave a run that can never start.
+            self.lab.run_dir(run_id(number)).mkdir(parents=True, exist_ok=True)
+            return self._runs.insert(number, doc)
 
     def get(self, run: str) -> RunRecord:
         """The record of a run ("r0042", "r42" or "42"), as the files hold it now; an unknown id raises LedgerError."""

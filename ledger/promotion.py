@@ -61,11 +61,9 @@ def floor_among(runs: Iterable[RunRecord]) -> RunRecord | None:
 
 def describe_group(record: RunRecord) -> str:
     """The comparison group in words, for reasons: `track main, scorer demo-1a2b3c4d, cpu`."""
-    scorer = record.scorer_fingerprint or "unknown scorer"
-    if record.scorer_demo and not scorer.startswith("demo"):
-        scorer = f"demo {scorer}"
     clip = (record.clip_fingerprint or "unknown")[:12]
-    return f"track {record.track}, scorer {scorer[:16]}, clip {clip}, {record.device_kind or 'unknown device'}"
+    scorer = record.scorer or "unknown scorer"
+    return f"track {record.track}, scorer {scorer}, clip {clip}, {record.device_kind or 'unknown device'}"
 
 
 def _changes(record: RunRecord, floor: RunRecord) -> str:

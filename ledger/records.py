@@ -65,6 +65,11 @@ def run_number(text: str) -> int:
     return int(match.group(1))
 
 
+def short_fingerprint(full: str, demo: bool) -> str:
+    """A scorer fingerprint as people read it: `demo-1a2b3c4d` for the demo scorer, else 12 hex digits."""
+    return f"demo-{full[:8]}" if demo else full[:12]
+
+
 def clip_log_tail(text: str) -> str:
     """The last `LOG_TAIL_LIMIT` characters of a log: enough to explain a failure, never the whole log."""
     return text if len(text) <= LOG_TAIL_LIMIT else "…" + text[-(LOG_TAIL_LIMIT - 1) :]
@@ -217,6 +222,11 @@ class RunRecord:
     def total_bytes(self) -> int | None:
         """Charged (else archive) bytes, or None before it is measured."""
         return None if self.metrics is None else self.metrics.total_bytes
+
+    @property
+    def scorer(self) -> str | None:
+        """The scorer's fingerprint as people read it (`short_fingerprint`), or None before it is measured."""
+        return None if self.scorer_fingerprint is None else short_fingerprint(self.scorer_fingerprint, self.scorer_demo)
 
     @property
     def group(self) -> tuple[str, str | None, str | None, str | None]:

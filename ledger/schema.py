@@ -22,13 +22,34 @@ from typing import Any
 
 from ledger.errors import LedgerError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 META_TABLE = "_meta"
 
 Tables = dict[str, dict[str, Any]]
 
+
+def _specs_keep_the_rgb_path(tables: Tables) -> Tables:
+    """Schema 2: runs recorded before the yuv path existed went through RGB, so their specs say so.
+
+    A spec without `path` now means the yuv path; writing `rgb` into the old specs keeps a rerun of
+    an old run (or a run queued before the upgrade) producing the same archive, byte for byte.
+    """
+    runs = {}
+    for key, doc in tables.get("runs", {}).items():
+        spec = doc.get("spec")
+        if isinstance(spec, dict) and spec:
+            spec = dict(spec)
+            for section in ("preprocess", "inflate"):
+                table = spec.get(section, {})
+                if isinstance(table, dict):
+                    spec[section] = {"path": "rgb", **table}
+            doc = {**doc, "spec": spec}
+        runs[key] = doc
+    return {**tables, "runs": runs} if "runs" in tables else tables
+
+
 #: MIGRATIONS[v] turns a file's tables at schema v into the same tables at schema v + 1.
-MIGRATIONS: dict[int, Callable[[Tables], Tables]] = {}
+MIGRATIONS: dict[int, Callable[[Tables], Tables]] = {1: _specs_keep_the_rgb_path}
 
 
 def stamp(tables: Tables, kind: str) -> Tables:

@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-SECTIONS = ("source", "run", "preprocess", "encode", "archive", "inflate", "score")
 # Bookkeeping, not something the run tried: a child always differs from its parent here.
 IGNORED = frozenset({"run.label", "run.notes", "run.parent", "run.track", "run.timeout"})
 _MISSING = object()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,3 +92,37 @@ def no_folder_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
+
+
+@pytest.fixture
+def mount(tmp_path: Path) -> Iterator[Callable[..., Path]]:
+    """Real small disks for the faults of a machine: `mount(megabytes)` is a folder on a fresh tmpfs of that size,
+    `mount(megabytes, read_only=True)` a read-only one, `mount(folder=F)` F bound onto itself read-only.
+
+    Mounting needs root (the test is skipped without it); every mount is undone at teardown.
+    """
+    mounted: list[Path] = []
+
+    def run(*args: str) -> None:
+        if os.geteuid() != 0:
+            pytest.skip("mounting a small disk needs root")
+        done = subprocess.run(["mount", *args], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount here: {done.stderr.strip()}")
+
+    def make(megabytes: float = 0, read_only: bool = False, folder: Path | None = None) -> Path:
+        if folder is not None:
+            run("--bind", str(folder), str(folder))
+            mounted.append(folder)
+            run("-o", "remount,bind,ro", str(folder))
+            return folder
+        point = tmp_path / f"disk{len(mounted)}"
+        point.mkdir()
+        options = f"size={int(megabytes * 2**20)}" + (",ro" if read_only else "")
+        run("-t", "tmpfs", "-o", options, "tmpfs", str(point))
+        mounted.append(point)
+        return point
+
+    yield make
+    for point in reversed(mounted):
+        subprocess.run(["umount", "-l", str(point)], capture_output=True, check=False)

@@ -12,11 +12,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from comma_tui.cli import assets, ledger, run, sched, score
+from comma_tui.cli import assets, ledger, run, sched, score, spec
 from engine import __version__
-from ledger.errors import UserError
+from ledger.errors import UserError, machine_fault
 
-COMMANDS = (assets, score, run, ledger, sched)
+COMMANDS = (assets, score, run, ledger, sched, spec)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,8 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.lab = ensure_demo_lab().root  # `comma-tui --demo ledger list` means the demo lab
         return int(handler(args) or 0)
     except UserError as exc:
-        print(f"comma-tui: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _one_line(exc)
     except KeyboardInterrupt:
         print("comma-tui: interrupted", file=sys.stderr)
         return 130
@@ -62,6 +61,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Output piped into `head` or a pager that quit early: not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # A full disk or a read-only lab is the machine's doing, not a bug: one line, like a user error.
+        fault = machine_fault(exc)
+        if fault is None:
+            raise
+        return _one_line(fault)
+
+
+def _one_line(exc: UserError) -> int:
+    print(f"comma-tui: error: {exc}", file=sys.stderr)
+    return exc.exit_code
 
 
 def open_console(args: argparse.Namespace) -> int:
@@ -73,7 +83,7 @@ def open_console(args: argparse.Namespace) -> int:
 
         lab = ensure_demo_lab()
     else:
-        lab = Lab.open(args.app_lab) if args.app_lab else Lab.find()
+        lab = Lab.locate(args.app_lab)
     from comma_tui.app import CommaApp
 
     CommaApp(lab).run()

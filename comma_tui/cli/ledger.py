@@ -17,6 +17,7 @@ import json
 import sys
 from pathlib import Path
 
+from comma_tui.cli.labs import make_lab
 from comma_tui.widgets.comparison import comparison_lines
 from comma_tui.widgets.format import duration, run_label
 from ledger import DEFAULT_EPSILON, Lab, Ledger, RunRecord
@@ -86,12 +87,12 @@ def _print_help(parser: argparse.ArgumentParser) -> int:
 
 def open_ledger(lab_dir: Path | None) -> Ledger:
     """The ledger of `--lab DIR`, or of the lab holding the current folder."""
-    return Ledger(Lab.open(lab_dir) if lab_dir is not None else Lab.find())
+    return Ledger(Lab.locate(lab_dir))
 
 
 def run_init(args: argparse.Namespace) -> int:
     """`comma-tui init`: make the lab folder and its lab.toml."""
-    lab = Lab.create(args.dir, args.clip, args.models, original_bytes=args.original_bytes, epsilon=args.epsilon)
+    lab = make_lab(args.dir, args.clip, args.models, args.original_bytes, args.epsilon)
     source = lab.source()
     print(f"made lab {lab.root}")
     print(f"  clip:   {source.clip}")

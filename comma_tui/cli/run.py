@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from comma_tui.cli.labs import lab_for_spec
 from comma_tui.cli.progress_bar import ProgressBar
 from engine.runs.progress import json_lines_sink
 from ledger import Lab, Ledger, RunRecord
 from ledger.errors import UserError
 
 if TYPE_CHECKING:
-    from engine.runs.spec import RunSpec, SpecError
+    from engine.runs.spec import RunSpec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,25 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(handler=export)
 
 
-def _raw_spec(path: Path) -> dict[str, Any]:
-    """Whatever of a bad spec file can be read, for the failed run's record."""
-    try:
-        return tomllib.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return {}
-
-
-def _record_bad_spec(ledger: Ledger, path: Path, error: SpecError) -> None:
-    raw = _raw_spec(path)
-    run = raw.get("run")
-    meta = run if isinstance(run, dict) else {}
-    try:
-        record = ledger.add_run(raw, track=str(meta.get("track") or "main"), label=path.name, status="running")
-    except UserError:
-        record = ledger.add_run({}, label=path.name, status="running")
-    ledger.record_failure(record.id, str(error))
-
-
 def _submission_spec(args: argparse.Namespace, lab: Lab) -> RunSpec:
     from engine.runs.spec import lab_source, parse_spec
 
@@ -68,19 +49,17 @@ def _submission_spec(args: argparse.Namespace, lab: Lab) -> RunSpec:
 
 def run(args: argparse.Namespace) -> int:
     # The engine loads torch: imported here so that `comma-tui --help` and quick commands stay quick.
-    from engine.runs.spec import SpecError, lab_source, load_spec
+    from engine.runs.pipeline import preflight
+    from engine.runs.spec import lab_source, load_spec
     from engine.sched.worker import execute_run
 
     if (args.spec is None) == (args.submission is None):
         raise UserError("pass a spec file or --submission DIR (one of them)")
-    lab = Lab.find(args.lab) if args.lab is None else Lab.open(args.lab)
+    lab = lab_for_spec(args.lab, args.spec) if args.spec is not None else Lab.locate(args.lab)
+    spec = _submission_spec(args, lab) if args.submission else load_spec(args.spec, lab_source(lab))
+    # A user's mistake is not a run: everything checkable in a moment is checked before recording.
+    preflight(spec, lab.runs_dir)
     ledger = Ledger(lab)
-    try:
-        spec = _submission_spec(args, lab) if args.submission else load_spec(args.spec, lab_source(lab))
-    except SpecError as exc:
-        if args.spec is not None:
-            _record_bad_spec(ledger, args.spec, exc)
-        raise
     record = ledger.add_run(
         spec.to_dict(),
         track=spec.run.track,
@@ -116,7 +95,7 @@ def export(args: argparse.Namespace) -> int:
     from engine.runs.export import export_run
     from engine.runs.spec import lab_source
 
-    lab = Lab.find(args.lab) if args.lab is None else Lab.open(args.lab)
+    lab = Lab.locate(args.lab)
     record = Ledger(lab).get(args.run_id)
     dest = export_run(record, lab_source(lab), args.dest)
     print(f"exported {record.id} to {dest} (archive.zip, inflate.sh, inflate.py)")

@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from comma_tui.cli.labs import lab_for_spec
 from comma_tui.widgets.format import duration
 from engine.runs.spec import lab_source, load_spec
 from engine.sched import control
@@ -84,7 +85,7 @@ def _help(parser: argparse.ArgumentParser) -> int:
 
 
 def _lab(args: argparse.Namespace) -> Lab:
-    return Lab.open(args.lab) if args.lab is not None else Lab.find()
+    return Lab.locate(args.lab)
 
 
 # sched
@@ -195,10 +196,10 @@ def _print_queued(records: list[RunRecord], lab: Lab) -> None:
 
 def run_add(args: argparse.Namespace) -> int:
     """`queue add`: a spec (optionally swept), or a floor's neighbours; measured specs skipped unless --again."""
-    lab = _lab(args)
-    ledger = Ledger(lab)
     parent, notes, track = None, None, None
     if args.around_floor is not None:
+        lab = _lab(args)
+        ledger = Ledger(lab)
         if args.sweep:
             raise UserError("--around-floor takes AXIS=OFFSETS as arguments, not --sweep: e.g. crf=-2..+2")
         if not args.items:
@@ -210,6 +211,8 @@ def run_add(args: argparse.Namespace) -> int:
         if len(args.items) != 1:
             raise UserError("queue add takes one SPEC.toml (sweep it with --sweep crf=32..36)")
         path = Path(args.items[0])
+        lab = lab_for_spec(args.lab, path)
+        ledger = Ledger(lab)
         spec = load_spec(path, lab_source(lab))
         if not spec.run.label:
             spec = replace(spec, run=replace(spec.run, label=path.stem))

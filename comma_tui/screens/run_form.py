@@ -21,8 +21,11 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select
 
+from comma_tui.screens.ffmpeg_line import FfmpegLinePrompt
 from comma_tui.widgets import format as fmt
 from engine.media.codecs import CODECS, PIX_FMTS
+from engine.media.inflate_runtime import PATHS
+from engine.runs.from_ffmpeg import Translation
 from engine.runs.measured import measure_key
 from engine.runs.spec import (
     COMPRESSIONS,
@@ -44,10 +47,12 @@ from ledger.errors import UserError
 LEDGER_KEYS = frozenset({"track", "label", "notes", "parent"})
 #: Axes that take one of a fixed set of values: the form offers them as dropdowns.
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("preprocess", "path"): PATHS,
     ("preprocess", "scaler"): SCALERS,
     ("encode", "codec"): tuple(CODECS),
     ("encode", "pix_fmt"): tuple(PIX_FMTS),
     ("archive", "compression"): COMPRESSIONS,
+    ("inflate", "path"): PATHS,
     ("inflate", "scaler"): SCALERS,
     ("inflate", "postfilter"): POSTFILTERS,
     ("inflate", "quant"): QUANT_MODES,
@@ -109,6 +114,7 @@ class RunForm(ModalScreen[RunRequest | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss(None)", "Cancel"),
         Binding("ctrl+s", "submit", "Queue", priority=True),
+        Binding("ctrl+f", "from_ffmpeg", "From an ffmpeg line", priority=True),
     ]
 
     def __init__(
@@ -175,7 +181,10 @@ class RunForm(ModalScreen[RunRequest | None]):
                             else:
                                 yield Input(id=f"ax-{name}-{key}", classes="axis", compact=True)
             yield Label("", id="form-error", classes="error", markup=False)
-            yield Label("Ctrl+S or Enter: queue · Tab: next field · Esc: cancel", classes="dialog-hint")
+            yield Label(
+                "Ctrl+S or Enter: queue · Tab: next field · Ctrl+F: from an ffmpeg line · Esc: cancel",
+                classes="dialog-hint",
+            )
 
     def on_mount(self) -> None:
         for field in self.query(".axis"):
@@ -194,14 +203,14 @@ class RunForm(ModalScreen[RunRequest | None]):
             self.query_one("#meta-label", Input).value = ""
             self.query_one("#meta-priority", Input).value = "0"
             for section, key, value in axes(self.base):
-                field = self.fields[f"{section}.{key}"]
-                if isinstance(field, Select):
-                    field.value = value
-                else:
-                    field.value = value_text(value)
+                self._set(section, key, value)
         self._check()
         self.query_one("#axes", VerticalScroll).scroll_home(animate=False)
         self.fields["encode.crf"].focus()
+
+    def _set(self, section: str, key: str, value: Any) -> None:
+        field = self.fields[f"{section}.{key}"]
+        field.value = value if isinstance(field, Select) else value_text(value)
 
     def _read(self) -> RunSpec:
         """The spec the fields describe; SpecError names the key at fault."""
@@ -271,3 +280,17 @@ class RunForm(ModalScreen[RunRequest | None]):
                 priority=priority,
             )
         )
+
+    def action_from_ffmpeg(self) -> None:
+        """Ask for an ffmpeg command line and fill the preprocess and encode fields from it."""
+        self.app.push_screen(FfmpegLinePrompt(), self._take_ffmpeg)
+
+    def _take_ffmpeg(self, translation: Translation | None) -> None:
+        if translation is None:
+            return
+        defaults = RunSpec().to_dict()
+        with self.prevent(Input.Changed, Select.Changed):  # one check below, not one per field
+            for section, table in translation.sections.items():
+                for key, value in (defaults[section] | table).items():
+                    self._set(section, key, value)
+        self._check()

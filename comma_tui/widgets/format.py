@@ -120,13 +120,6 @@ def progress_text(progress: Progress | None) -> str:
     return f"{progress.stage} {progress.done}/{progress.total}{left}"
 
 
-def fingerprint(full: str, demo: bool) -> str:
-    """A scorer fingerprint as people read it: `demo-1a2b3c4d` for the demo scorer, else 12 digits."""
-    if full.startswith("demo"):
-        return full[:13]
-    return f"demo-{full[:8]}" if demo else full[:12]
-
-
 def costliest_term(run: RunRecord, against: RunRecord | None) -> tuple[str, float] | None:
     """The score term that cost `run` the most against `against` (name, how much), or None."""
     if run.metrics is None or against is None or against.metrics is None:

@@ -11,6 +11,7 @@ from textual.widgets import Static
 from comma_tui.lab_state import SchedulerInfo, Snapshot
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.colors import theme_hex
+from ledger.records import short_fingerprint
 
 SCHEDULER_MARK = {"running": "●", "paused": "⏸", "stopped": "■", "stopping": "◐", "unknown": "?"}
 STATE_COLOUR = {"running": "success", "paused": "warning", "stopped": "error", "stopping": "warning"}
@@ -68,7 +69,7 @@ def status_text(
         f"{fmt.REJECTED}{c.rejected} rejected · !{c.failed} failed"
     )
     if snapshot.scorer:
-        text.append(f"  │ scorer {fmt.fingerprint(snapshot.scorer, snapshot.scorer_demo)}")
+        text.append(f"  │ scorer {short_fingerprint(snapshot.scorer, snapshot.scorer_demo)}")
     if filters:
         text.append(f"  │ filter: {filters}", style="italic")
     return text

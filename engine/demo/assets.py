@@ -14,7 +14,6 @@ demo weights in their safetensors metadata, and every fingerprint of them says "
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +23,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from engine.defaults import DEMO_FRAMES
+from engine.demo.layout import DemoAssets
 from engine.demo.synthetic import FPS, SyntheticDrive
 from engine.media.codecs import EncodeSettings, VideoEncoder
 from engine.media.video import HEIGHT, WIDTH, iter_pair_batches
 from engine.scoring import networks
-from engine.scoring.scorer import DEMO_METADATA_KEY, POSENET_FILE, SEGNET_FILE
+from engine.scoring.weights import DEMO_METADATA_KEY, POSENET_FILE, SEGNET_FILE
 
-CLIP_NAME = "0.mkv"
 _CLIP_SETTINGS = EncodeSettings(codec="libx265", crf=16, preset="faster")
 _CALIBRATION_PAIRS = 24
 _BATCH = 4
@@ -38,25 +37,6 @@ _RIDGE = 1e-2
 _PIXELS_PER_FRAME = 40_000
 
 Progress = Callable[[str, int, int], None]
-
-
-@dataclass(frozen=True)
-class DemoAssets:
-    """Where the demo clip and weights are."""
-
-    root: Path
-
-    @property
-    def clip(self) -> Path:
-        return self.root / "videos" / CLIP_NAME
-
-    @property
-    def models(self) -> Path:
-        return self.root / "models"
-
-    def exist(self) -> bool:
-        """Whether the clip and both weight files are already there."""
-        return self.clip.is_file() and all((self.models / f).is_file() for f in (POSENET_FILE, SEGNET_FILE))
 
 
 def _nearest_rows_cols() -> tuple[np.ndarray, np.ndarray]:

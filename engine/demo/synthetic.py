@@ -16,7 +16,6 @@ import numpy as np
 from engine.media.video import CLIP_FPS, HEIGHT, WIDTH
 
 SKY, ROAD, LANE, VEHICLE, OTHER = range(5)
-CLASS_NAMES = ("sky", "road", "lane marking", "vehicle", "other")
 FPS = CLIP_FPS
 
 _FOCAL = 910.0  # the comma camera's focal length, in pixels

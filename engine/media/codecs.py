@@ -1,19 +1,27 @@
-"""Encoding RGB frames to a video file in-process with PyAV (libsvtav1, libx265, libx264, libvpx-vp9).
+"""Encoding frames to a video file in-process with PyAV (libsvtav1, libx265, libx264, libvpx-vp9).
 
-Frames enter as RGB and are converted to yuv420p by our own BT.601 limited-range rule
-(`rgb_to_yuv420_frame`), and the stream is tagged BT.601 limited, so the colour
-contract with the evaluator's decoder is explicit rather than left to codec defaults.
+Frames enter either as YUV frames already in the encoder's pixel format (the yuv path, out of a
+libavfilter graph) or as RGB arrays (the rgb path), which are converted to yuv420p by our own
+BT.601 limited-range rule (`rgb_to_yuv420_frame`). The stream is tagged BT.601 limited either
+way, so the colour contract with the evaluator's decoder is explicit rather than left to codec
+defaults.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 
 import av
 import numpy as np
+
+from engine.media.ffmpeg_log import ffmpeg_log, reason
 
 # SVT-AV1 logs its banner and config to stderr from C at every encode; errors are enough here.
 os.environ.setdefault("SVT_LOG", "1")
@@ -30,6 +38,10 @@ PRESETS: dict[str, tuple[str, ...]] = {
 DEFAULT_PRESET = {"libsvtav1": "8", "libx265": "medium", "libx264": "medium", "libvpx-vp9": "5"}
 # The name under which each codec takes `key=value:key=value` pass-through parameters.
 PARAMS_OPTION = {"libsvtav1": "svtav1-params", "libx265": "x265-params", "libx264": "x264-params"}
+# How FFmpeg's wrappers say that the codec library refused a pass-through parameter; they say it
+# as a warning and open the encoder anyway, without the parameter.
+_REFUSALS = ("Error parsing option", "Unknown option", "Invalid value")
+_QUIET = {"libx265": "log-level=error", "libx264": "log=-1"}
 
 
 def rgb_to_yuv420_frame(rgb: np.ndarray) -> av.VideoFrame:
@@ -71,7 +83,8 @@ class EncodeSettings:
     params: dict[str, str] = field(default_factory=dict)
 
 
-def _codec_options(s: EncodeSettings) -> dict[str, str]:
+def codec_options(s: EncodeSettings) -> dict[str, str]:
+    """The PyAV encoder options that carry these settings."""
     preset = s.preset if s.preset is not None else DEFAULT_PRESET[s.codec]
     params = dict(s.params)
     options: dict[str, str] = {"crf": str(s.crf)}
@@ -97,6 +110,27 @@ def _codec_options(s: EncodeSettings) -> dict[str, str]:
     return options
 
 
+@lru_cache(maxsize=128)
+def params_problem(codec: str, params: str) -> str | None:
+    """Why `codec` refuses some of `params` (key=value:key=value), or None when it takes them all.
+
+    The encoder is opened on a tiny frame size with exactly these parameters, and what its
+    library says about them is read back from FFmpeg's log.
+    """
+    ctx = av.CodecContext.create(codec, "w")
+    assert isinstance(ctx, av.VideoCodecContext)  # every codec we offer is a video codec
+    ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base = 64, 64, "yuv420p", Fraction(1, 20)
+    quiet = _QUIET.get(codec)  # last, so that the library's own chatter stays out of the check
+    ctx.options = {PARAMS_OPTION[codec]: f"{params}:{quiet}" if quiet else params}
+    with ffmpeg_log() as lines:
+        try:
+            ctx.open()
+        except av.error.FFmpegError as exc:
+            return reason(lines, str(exc))
+    refused = [m.strip().rstrip(".") for _, _, m in lines if m.startswith(_REFUSALS)]
+    return "; ".join(refused) or None
+
+
 class VideoEncoder:
     """Stream RGB frames into a Matroska file with one of the supported codecs."""
 
@@ -106,7 +140,7 @@ class VideoEncoder:
         # bitexact: no random segment UID, no muxing date, no library version string, so the
         # same frames and settings give the same file, byte for byte.
         self._container = av.open(str(self.path), mode="w", format="matroska", options={"fflags": "+bitexact"})
-        stream = self._container.add_stream(settings.codec, rate=fps, options=_codec_options(settings))
+        stream = self._container.add_stream(settings.codec, rate=fps, options=codec_options(settings))
         assert isinstance(stream, av.VideoStream)  # every codec we offer is a video codec
         stream.width, stream.height = width, height
         stream.pix_fmt = settings.pix_fmt
@@ -119,14 +153,18 @@ class VideoEncoder:
         ctx.colorspace = av.video.reformatter.Colorspace.ITU601
         # Thread use inside libsvtav1/x265 is their own; FFmpeg's frame threads add nothing here.
         self._stream: av.VideoStream = stream
+        self._time_base = Fraction(1, fps)
         self._pts = 0
 
-    def write(self, rgb: np.ndarray) -> None:
-        """Encode one (H, W, 3) uint8 RGB frame."""
-        frame = rgb_to_yuv420_frame(rgb)
-        if self.settings.pix_fmt != "yuv420p":
-            frame = frame.reformat(format=self.settings.pix_fmt)
-        frame.pts = self._pts
+    def write(self, image: av.VideoFrame | np.ndarray) -> None:
+        """Encode one frame: a frame in the stream's pixel format, or an (H, W, 3) uint8 RGB array."""
+        if isinstance(image, av.VideoFrame):
+            frame = image
+        else:
+            frame = rgb_to_yuv420_frame(image)
+            if self.settings.pix_fmt != "yuv420p":
+                frame = frame.reformat(format=self.settings.pix_fmt)
+        frame.pts, frame.time_base = self._pts, self._time_base  # not the stream's: the muxer changes that
         self._pts += 1
         self._container.mux(self._stream.encode(frame))
 
@@ -139,8 +177,39 @@ class VideoEncoder:
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
+        if exc_type is not None:
+            self._discard()
+            return
+        try:
             self.close()
-        else:
+        except BaseException:
+            self._discard()
+            raise
+
+    def _discard(self) -> None:
+        """Drop the half-written file; closing it may fail too, on the full disk that stopped it."""
+        with contextlib.suppress(av.error.FFmpegError, OSError):
             self._container.close()
-            self.path.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
+
+
+def encode_frames(
+    path: Path,
+    frames: Iterable[av.VideoFrame | np.ndarray],
+    settings: EncodeSettings,
+    fps: int,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Encode a stream of frames (see `VideoEncoder.write`) at the size of the first; returns how many."""
+    stream = iter(frames)
+    first = next(stream, None)
+    if first is None:
+        raise ValueError("no frames to encode")
+    height, width = (first.height, first.width) if isinstance(first, av.VideoFrame) else first.shape[:2]
+    count = 0
+    with VideoEncoder(path, settings, width, height, fps) as encoder:
+        for count, frame in enumerate(itertools.chain([first], stream), start=1):
+            encoder.write(frame)
+            if progress:
+                progress(count)
+    return count

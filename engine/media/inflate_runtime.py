@@ -2,13 +2,21 @@
 
 This one file serves twice. The lab imports it to decode and rebuild frames, and `comma-tui
 export` copies it verbatim into a submission as `inflate.py`, so the exported inflate is the lab's
-inflate, byte for byte. It must therefore never import anything from comma-tui.
+inflate, byte for byte. It must therefore never import anything from comma-tui; that is also why
+it is longer than our other modules. torch is imported where it is used: the lab reads this
+file's filter-chain code to check specs, and its console must start without paying for torch.
 
 Command line (what inflate.sh runs):
-    python inflate.py ARCHIVE_DIR INFLATED_DIR NAMES_FILE [--scaler lanczos]
-        [--postfilter none|unsharp|learned] [--unsharp-size 5] [--unsharp-amount 0.5]
+    python inflate.py ARCHIVE_DIR INFLATED_DIR NAMES_FILE [--path yuv|rgb] [--scaler lanczos]
+        [--filters CHAIN] [--postfilter none|unsharp|learned] [--unsharp-size 5] [--unsharp-amount 0.5]
 For every line `name.ext` of NAMES_FILE it decodes ARCHIVE_DIR/<name>.mkv and writes
 INFLATED_DIR/<name>.raw: packed uint8 RGB24 frames of 874x1164, frame after frame.
+
+Two paths rebuild the frames. `yuv` (FFmpeg's way) runs one libavfilter graph per video: swscale
+upscales in the decoded YUV, the `--filters` chain (e.g. `unsharp=5:5:0.6`) follows, and swscale
+converts to RGB24 by the evaluator's BT.601 limited-range rule with bilinear chroma. `rgb` (how
+comma-tui did it before) converts each small frame to RGB in torch by that rule, then upscales
+the RGB. A post-filter, when asked for, runs on the RGB frames either way.
 
 The learned post-filter (`--postfilter learned`) is rebuilt from ARCHIVE_DIR/postfilter.bin alone.
 That file, version 1, is a JSON header line then raw little-endian arrays, no pickle:
@@ -24,17 +32,21 @@ f = conv, ReLU, ..., conv, each conv 3x3 with one pixel of edge-replicated paddi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import torch
 
 WIDTH, HEIGHT = 1164, 874
 CHANNELS = 3
@@ -43,6 +55,18 @@ VIDEO_SUFFIX = ".mkv"
 LEARNED_FILTER_FILE = "postfilter.bin"
 # swscale's names for the scalers a spec may ask for.
 SCALER_FLAGS = {"lanczos": "LANCZOS", "bicubic": "BICUBIC", "bilinear": "BILINEAR", "area": "AREA", "spline": "SPLINE"}
+PATHS = ("yuv", "rgb")
+FPS = 20
+# The evaluator reads every stream as BT.601 limited range, whatever its tags say, so frames enter
+# a graph tagged so: a filter that needs RGB is then fed the conversion the evaluator assumes.
+BT601_BUFFER = "pixel_aspect=1/1:colorspace=bt470bg:range=tv"
+# YUV -> packed RGB24 by the evaluator's rule: BT.601 limited range, chroma upsampled bilinearly
+# (full_chroma_int) and rounded exactly (accurate_rnd); within one level of yuv420_planes_to_rgb.
+TO_RGB24 = (
+    "scale=flags=bilinear+accurate_rnd+full_chroma_int:in_color_matrix=bt601:in_range=tv:out_range=pc,format=rgb24"
+)
+# Frames gathered before each write to a .raw (24 MB): few, large writes.
+BLOCK_FRAMES = 8
 
 
 def _plane(plane: av.video.plane.VideoPlane, rows: int, cols: int) -> np.ndarray:
@@ -57,6 +81,9 @@ def yuv420_planes_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndar
     The arithmetic is done in float32 torch ops in the evaluator's order so that every pixel
     rounds the same way as the official CPU path.
     """
+    import torch
+    import torch.nn.functional as F
+
     height, width = y.shape
     y_t = torch.from_numpy(np.ascontiguousarray(y)).float()
     u_t = torch.from_numpy(np.ascontiguousarray(u)).float()[None, None]
@@ -96,7 +123,98 @@ def resize_rgb(rgb: np.ndarray, width: int, height: int, scaler: str) -> np.ndar
     return frame.reformat(width=width, height=height, interpolation=SCALER_FLAGS[scaler]).to_ndarray()
 
 
+def _unescape(text: str) -> str:
+    """One level of libavfilter quoting removed: `\\x` -> `x`, `'...'` -> its text."""
+    out, quoted, i = [], False, 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and i + 1 < len(text):
+            out.append(text[i + 1])
+            i += 1
+        elif c == "'":
+            quoted = not quoted
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def split_chain(chain: str) -> list[tuple[str, str | None]]:
+    """`name=args,name,...` as [(name, args)], read as libavfilter reads one linear chain.
+
+    Commas inside quotes or after a backslash stay in the arguments; labels and `;` (graphs
+    with several chains) are refused with ValueError.
+    """
+    parts, start, quoted, i = [], 0, False, 0
+    while i < len(chain):
+        c = chain[i]
+        if c == "\\":
+            i += 1
+        elif c == "'":
+            quoted = not quoted
+        elif not quoted and c in "[];":
+            raise ValueError(f"{chain!r} is not a plain chain: write filters joined by commas, no [labels] or ;")
+        elif not quoted and c == ",":
+            parts.append(chain[start:i])
+            start = i + 1
+        i += 1
+    parts.append(chain[start:])
+    filters: list[tuple[str, str | None]] = []
+    for part in parts:
+        name, sep, args = part.strip().partition("=")
+        if not name.strip():
+            raise ValueError(f"{chain!r} has an empty filter: remove the extra comma")
+        filters.append((name.strip(), _unescape(args) if sep else None))
+    return filters
+
+
+def build_graph(filters: Sequence[tuple[str, str | None]], width: int, height: int, pix_fmt: str) -> av.filter.Graph:
+    """A configured graph: a BT.601-limited buffer of that size and format -> the filters -> a sink."""
+    graph = av.filter.Graph()
+    nodes = [graph.add("buffer", f"video_size={width}x{height}:pix_fmt={pix_fmt}:time_base=1/{FPS}:{BT601_BUFFER}")]
+    nodes += [graph.add(name, args) for name, args in filters]
+    nodes.append(graph.add("buffersink"))
+    graph.link_nodes(*nodes).configure()
+    return graph
+
+
+def _drain(graph: av.filter.Graph) -> Iterator[av.VideoFrame]:
+    """Every frame the graph has ready; at the end of the stream, every frame it still holds."""
+    while True:
+        try:
+            yield graph.vpull()
+        except (av.error.BlockingIOError, av.error.EOFError):
+            return
+
+
+def filter_frames(frames: Iterable[av.VideoFrame], chain: str) -> Iterator[av.VideoFrame]:
+    """Frames through a libavfilter chain, streaming; temporal filters give their held frames at the end.
+
+    The graph takes its size and format from the first frame. Frames are numbered at the clip's
+    rate and tagged BT.601 limited range (the evaluator's reading) on the way in.
+    """
+    filters, graph = split_chain(chain), None
+    for index, frame in enumerate(frames):
+        if graph is None:
+            graph = build_graph(filters, frame.width, frame.height, frame.format.name)
+        frame.pts, frame.time_base = index, Fraction(1, FPS)
+        frame.colorspace = av.video.reformatter.Colorspace.ITU601
+        frame.color_range = av.video.reformatter.ColorRange.MPEG
+        graph.vpush(frame)
+        yield from _drain(graph)
+    if graph is not None:
+        graph.vpush(None)
+        yield from _drain(graph)
+
+
+def inflate_chain(scaler: str, filters: str = "") -> str:
+    """The yuv path's chain: upscale to 1164x874 in YUV, the user's filters, then RGB24 by the evaluator's rule."""
+    return ",".join(part for part in (f"scale={WIDTH}:{HEIGHT}:flags={scaler}", filters, TO_RGB24) if part)
+
+
 def _gaussian_kernel(size: int) -> torch.Tensor:
+    import torch
+
     sigma = 0.3 * ((size - 1) * 0.5 - 1) + 0.8  # the usual sigma for a kernel of this size
     x = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
     kernel = torch.exp(-(x**2) / (2 * sigma**2))
@@ -105,6 +223,9 @@ def _gaussian_kernel(size: int) -> torch.Tensor:
 
 def unsharp(rgb: np.ndarray, size: int, amount: float) -> np.ndarray:
     """Unsharp mask: x + amount * (x - gaussian_blur(x)), per channel, edges replicated."""
+    import torch
+    import torch.nn.functional as F
+
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float()
     k = _gaussian_kernel(size)
     pad = size // 2
@@ -215,6 +336,8 @@ def residual_filter(x: torch.Tensor, weights: Sequence[torch.Tensor], biases: Se
     Replicated edges (not zeros) pad each conv, so a frame's border looks to the filter like the
     edges of the crops it was trained on.
     """
+    import torch.nn.functional as F
+
     h = x / 255.0
     last = len(weights) - 1
     for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
@@ -228,6 +351,8 @@ class LearnedFilter:
     """A shipped filter rebuilt for inflate: float32 weights from int8, applied frame by frame."""
 
     def __init__(self, packed: PackedFilter, device: str | torch.device | None = None) -> None:
+        import torch
+
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -244,33 +369,39 @@ class LearnedFilter:
             raise FileNotFoundError(f"{path} is missing: a learned post-filter ships it inside archive.zip")
         return cls(unpack_filter(path.read_bytes()), device)
 
-    @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Float (N, 3, H, W) in 0..255 through the filter, whole, unrounded."""
-        return residual_filter(x.to(self.device), self.weights, self.biases)
+        import torch
 
-    @torch.inference_mode()
+        with torch.inference_mode():
+            return residual_filter(x.to(self.device), self.weights, self.biases)
+
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         """Filter one (H, W, 3) uint8 frame in row tiles; each tile carries a halo of one row per conv,
         enough that its own rows come out as if the frame were filtered whole."""
-        x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1)[None].float()
-        out = torch.empty_like(x)
-        rows, halo = x.shape[2], len(self.weights)
-        for top in range(0, rows, TILE_ROWS):
-            bottom = min(rows, top + TILE_ROWS)
-            lo, hi = max(0, top - halo), min(rows, bottom + halo)
-            tile = residual_filter(x[:, :, lo:hi], self.weights, self.biases)
-            out[:, :, top:bottom] = tile[:, :, top - lo : bottom - lo]
-        return out.round()[0].permute(1, 2, 0).to(torch.uint8).cpu().numpy()
+        import torch
+
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1)[None].float()
+            out = torch.empty_like(x)
+            rows, halo = x.shape[2], len(self.weights)
+            for top in range(0, rows, TILE_ROWS):
+                bottom = min(rows, top + TILE_ROWS)
+                lo, hi = max(0, top - halo), min(rows, bottom + halo)
+                tile = residual_filter(x[:, :, lo:hi], self.weights, self.biases)
+                out[:, :, top:bottom] = tile[:, :, top - lo : bottom - lo]
+            return out.round()[0].permute(1, 2, 0).to(torch.uint8).cpu().numpy()
 
 
 PostFilter = Callable[[np.ndarray], np.ndarray]
 
 
-def make_postfilter(name: str, archive_dir: Path, unsharp_size: int = 5, unsharp_amount: float = 0.5) -> PostFilter:
-    """The post-filter an inflate applies after upscaling, built from its arguments and the archive."""
+def make_postfilter(
+    name: str, archive_dir: Path, unsharp_size: int = 5, unsharp_amount: float = 0.5
+) -> PostFilter | None:
+    """The post-filter an inflate applies after upscaling (None for `none`), from its arguments and the archive."""
     if name == "none":
-        return lambda rgb: rgb
+        return None
     if name == "unsharp":
         return lambda rgb: unsharp(rgb, unsharp_size, unsharp_amount)
     if name == "learned":
@@ -278,23 +409,49 @@ def make_postfilter(name: str, archive_dir: Path, unsharp_size: int = 5, unsharp
     raise ValueError(f"unknown post-filter {name!r}")
 
 
-def decode_rgb(path: Path) -> Iterator[np.ndarray]:
-    """Frames of an encoded video as RGB at their coded size, by the evaluator's colour rule."""
+def decode(path: Path) -> Iterator[av.VideoFrame]:
+    """Frames of an encoded video as decoded, in its own pixel format."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        for frame in container.decode(stream):
-            yield frame_to_rgb(frame)
+        yield from container.decode(stream)
 
 
-def inflate_frames(video: Path, scaler: str, postfilter: PostFilter) -> Iterator[np.ndarray]:
-    """Decode, upscale to 1164x874 and post-filter, one frame at a time."""
-    for rgb in decode_rgb(video):
-        yield postfilter(resize_rgb(rgb, WIDTH, HEIGHT, scaler))
+def decode_rgb(path: Path) -> Iterator[np.ndarray]:
+    """Frames of an encoded video as RGB at their coded size, by the evaluator's colour rule."""
+    for frame in decode(path):
+        yield frame_to_rgb(frame)
+
+
+def upscaled_frames(
+    video: Path, scaler: str, path: str = "yuv", filters: str = ""
+) -> Iterator[av.VideoFrame | np.ndarray]:
+    """Decoded and rebuilt at 1164x874 in RGB24 by `path` (see the module docstring), before any post-filter.
+
+    The yuv path gives graph frames (packed rgb24), the rgb path arrays; `as_array` reads either.
+    """
+    if path == "rgb":
+        for rgb in decode_rgb(video):
+            yield resize_rgb(rgb, WIDTH, HEIGHT, scaler)
+    else:
+        yield from filter_frames(decode(video), inflate_chain(scaler, filters))
+
+
+def as_array(frame: av.VideoFrame | np.ndarray) -> np.ndarray:
+    """An rgb24 frame as an (H, W, 3) uint8 array."""
+    return frame if isinstance(frame, np.ndarray) else frame.to_ndarray()
+
+
+def inflate_frames(
+    video: Path, scaler: str, postfilter: PostFilter | None, path: str = "yuv", filters: str = ""
+) -> Iterator[av.VideoFrame | np.ndarray]:
+    """Decode, upscale to 1164x874, filter and post-filter, one frame at a time."""
+    for frame in upscaled_frames(video, scaler, path, filters):
+        yield postfilter(as_array(frame)) if postfilter else frame
 
 
 class RawWriter:
-    """Append RGB24 frames to a `.raw` file, streaming; the file is complete once closed.
+    """Append RGB24 frames to a `.raw` file, streaming, BLOCK_FRAMES at a time; complete once closed.
 
     Frames go to `<path>.partial` and are renamed into place on a clean close, so a crash
     never leaves a truncated `.raw` that looks finished.
@@ -304,23 +461,46 @@ class RawWriter:
         self.path = Path(path)
         self._partial = self.path.with_name(self.path.name + ".partial")
         self._file = open(self._partial, "wb")  # noqa: SIM115 - closed in close()
+        self._block = np.empty((BLOCK_FRAMES, HEIGHT, WIDTH * CHANNELS), np.uint8)
+        self._held = 0
         self.frames = 0
 
-    def write(self, frame: np.ndarray) -> None:
-        """Append one (874, 1164, 3) uint8 frame."""
-        if frame.shape != (HEIGHT, WIDTH, 3) or frame.dtype != np.uint8:
+    def write(self, frame: np.ndarray | av.VideoFrame) -> None:
+        """Append one (874, 1164, 3) uint8 array or rgb24 frame of that size."""
+        if isinstance(frame, av.VideoFrame):
+            if (frame.format.name, frame.width, frame.height) != ("rgb24", WIDTH, HEIGHT):
+                raise ValueError(
+                    f"frame must be rgb24 {WIDTH}x{HEIGHT}, got {frame.format.name} {frame.width}x{frame.height}"
+                )
+            rows = _plane(frame.planes[0], HEIGHT, WIDTH * CHANNELS)
+        elif frame.shape != (HEIGHT, WIDTH, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame must be ({HEIGHT}, {WIDTH}, 3) uint8, got {frame.shape} {frame.dtype}")
-        self._file.write(np.ascontiguousarray(frame).tobytes())
+        else:
+            rows = frame.reshape(HEIGHT, WIDTH * CHANNELS)
+        self._block[self._held] = rows
+        self._held += 1
         self.frames += 1
+        if self._held == BLOCK_FRAMES:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._file.write(self._block[: self._held].data)
+        self._held = 0
 
     def close(self) -> None:
-        """Flush and move the finished file into place."""
-        self._file.close()
+        """Write what is held and move the finished file into place (or drop it, should that fail)."""
+        try:
+            self._flush()
+            self._file.close()
+        except BaseException:
+            self.abort()
+            raise
         os.replace(self._partial, self.path)
 
     def abort(self) -> None:
-        """Drop a half-written file."""
-        self._file.close()
+        """Drop a half-written file; closing it may fail too, on the full disk that stopped it."""
+        with contextlib.suppress(OSError):
+            self._file.close()
         self._partial.unlink(missing_ok=True)
 
     def __enter__(self) -> RawWriter:
@@ -334,11 +514,17 @@ class RawWriter:
 
 
 def inflate_video(
-    video: Path, raw: Path, scaler: str, postfilter: PostFilter, progress: Callable[[int], None] | None = None
+    video: Path,
+    raw: Path,
+    scaler: str,
+    postfilter: PostFilter | None,
+    progress: Callable[[int], None] | None = None,
+    path: str = "yuv",
+    filters: str = "",
 ) -> int:
     """Write the inflated frames of `video` to `raw`; returns the number of frames."""
     with RawWriter(raw) as writer:
-        for frame in inflate_frames(video, scaler, postfilter):
+        for frame in inflate_frames(video, scaler, postfilter, path, filters):
             writer.write(frame)
             if progress:
                 progress(writer.frames)
@@ -351,7 +537,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("archive_dir", type=Path)
     parser.add_argument("inflated_dir", type=Path)
     parser.add_argument("names_file", type=Path)
+    parser.add_argument("--path", default="yuv", choices=PATHS)
     parser.add_argument("--scaler", default="lanczos", choices=sorted(SCALER_FLAGS))
+    parser.add_argument("--filters", default="", help="a libavfilter chain after the upscale (yuv path)")
     parser.add_argument("--postfilter", default="none", choices=["none", "unsharp", "learned"])
     parser.add_argument("--unsharp-size", type=int, default=5)
     parser.add_argument("--unsharp-amount", type=float, default=0.5)
@@ -371,7 +559,12 @@ def main(argv: list[str] | None = None) -> int:
         if not video.is_file():
             print(f"inflate: {video} is missing from the archive", file=sys.stderr)
             return 1
-        inflate_video(video, args.inflated_dir / (stem + ".raw"), args.scaler, postfilter)
+        raw = args.inflated_dir / (stem + ".raw")
+        try:
+            inflate_video(video, raw, args.scaler, postfilter, path=args.path, filters=args.filters)
+        except (ValueError, av.error.FFmpegError) as exc:  # a chain FFmpeg refuses
+            print(f"inflate: {video}: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 

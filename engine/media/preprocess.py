@@ -1,6 +1,15 @@
-"""Before encoding: an hqdn3d-style denoiser and the downscale, on RGB frames.
+"""Before encoding: filters and the downscale, by one of two paths.
 
-PyAV's FFmpeg build leaves out hqdn3d (a GPL filter), so the denoiser is our own
+`yuv` (FFmpeg's way, the default): the decoded frames stay in their pixel format and go through
+one libavfilter graph, `filters,scale=W:H:flags=SCALER,format=PIX_FMT`, as `ffmpeg -vf` would
+run them; frames leave YUV only inside a filter that needs RGB.
+
+`rgb` (how comma-tui did it before): every frame is converted to RGB by the evaluator's rule,
+denoised by our own hqdn3d-style filter if asked, resized in RGB, and converted back by our
+BT.601 rule in the encoder. Specs recorded before the yuv path existed keep it, so their archives
+come out the same, byte for byte.
+
+PyAV's FFmpeg build leaves out hqdn3d (a GPL filter), so the rgb path's denoiser is our own
 implementation of its idea: edge-preserving recursive low-pass filters across each row, down
 each column and through time, where a neighbour pulls a pixel towards it by
 `(1 - |d|/255) ** gamma` of their difference d, and gamma is chosen so that a difference equal to
@@ -11,10 +20,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
+import av
 import numpy as np
 
-from engine.media.inflate_runtime import resize_rgb
+from engine.media.inflate_runtime import filter_frames, resize_rgb
+from engine.media.video import iter_clip_frames, iter_decoded
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """What happens to the source frames before the encoder: validated at the edge (the spec), trusted here."""
+
+    path: str = "yuv"
+    width: int = 0  # 0 = the clip's own size
+    height: int = 0
+    scaler: str = "lanczos"
+    denoise: float = 0.0  # the rgb path's own denoiser
+    filters: str = ""  # a libavfilter chain before the resize (yuv path)
 
 
 def _gamma(strength: float) -> float:
@@ -57,3 +82,16 @@ def preprocess_frames(
         if width and height:
             rgb = resize_rgb(rgb, width, height, scaler)
         yield rgb
+
+
+def preprocess_chain(p: Preprocess, pix_fmt: str) -> str:
+    """The yuv path's libavfilter chain: the spec's filters, the resize, the encoder's pixel format."""
+    resize = f"scale={p.width}:{p.height}:flags={p.scaler}" if p.width else ""
+    return ",".join(part for part in (p.filters, resize, f"format={pix_fmt}") if part)
+
+
+def preprocessed(clip: Path, p: Preprocess, pix_fmt: str) -> Iterator[av.VideoFrame | np.ndarray]:
+    """The clip's frames ready for the encoder: yuv frames in `pix_fmt`, or RGB arrays on the rgb path."""
+    if p.path == "rgb":
+        return preprocess_frames(iter_clip_frames(clip), p.width, p.height, p.scaler, p.denoise)
+    return filter_frames(iter_decoded(clip), preprocess_chain(p, pix_fmt))

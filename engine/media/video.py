@@ -15,6 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from engine.media.container import count_clip_frames, open_clip
 from engine.media.inflate_runtime import FRAME_BYTES, HEIGHT, WIDTH, RawWriter, frame_to_rgb, yuv420_planes_to_rgb
 from ledger.errors import UserError
 
@@ -36,28 +37,14 @@ __all__ = [
     "yuv420_planes_to_rgb",
 ]
 
-SEQ_LEN = 2
+SEQ_LEN = 2  # frames per scored sample: the evaluator scores consecutive pairs (0,1), (2,3), ...
 CLIP_FPS = 20  # the challenge clip's frame rate: encodes are stamped with it
-
-
-def _open_container(path: Path) -> av.container.InputContainer:
-    if not path.exists():
-        raise UserError(f"clip not found: {path}: check the path (videos/0.mkv in the challenge repo)")
-    fmt = "hevc" if path.suffix == ".hevc" else None
-    try:
-        container = av.open(str(path), format=fmt)
-    except (av.error.FFmpegError, OSError) as exc:
-        raise UserError(f"cannot read clip {path}: {exc}; pass a video PyAV can open") from None
-    if not container.streams.video:
-        container.close()
-        raise UserError(f"clip {path} has no video stream: pass a video file")
-    return container
 
 
 def iter_decoded(path: str | os.PathLike[str]) -> Iterator[av.VideoFrame]:
     """Decode a clip (mkv, mp4, raw .hevc, ...) frame by frame, leaving the frames in their own format."""
     path = Path(path)
-    container = _open_container(path)
+    container = open_clip(path)
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -136,37 +123,9 @@ def as_rgb(frame: av.VideoFrame | np.ndarray) -> np.ndarray:
     return frame if isinstance(frame, np.ndarray) else frame_to_rgb(frame)
 
 
-def _count_hevc_pictures(path: Path) -> int:
-    """Pictures in a raw HEVC bitstream: VCL NAL units that start a new picture."""
-    data = path.read_bytes()
-    pictures, i = 0, 0
-    while (i := data.find(b"\x00\x00\x01", i)) >= 0:
-        header = i + 3
-        if header + 2 < len(data):
-            nal_type = (data[header] >> 1) & 0x3F
-            # first_slice_segment_in_pic_flag is the slice header's first bit
-            if nal_type <= 31 and data[header + 2] & 0x80:
-                pictures += 1
-        i = header
-    return pictures
-
-
 def count_frames(path: str | os.PathLike[str]) -> int:
-    """Number of frames in a clip or `.raw` file, without decoding pixels where possible."""
-    if is_raw(path):
-        return len(open_raw(path))
-    if Path(path).suffix == ".hevc":
-        _open_container(Path(path)).close()
-        return _count_hevc_pictures(Path(path))
-    container = _open_container(Path(path))
-    try:
-        stream = container.streams.video[0]
-        if stream.frames:
-            return int(stream.frames)
-        # Matroska and raw bitstreams carry no frame count: count the packets that hold data.
-        return sum(1 for packet in container.demux(stream) if packet.size > 0)
-    finally:
-        container.close()
+    """Number of frames in a clip or `.raw` file, without decoding pixels."""
+    return len(open_raw(path)) if is_raw(path) else count_clip_frames(Path(path))
 
 
 def batch_pairs(frames: Iterable[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:

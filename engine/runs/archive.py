@@ -23,15 +23,19 @@ def write_archive(path: Path, files: dict[str, Path], compression: str = "stored
     """Write `files` ({name in archive: file on disk}) to a deterministic zip; returns its size."""
     method = zipfile.ZIP_DEFLATED if compression == "deflated" else zipfile.ZIP_STORED
     partial = path.with_name(path.name + ".partial")
-    with zipfile.ZipFile(partial, "w") as archive:
-        for name in sorted(files):
-            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
-            info.compress_type = method
-            info.external_attr = _FILE_MODE
-            info.create_system = 3  # unix, whatever the host
-            with open(files[name], "rb") as src, archive.open(info, "w") as dst:
-                while block := src.read(1 << 20):
-                    dst.write(block)
+    try:
+        with zipfile.ZipFile(partial, "w") as archive:
+            for name in sorted(files):
+                info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+                info.compress_type = method
+                info.external_attr = _FILE_MODE
+                info.create_system = 3  # unix, whatever the host
+                with open(files[name], "rb") as src, archive.open(info, "w") as dst:
+                    while block := src.read(1 << 20):
+                        dst.write(block)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     partial.replace(path)
     return path.stat().st_size
 

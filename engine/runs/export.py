@@ -26,7 +26,10 @@ exec python3 "$HERE/inflate.py" "$1" "$2" "$3" {args}
 def inflate_args(spec: RunSpec) -> list[str]:
     """The inflate.py flags that reproduce a spec's inflate stage."""
     i = spec.inflate
-    args = ["--scaler", i.scaler, "--postfilter", i.postfilter]
+    args = ["--path", i.path, "--scaler", i.scaler]
+    if i.filters:
+        args += ["--filters", i.filters]
+    args += ["--postfilter", i.postfilter]
     if i.postfilter == "unsharp":
         args += ["--unsharp-size", str(i.unsharp_size), "--unsharp-amount", repr(i.unsharp_amount)]
     # `--postfilter learned` needs nothing more: the filter's shape and weights are in

@@ -10,6 +10,7 @@ archive.zip, the log, report.json, per-pair distortions and stage timings.
 
 from __future__ import annotations
 
+import io
 import json
 import platform
 import shutil
@@ -24,26 +25,22 @@ import av
 import numpy as np
 
 from engine import __version__
-from engine.media.codecs import VideoEncoder
-from engine.media.inflate_runtime import (
-    HEIGHT,
-    LEARNED_FILTER_FILE,
-    VIDEO_SUFFIX,
-    WIDTH,
-    inflate_video,
-    make_postfilter,
-)
-from engine.media.preprocess import preprocess_frames
-from engine.media.video import CLIP_FPS, count_frames, iter_frames
+from engine.media.codecs import encode_frames
+from engine.media.inflate_runtime import LEARNED_FILTER_FILE, VIDEO_SUFFIX, inflate_video, make_postfilter
+from engine.media.preprocess import preprocessed
+from engine.media.video import CLIP_FPS, FRAME_BYTES, SEQ_LEN
 from engine.runs.archive import unpack_archive, write_archive
 from engine.runs.postfilter import gather_pairs, train_filter, write_filter
 from engine.runs.progress import ProgressEvent, Sink, StageClock
+from engine.runs.source import check_source, check_space, check_submission
 from engine.runs.spec import RunSpec, spec_to_toml
 from engine.scoring.evaluate import Evaluation, evaluate
 from engine.scoring.reference_cache import ReferenceCache, clip_sha256
 from engine.scoring.scorer import Scorer
 from ledger import RunResult
-from ledger.errors import UserError
+from ledger.artifacts import PER_PAIR_NAME
+from ledger.errors import MachineFault, UserError
+from ledger.files import atomic_write
 
 VIDEO_NAME = "0" + VIDEO_SUFFIX
 Log = Callable[[str], None]
@@ -70,26 +67,55 @@ class Stages:
         self.log(f"stage {name}: done in {self.timings[name]:.1f} s")
 
 
-def _check_source(spec: RunSpec) -> tuple[Path, Path, int]:
-    clip, models = Path(spec.source.clip), Path(spec.source.models)
-    if not clip.is_file():
-        raise UserError(f"source clip {clip} not found: set [source] clip, or the lab's source (comma-tui init)")
-    frames = count_frames(clip)
-    if frames < 2:
-        raise UserError(f"source clip {clip} has {frames} frame(s): a run needs at least one pair")
-    return clip, models, frames
+def preflight(spec: RunSpec, folder: Path) -> int:
+    """Check in a moment what a run of `spec` reads, and that its files fit in `folder`; returns the frame count.
+
+    A run keeps its inflated frames on disk whole (a full clip's are ~3.7 GB, for each run going
+    at once), so a run that cannot fit them is refused here rather than failing at inflate.
+    """
+    clip = Path(spec.source.clip)
+    frames = check_source(clip, Path(spec.source.models))
+    if spec.run.submission:
+        check_submission(Path(spec.run.submission))
+    # The inflated frames, and the encode and its archive (each at most about the clip's size).
+    check_space(folder, frames * FRAME_BYTES + 2 * clip.stat().st_size)
+    return frames
+
+
+def begin_run(spec: RunSpec, run_dir: Path, sink: Sink | None, log: Log) -> tuple[int, Scorer, Stages]:
+    """What every run does before its first stage: the checks, the scorer, the spec as run; returns frames too."""
+    frames = preflight(spec, run_dir)
+    scorer = Scorer(spec.source.models, device=spec.score.device)  # bad weights fail before minutes of work
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_whole(run_dir / "spec.toml", spec_to_toml(spec).encode())
+    return frames, scorer, Stages(sink, log)
+
+
+@contextmanager
+def work_folder(run_dir: Path) -> Iterator[Path]:
+    """The run's scratch folder (encode, unpacked archive, inflated frames), removed however the run ends."""
+    work = run_dir / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        yield work
+    except FileNotFoundError as exc:
+        if work.is_dir():
+            raise  # the folder is there: a file the run should have made is not, a bug
+        gone = work if run_dir.is_dir() else run_dir
+        raise MachineFault(
+            f"{gone} vanished while the run was using it: leave a running run's folder in place"
+        ) from exc
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def encode_stage(spec: RunSpec, clip: Path, frames: int, out: Path, progress: Callable[[int, int], None]) -> Path:
-    """Decode the source, denoise and shrink it, and encode it; returns the encoded file."""
-    p = spec.preprocess
-    width, height = (p.width, p.height) if p.width else (WIDTH, HEIGHT)
+    """Decode the source, filter and shrink it, and encode it; returns the encoded file."""
     video = out / VIDEO_NAME
-    with VideoEncoder(video, spec.encode.settings(), width, height, CLIP_FPS) as encoder:
-        shrunk = preprocess_frames(iter_frames(clip), p.width, p.height, p.scaler, p.denoise)
-        for done, rgb in enumerate(shrunk, start=1):
-            encoder.write(rgb)
-            progress(done, frames)
+    settings = spec.encode.settings()
+    source = preprocessed(clip, spec.preprocess.settings(), settings.pix_fmt)
+    encode_frames(video, source, settings, CLIP_FPS, lambda done: progress(done, frames))
     return video
 
 
@@ -103,8 +129,8 @@ def train_stage(
     """
     i = spec.inflate
     with stages.stage("train-data") as clock:
-        pairs = gather_pairs(video, clip, i.scaler, frames, spec.run.seed, progress=clock)
-    log(f"post-filter: training on {len(pairs)} of {frames // 2} pairs, {i.steps} steps on {scorer.device}")
+        pairs = gather_pairs(video, clip, i, frames, spec.run.seed, progress=clock)
+    log(f"post-filter: training on {len(pairs)} of {frames // SEQ_LEN} pairs, {i.steps} steps on {scorer.device}")
     with stages.stage("train") as clock:
         trained = train_filter(pairs, i, spec.run.seed, scorer, scorer.device, clock, log)
     path = work / LEARNED_FILTER_FILE
@@ -127,7 +153,9 @@ def inflate_stage(spec: RunSpec, archive: Path, work: Path, frames: int, progres
     postfilter = make_postfilter(i.postfilter, unpacked, i.unsharp_size, i.unsharp_amount)
     raw = work / "inflated" / "0.raw"
     raw.parent.mkdir(parents=True, exist_ok=True)
-    written = inflate_video(unpacked / VIDEO_NAME, raw, i.scaler, postfilter, lambda n: progress(n, frames))
+    written = inflate_video(
+        unpacked / VIDEO_NAME, raw, i.scaler, postfilter, lambda n: progress(n, frames), i.path, i.filters
+    )
     if written != frames:
         raise UserError(f"inflate wrote {written} frames but the clip has {frames}: the encode dropped frames")
     shutil.rmtree(unpacked)
@@ -146,36 +174,30 @@ def run_spec(
 
     `cache_dir` (a lab's cache folder) keeps the reference side's network outputs between runs.
     """
-    clip, models, frames = _check_source(spec)
-    scorer = Scorer(models, device=spec.score.device)  # fail on bad weights before minutes of encoding
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "spec.toml").write_text(spec_to_toml(spec))
-    work = run_dir / "work"
-    work.mkdir(exist_ok=True)
-    stages = Stages(sink, log)
+    frames, scorer, stages = begin_run(spec, run_dir, sink, log)
+    clip = Path(spec.source.clip)
     log(f"run on {socket.gethostname()} ({platform.platform()}), engine {__version__}, {frames} frames of {clip}")
-
-    with stages.stage("encode") as clock:
-        video = encode_stage(spec, clip, frames, work, clock)
-    files, extra = {VIDEO_NAME: video}, {}
-    if spec.inflate.postfilter == "learned":
-        files[LEARNED_FILTER_FILE], extra["postfilter"] = train_stage(
-            spec, clip, frames, video, scorer, work, stages, log
-        )
-    with stages.stage("archive") as clock:
-        archive = run_dir / "archive.zip"
-        archive_bytes = write_archive(archive, files, spec.archive.compression)
-        for path in files.values():
-            path.unlink()
-        clock(1, 1)
-    log(f"archive.zip: {archive_bytes:,} bytes")
-    with stages.stage("inflate") as clock:
-        raw = inflate_stage(spec, archive, work, frames, clock)
-    result = score_run(spec, scorer, clip, raw, stages, run_dir, cache_dir, archive_bytes, archive_bytes, extra)
-    if keep_raw:
-        raw.replace(run_dir / "0.raw")
-    shutil.rmtree(work)
-    return result
+    with work_folder(run_dir) as work:
+        with stages.stage("encode") as clock:
+            video = encode_stage(spec, clip, frames, work, clock)
+        files, extra = {VIDEO_NAME: video}, {}
+        if spec.inflate.postfilter == "learned":
+            files[LEARNED_FILTER_FILE], extra["postfilter"] = train_stage(
+                spec, clip, frames, video, scorer, work, stages, log
+            )
+        with stages.stage("archive") as clock:
+            archive = run_dir / "archive.zip"
+            archive_bytes = write_archive(archive, files, spec.archive.compression)
+            for path in files.values():
+                path.unlink()
+            clock(1, 1)
+        log(f"archive.zip: {archive_bytes:,} bytes")
+        with stages.stage("inflate") as clock:
+            raw = inflate_stage(spec, archive, work, frames, clock)
+        result = score_run(spec, scorer, clip, raw, stages, run_dir, cache_dir, archive_bytes, archive_bytes, extra)
+        if keep_raw:
+            raw.replace(run_dir / "0.raw")
+        return result
 
 
 def score_run(
@@ -214,11 +236,18 @@ def score_run(
     )
 
 
+def write_whole(path: Path, payload: bytes) -> None:
+    """A run's file, whole or absent: a full disk never leaves half of one."""
+    atomic_write(path, payload, durable=False)
+
+
 def write_artifacts(folder: Path, evaluation: Evaluation, charged_bytes: int, timings: dict[str, float]) -> None:
     """report.txt (the official lines), report.json, per_pair.npz and timings.json beside the archive."""
-    (folder / "report.txt").write_text("\n".join(evaluation.report.lines()) + "\n")
+    write_whole(folder / "report.txt", ("\n".join(evaluation.report.lines()) + "\n").encode())
     report = evaluation.report.as_dict() | {"charged_bytes": charged_bytes}
-    (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (folder / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    write_whole(folder / "report.json", (json.dumps(report, indent=2) + "\n").encode())
+    write_whole(folder / "timings.json", (json.dumps(timings, indent=2) + "\n").encode())
     d = evaluation.distortions
-    np.savez_compressed(folder / "per_pair.npz", posenet=d.posenet_per_pair, segnet=d.segnet_per_pair)
+    per_pair = io.BytesIO()
+    np.savez_compressed(per_pair, posenet=d.posenet_per_pair, segnet=d.segnet_per_pair)
+    write_whole(folder / PER_PAIR_NAME, per_pair.getvalue())

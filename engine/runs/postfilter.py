@@ -31,11 +31,13 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -45,11 +47,13 @@ from engine.media.inflate_runtime import (
     HEIGHT,
     WIDTH,
     PackedFilter,
+    as_array,
     dequantize,
     filter_layers,
     pack_filter,
     residual_filter,
     resize_rgb,
+    upscaled_frames,
 )
 from engine.media.video import as_rgb, iter_frames_unconverted
 from engine.runs.spec import InflateSpec
@@ -165,26 +169,44 @@ class FramePairs:
         return len(self.cand)
 
 
+def _rebuilt_rgb(small: av.VideoFrame | np.ndarray, scaler: str) -> np.ndarray:
+    return resize_rgb(as_rgb(small), WIDTH, HEIGHT, scaler)
+
+
+def _candidates(video: Path, inflate: InflateSpec) -> Iterator[Callable[[], np.ndarray]]:
+    """The encode's frames rebuilt as inflate rebuilds them, each as a call that gives it in RGB.
+
+    On the rgb path only the frames kept pay for the conversion, its costly part; the yuv path's
+    graph must see every frame (its filters may look across frames), and its RGB is cheap to read.
+    """
+    if inflate.path == "rgb":
+        for small in iter_frames_unconverted(video):
+            yield partial(_rebuilt_rgb, small, inflate.scaler)
+    else:
+        for frame in upscaled_frames(video, inflate.scaler, inflate.path, inflate.filters):
+            yield partial(as_array, frame)
+
+
 def gather_pairs(
     video: Path,
     clip: Path,
-    scaler: str,
+    inflate: InflateSpec,
     frames: int,
     seed: int,
     progress: Progress | None = None,
 ) -> FramePairs:
-    """Decode the encode and the clip side by side, keeping up to `MAX_PAIRS` random pairs."""
+    """Decode the encode (rebuilt as `inflate` says) and the clip side by side, keeping up to MAX_PAIRS random pairs."""
     total = frames // 2
     chosen = np.sort(np.random.default_rng([seed, 0]).choice(total, size=min(MAX_PAIRS, total), replace=False))
     slots = {int(pair): slot for slot, pair in enumerate(chosen)}
     cand = np.empty((len(chosen), 2, HEIGHT, WIDTH, 3), np.uint8)
     ref = np.empty_like(cand)
     filled = 0
-    decoded = zip(iter_frames_unconverted(video), iter_frames_unconverted(clip), strict=False)
-    for index, (small, reference) in enumerate(decoded):
+    decoded = zip(_candidates(video, inflate), iter_frames_unconverted(clip), strict=False)
+    for index, (candidate, reference) in enumerate(decoded):
         pair, member = divmod(index, 2)
         if pair in slots:  # only kept frames are converted to RGB: most of the clip is dropped
-            cand[slots[pair], member] = resize_rgb(as_rgb(small), WIDTH, HEIGHT, scaler)
+            cand[slots[pair], member] = candidate()
             ref[slots[pair], member] = as_rgb(reference)
             filled += 1
         if progress:

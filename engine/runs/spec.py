@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.defaults import SCORE_BATCH_SIZE
-from engine.media.codecs import CODECS, CRF_RANGE, PIX_FMTS, PRESETS, EncodeSettings
+from engine.media.codecs import CODECS, CRF_RANGE, PIX_FMTS, PRESETS, EncodeSettings, params_problem
+from engine.media.filters import FilterChainError, check_chain
+from engine.media.inflate_runtime import PATHS
+from engine.media.preprocess import Preprocess
 from ledger.errors import UserError
 
 if TYPE_CHECKING:
@@ -70,10 +73,16 @@ class RunMeta:
 
 @dataclass(frozen=True)
 class PreprocessSpec:
+    path: str = "yuv"  # yuv: FFmpeg's way; rgb: through RGB, as specs recorded before it did
     width: int = 0  # 0 = the clip's own
     height: int = 0
     scaler: str = "lanczos"
-    denoise: float = 0.0  # hqdn3d luma spatial strength, 0 = off
+    filters: str = ""  # a libavfilter chain before the resize (yuv path), e.g. "atadenoise"
+    denoise: float = 0.0  # the rgb path's hqdn3d-style strength, 0 = off
+
+    def settings(self) -> Preprocess:
+        """What the preprocess stage does with the source frames."""
+        return Preprocess(self.path, self.width, self.height, self.scaler, self.denoise, self.filters)
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,9 @@ class ArchiveSpec:
 
 @dataclass(frozen=True)
 class InflateSpec:
+    path: str = "yuv"  # yuv: upscale and filter in YUV, then RGB24; rgb: to RGB first, as before
     scaler: str = "lanczos"
+    filters: str = ""  # a libavfilter chain after the upscale (yuv path), e.g. "unsharp=5:5:0.6"
     postfilter: str = "none"
     unsharp_size: int = 5
     unsharp_amount: float = 0.5
@@ -227,6 +238,32 @@ def _check_params(codec: str, params: str) -> None:
                 f"encode.params item {item!r} is not key=value: write key=value:key=value "
                 "(letters, digits, - _ . , only)"
             )
+    problem = params_problem(codec, params)
+    if problem:
+        raise SpecError(f"encode.params = {params!r}: {codec} refuses it ({problem}): fix or remove that key")
+
+
+def _check_chain(where: str, chain: str) -> None:
+    if not chain:
+        return
+    try:
+        check_chain(chain)
+    except FilterChainError as exc:
+        raise SpecError(f"{where} = {chain!r}: {exc}") from None
+
+
+def _check_paths(p: PreprocessSpec, i: InflateSpec) -> None:
+    _one_of("preprocess.path", p.path, PATHS)
+    _one_of("inflate.path", i.path, PATHS)
+    if p.path == "yuv" and p.denoise:
+        raise SpecError(
+            "preprocess.denoise is the rgb path's own denoiser: on path = 'yuv' use filters = 'atadenoise' "
+            "(or nlmeans, fftdnoiz), or set preprocess.path = 'rgb'"
+        )
+    for where, section in (("preprocess", p), ("inflate", i)):
+        if section.path == "rgb" and section.filters:
+            raise SpecError(f"{where}.filters run on the yuv path: set {where}.path = 'yuv' or clear the filters")
+        _check_chain(f"{where}.filters", section.filters)
 
 
 def _check_loss(loss: Any) -> str | dict[str, float]:
@@ -254,6 +291,7 @@ def _validate(spec: RunSpec) -> None:
         raise SpecError("preprocess.width and preprocess.height go together: set both, or neither")
     _one_of("preprocess.scaler", p.scaler, SCALERS)
     _in_range("preprocess.denoise", p.denoise, 0.0, 30.0)
+    _check_paths(p, i)
     _one_of("encode.codec", e.codec, CODECS)
     lo, hi = CRF_RANGE[e.codec]
     _in_range(f"encode.crf (for {e.codec})", e.crf, lo, hi)
@@ -328,8 +366,8 @@ def parse_spec(data: Mapping[str, Any], default_source: SourceSpec | None = None
     return spec
 
 
-def load_spec(path: str | Path, default_source: SourceSpec | None = None) -> RunSpec:
-    """Read and validate a TOML spec file; relative source paths are taken from its folder."""
+def read_spec_file(path: str | Path) -> dict[str, Any]:
+    """A TOML spec file's tables, unvalidated; relative source paths are taken from its folder."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"spec {path} not found: pass a .toml run spec (see the README's spec keys)")
@@ -342,7 +380,21 @@ def load_spec(path: str | Path, default_source: SourceSpec | None = None) -> Run
         for key in ("clip", "models"):
             if isinstance(source.get(key), str) and source[key] and not Path(source[key]).is_absolute():
                 source[key] = str((path.parent / source[key]).resolve())
-    return parse_spec(data, default_source)
+    return data
+
+
+def load_spec(path: str | Path, default_source: SourceSpec | None = None) -> RunSpec:
+    """Read and validate a TOML spec file; a missing [source] takes `default_source`."""
+    return parse_spec(read_spec_file(path), default_source)
+
+
+def spec_source(path: str | Path) -> SourceSpec | None:
+    """The spec file's own [source] when it names both clip and models (the whole spec validated), else None."""
+    data = read_spec_file(path)
+    source = data.get("source")
+    if not isinstance(source, Mapping) or not source.get("clip") or not source.get("models"):
+        return None
+    return parse_spec(data).source
 
 
 def _toml_value(value: Any) -> str:
@@ -356,10 +408,12 @@ def _toml_value(value: Any) -> str:
     return f'"{escaped}"'
 
 
-def spec_to_toml(spec: RunSpec) -> str:
-    """The spec as a TOML file that `load_spec` reads back to the same spec."""
+def spec_to_toml(spec: RunSpec, sections: tuple[str, ...] = ()) -> str:
+    """The spec (or only these sections of it) as a TOML file that `load_spec` reads back to the same spec."""
     lines: list[str] = []
     for section, table in spec.to_dict().items():
+        if sections and section not in sections:
+            continue
         lines.append(f"[{section}]")
         lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items())
         lines.append("")

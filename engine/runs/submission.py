@@ -19,12 +19,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine.media.video import FRAME_BYTES, count_frames
+from engine.media.video import FRAME_BYTES
 from engine.runs.archive import unpack_archive
-from engine.runs.pipeline import Log, Stages, score_run
+from engine.runs.pipeline import Log, begin_run, score_run, work_folder
 from engine.runs.progress import Sink
-from engine.runs.spec import RunSpec, spec_to_toml
-from engine.scoring.scorer import Scorer
+from engine.runs.source import check_submission
+from engine.runs.spec import RunSpec
 from ledger import RunResult
 from ledger.errors import UserError
 
@@ -90,47 +90,34 @@ def score_submission(
 
     `cache_dir` (a lab's cache folder) keeps the reference side's network outputs between runs.
     """
-    submission = submission.resolve()
-    if not submission.is_dir():
-        raise UserError(f"submission {submission} is not a folder: pass the folder holding inflate.sh")
-    if not (submission / "inflate.sh").is_file():
-        raise UserError(f"{submission} has no inflate.sh: the official layout needs one")
-    clip, models = Path(spec.source.clip), Path(spec.source.models)
-    if not clip.is_file():
-        raise UserError(f"source clip {clip} not found: set [source] clip, or the lab's source (comma-tui init)")
-    scorer = Scorer(models, device=spec.score.device)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "spec.toml").write_text(spec_to_toml(spec))
-    work = run_dir / "work"
-    stages = Stages(sink, log)
-    frames = count_frames(clip)
+    submission = check_submission(submission)
+    frames, scorer, stages = begin_run(spec, run_dir, sink, log)
+    clip = Path(spec.source.clip)
 
     with stages.stage("archive") as clock:
         archive = _archive(submission, timeout, log)
         shutil.copy2(archive, run_dir / "archive.zip")
         clock(1, 1)
-    with stages.stage("inflate") as clock:
-        archive_dir, inflated = work / "archive", work / "inflated"
-        shutil.rmtree(work, ignore_errors=True)
-        unpack_archive(archive, archive_dir)
-        inflated.mkdir(parents=True)
-        names = work / "video_names.txt"
-        names.write_text(clip.name + "\n")
-        cmd = ["bash", str(submission / "inflate.sh"), str(archive_dir), str(inflated), str(names)]
-        _run_script(cmd, submission, timeout, log, "inflate.sh")
-        raw = inflated / (clip.stem + ".raw")
-        if not raw.is_file():
-            raise UserError(f"inflate.sh wrote no {raw.name}: it must write <name>.raw into its second argument")
-        if raw.stat().st_size != frames * FRAME_BYTES:
-            raise UserError(
-                f"{raw.name} is {raw.stat().st_size:,} bytes, expected {frames * FRAME_BYTES:,} "
-                f"({frames} frames of 874x1164 packed RGB24)"
-            )
-        clock(1, 1)
-    archive_bytes = archive.stat().st_size
-    extras = charged_extras(submission)
-    extra = {"submission": str(submission), "charged_files": extras}
-    charged = archive_bytes + sum(extras.values())
-    result = score_run(spec, scorer, clip, raw, stages, run_dir, cache_dir, archive_bytes, charged, extra)
-    shutil.rmtree(work)
-    return result
+    with work_folder(run_dir) as work:
+        with stages.stage("inflate") as clock:
+            archive_dir, inflated = work / "archive", work / "inflated"
+            unpack_archive(archive, archive_dir)
+            inflated.mkdir(parents=True)
+            names = work / "video_names.txt"
+            names.write_text(clip.name + "\n")
+            cmd = ["bash", str(submission / "inflate.sh"), str(archive_dir), str(inflated), str(names)]
+            _run_script(cmd, submission, timeout, log, "inflate.sh")
+            raw = inflated / (clip.stem + ".raw")
+            if not raw.is_file():
+                raise UserError(f"inflate.sh wrote no {raw.name}: it must write <name>.raw into its second argument")
+            if raw.stat().st_size != frames * FRAME_BYTES:
+                raise UserError(
+                    f"{raw.name} is {raw.stat().st_size:,} bytes, expected {frames * FRAME_BYTES:,} "
+                    f"({frames} frames of 874x1164 packed RGB24)"
+                )
+            clock(1, 1)
+        archive_bytes = archive.stat().st_size
+        extras = charged_extras(submission)
+        extra = {"submission": str(submission), "charged_files": extras}
+        charged = archive_bytes + sum(extras.values())
+        return score_run(spec, scorer, clip, raw, stages, run_dir, cache_dir, archive_bytes, charged, extra)

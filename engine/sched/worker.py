@@ -30,7 +30,7 @@ from engine.runs.spec import RunSpec, lab_source, parse_spec
 from engine.runs.submission import OFFICIAL_TIMEOUT, score_submission
 from engine.sched.pool import LOG_NAME
 from ledger import Lab, Ledger, RunRecord, RunResult
-from ledger.errors import UserError
+from ledger.errors import UserError, machine_fault
 
 _LOG_TAIL_LINES = 20
 WORKER_NICE = 10  # added to the scheduler's niceness: the console and shells come first
@@ -61,24 +61,29 @@ def _deadline(seconds: int) -> Iterator[None]:
 
 
 class RunLog:
-    """Appends timestamped lines to the run's log.txt and remembers the last few."""
+    """Appends timestamped lines to the run's log.txt and remembers the last few.
+
+    The log never stops a run: on a full disk or a vanished folder the line is kept in memory,
+    and the run fails where its real work fails, with the reason.
+    """
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._tail: list[str] = []
 
     def __call__(self, line: str) -> None:
         stamped = f"{time.strftime('%H:%M:%S')} {line}"
-        with open(self.path, "a") as f:
-            f.write(stamped + "\n")
         self._tail = [*self._tail, stamped][-_LOG_TAIL_LINES:]
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a") as f:
+                f.write(stamped + "\n")
 
     def tail(self) -> str:
         """The last lines of the whole file (it may hold worker output too)."""
         try:
             return "\n".join(self.path.read_text(errors="replace").splitlines()[-_LOG_TAIL_LINES:])
-        except FileNotFoundError:
+        except OSError:
             return "\n".join(self._tail)
 
 
@@ -90,6 +95,11 @@ def _execute(
         submission = Path(spec.run.submission)
         return score_submission(submission, spec, run_dir, sink, log, timeout=timeout, cache_dir=cache_dir)
     return run_spec(spec, run_dir, sink, log, keep_raw, cache_dir=cache_dir)
+
+
+def _record_bug(ledger: Ledger, run_id: str, log: RunLog, exc: Exception) -> None:
+    log(f"internal error: {exc!r}")
+    ledger.record_failure(run_id, f"internal error: {exc!r} (a bug: see the log)", log.tail())
 
 
 def execute_run(ledger: Ledger, run_id: str, sink: Sink | None = None, keep_raw: bool = False) -> RunRecord:
@@ -109,13 +119,19 @@ def execute_run(ledger: Ledger, run_id: str, sink: Sink | None = None, keep_raw:
     except UserError as exc:
         log(f"failed: {exc}")
         return ledger.record_failure(record.id, str(exc), log.tail())
+    except OSError as exc:
+        fault = machine_fault(exc, run_dir)
+        if fault is None:
+            _record_bug(ledger, record.id, log, exc)
+            raise
+        log(f"failed: {fault}")
+        return ledger.record_failure(record.id, str(fault), log.tail())
     except KeyboardInterrupt:
         log("interrupted")
         ledger.record_failure(record.id, "interrupted by the user", log.tail(), status="interrupted")
         raise
     except Exception as exc:
-        log(f"internal error: {exc!r}")
-        ledger.record_failure(record.id, f"internal error: {exc!r} (a bug: see the log)", log.tail())
+        _record_bug(ledger, record.id, log, exc)
         raise
     done = ledger.record_result(record.id, replace(result, log_tail=log.tail()))
     log(f"verdict: {done.verdict} ({done.verdict_reason})")
@@ -155,7 +171,13 @@ def main(argv: list[str] | None = None) -> int:
         record = execute_run(ledger, args.run, json_lines_sink(sys.stdout), args.keep_raw)
     except UserError as exc:
         print(f"worker: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
+    except OSError as exc:
+        fault = machine_fault(exc)
+        if fault is None:
+            raise
+        print(f"worker: {fault}", file=sys.stderr)
+        return fault.exit_code
     return 0 if record.status == "done" else 1
 
 

@@ -21,6 +21,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 
 from engine.defaults import SCORE_BATCH_SIZE
-from engine.media.video import count_frames, is_raw, iter_frames, iter_raw
+from engine.media.video import SEQ_LEN, count_frames, is_raw, iter_frames, iter_raw
 from engine.scoring.model_inputs import InputBuilder, NetworkInputs
 from engine.scoring.reference_cache import (
     CacheCorrupt,
@@ -69,7 +70,7 @@ def check_frame_counts(reference: Path, candidate: Path) -> int:
         )
     if ref_frames < 2:
         raise UserError(f"reference {reference} has {ref_frames} frame(s): scoring needs at least one pair")
-    return ref_frames // 2
+    return ref_frames // SEQ_LEN
 
 
 def check_plausible(reference: np.ndarray, candidate: np.ndarray, name: Path) -> float:
@@ -173,7 +174,7 @@ class Prefetch(Generic[T]):
 def iter_pairs(path: Path) -> Iterator[np.ndarray]:
     """Frame pairs (2, H, W, 3) uint8 of a clip or `.raw`, one at a time; a last odd frame is dropped."""
     if is_raw(path):
-        yield from iter_raw(path, 2)
+        yield from iter_raw(path, SEQ_LEN)
         return
     decoded = iter_frames(path)
     try:
@@ -216,7 +217,7 @@ def prepared_batches(
     batch_sizes: list[int],
     device: torch.device,
     cached: CachedReference | None = None,
-    on_corrupt: Callable[[CachedReference, CacheCorrupt], None] | None = None,
+    on_corrupt: Callable[[CacheCorrupt], None] | None = None,
     threads: int | None = None,
 ) -> Iterator[Work]:
     """Decode, check and convert both sides batch by batch (meant to run in a `Prefetch` thread).
@@ -256,8 +257,8 @@ def prepared_batches(
                     pose, seg = next(cached_batches)
                     ref_out = ReferenceOutputs(torch.from_numpy(pose).to(device), torch.from_numpy(seg).to(device))
                 except CacheCorrupt as exc:
-                    if on_corrupt is not None and cached is not None:
-                        on_corrupt(cached, exc)
+                    if on_corrupt is not None:
+                        on_corrupt(exc)
                     cached_batches = None
                     ref_pairs = itertools.islice(open_pairs(reference), sum(batch_sizes[:index]), None)
             ref_builder = InputBuilder(size, device, threads) if ref_out is None else None
@@ -293,6 +294,10 @@ def _with_reference(
         yield ref, work.candidate
 
 
+def _discard(cache: ReferenceCache, entry: CachedReference, exc: CacheCorrupt) -> None:
+    cache.discard(entry.folder, str(exc))
+
+
 def _one_thread() -> None:
     torch.set_num_threads(1)  # this thread only, but it also sets the process default (restored by the caller)
 
@@ -309,18 +314,21 @@ def _score(
     if batch_size < 1:
         raise UserError(f"batch size {batch_size} must be at least 1")
     sizes = batch_sizes(pairs, batch_size)
-    key = CacheKey.for_run(reference, scorer, batch_size, pairs) if cache is not None else None
-    cached = cache.open(key) if cache is not None and key is not None else None
-
-    def on_corrupt(entry: CachedReference, exc: CacheCorrupt) -> None:
-        if cache is not None:
-            cache.discard(entry.folder, str(exc))
+    cached: CachedReference | None = None
+    writer: CacheWriter | None = None
+    on_corrupt: Callable[[CacheCorrupt], None] | None = None
+    if cache is not None:
+        key = CacheKey.for_run(reference, scorer, batch_size, pairs)
+        cached = cache.open(key)
+        if cached is None:
+            writer = cache.writer(key)
+        else:
+            on_corrupt = partial(_discard, cache, cached)
 
     # On CPU the networks keep every core busy, so the background thread runs on one torch
     # thread; on a GPU run the cores are free and it keeps the default.
     threads, one_thread = torch.get_num_threads(), scorer.device.type == "cpu"
     producer = prepared_batches(reference, candidate, sizes, scorer.device, cached, on_corrupt, threads)
-    writer = cache.writer(key) if cache is not None and key is not None and cached is None else None
     try:
         with Prefetch(producer, name="score-prefetch", thread_init=_one_thread if one_thread else None) as batches:
             if one_thread:

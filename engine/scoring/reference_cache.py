@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.scoring import networks
-from engine.scoring.scorer import ReferenceOutputs, Scorer, file_sha256
+from engine.scoring.scorer import ReferenceOutputs, Scorer
+from engine.scoring.weights import file_sha256
 from ledger.files import fsync_folder, write_synced
 
 FORMAT = 1

@@ -11,46 +11,23 @@ printed digits agree.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from engine.scoring import networks
 from engine.scoring.model_inputs import NetworkInputs, prepare_inputs
+from engine.scoring.weights import POSENET_FILE, SEGNET_FILE, read_fingerprint
 from ledger.errors import UserError
 
-POSENET_FILE = "posenet.safetensors"
-SEGNET_FILE = "segnet.safetensors"
-DEMO_METADATA_KEY = "comma_tui_demo"
 # SegNet's largest maps are made this many frames at a time on CPU: same numbers, a fraction
 # of the memory, and faster (see `networks.SegNet`).
 CPU_SEGNET_FRAME_CHUNK = 2
-_LFS_MAGIC = b"version https://git-lfs"
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    """Identity of a pair of weight files: sha256 of both, and whether they are the demo scorer."""
-
-    posenet_sha256: str
-    segnet_sha256: str
-    demo: bool
-
-    @property
-    def full(self) -> str:
-        """One hash over both files' hashes."""
-        return hashlib.sha256(f"{self.posenet_sha256}:{self.segnet_sha256}".encode()).hexdigest()
-
-    @property
-    def short(self) -> str:
-        """The form shown to users; the demo scorer says so, so nobody mistakes it."""
-        return f"demo-{self.full[:8]}" if self.demo else self.full[:12]
 
 
 def pick_device(name: str | None = None) -> torch.device:
@@ -72,37 +49,6 @@ def pick_device(name: str | None = None) -> torch.device:
     if device.type not in ("cpu", "cuda", "mps"):
         raise UserError(f"device {name!r} is not supported: use auto, cpu, cuda, cuda:N or mps")
     return device
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _check_weight_file(path: Path) -> bool:
-    """Raise a user error for anything but a readable safetensors file; return its demo flag."""
-    if not path.is_file():
-        raise UserError(
-            f"{path} not found: point --models at the challenge repo's models/ folder "
-            "(or make demo weights with `comma-tui demo-assets DIR`)"
-        )
-    with open(path, "rb") as f:
-        head = f.read(len(_LFS_MAGIC))
-    if head == _LFS_MAGIC:
-        raise UserError(f"{path} is a Git LFS pointer, not weights: run git lfs pull in the challenge checkout")
-    try:
-        with safe_open(str(path), framework="pt") as weights:
-            metadata = weights.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise UserError(
-            f"{path} is not a readable safetensors file ({exc}): it is truncated or of another "
-            "format; fetch it again (git lfs pull in the challenge checkout)"
-        ) from None
-    return metadata.get(DEMO_METADATA_KEY) == "1"
 
 
 def _load_strict(model: torch.nn.Module, path: Path) -> None:
@@ -130,19 +76,6 @@ def _load_strict(model: torch.nn.Module, path: Path) -> None:
             "use the official weights from the challenge repo's models/ folder"
         )
     model.load_state_dict(state, strict=True)
-
-
-def read_fingerprint(models_dir: str | Path) -> Fingerprint:
-    """Check both weight files and hash them, without building the networks."""
-    models_dir = Path(models_dir)
-    if not models_dir.is_dir():
-        raise UserError(
-            f"models folder {models_dir} not found: point --models at the challenge repo's models/ "
-            "folder (or make demo weights with `comma-tui demo-assets DIR`)"
-        )
-    pose_path, seg_path = models_dir / POSENET_FILE, models_dir / SEGNET_FILE
-    demo = _check_weight_file(pose_path) and _check_weight_file(seg_path)
-    return Fingerprint(file_sha256(pose_path), file_sha256(seg_path), demo)
 
 
 @dataclass

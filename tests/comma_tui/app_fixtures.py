@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
-from engine.demo.assets import DemoAssets
+import numpy as np
+
+from engine.demo.layout import DemoAssets
 from engine.scoring.report import ScoreReport
-from engine.scoring.scorer import POSENET_FILE, SEGNET_FILE
+from engine.scoring.weights import POSENET_FILE, SEGNET_FILE
 from ledger import Lab, Ledger, Metrics, RunRecord, RunResult
+from ledger.artifacts import PER_PAIR_NAME
+from ledger.records import short_fingerprint
 
 ORIGINAL = 37_545_489
+# A demo scorer's fingerprint as the engine writes it: sha256 hex, shown as demo-1a2b3c4d.
+SCORER = "1a2b3c4d" + "5e6f" * 14
 START = 1_767_000_000.0  # a fixed clock (2025-12-29): stable snapshots
 
 
@@ -39,14 +44,14 @@ def metrics(crf: int, film_grain: int, jitter: float = 0.0) -> Metrics:
     archive = int(900_000 * 1.09 ** (35 - crf) * (1 - film_grain / 200))
     segnet = 0.004 + 0.0004 * (crf - 30) + 0.00002 * film_grain + jitter
     posenet = 0.02 + 0.003 * (crf - 30) - 0.0001 * film_grain + jitter
-    return ScoreReport(posenet, segnet, 30, archive, ORIGINAL, "demo-1a2b3c4d", "cpu").metrics()
+    return ScoreReport(posenet, segnet, 30, archive, ORIGINAL, short_fingerprint(SCORER, True), "cpu").metrics()
 
 
 def result(crf: int, film_grain: int, jitter: float = 0.0, finished: float | None = None) -> RunResult:
     """A finished run's result with made-up metrics (what the engine hands `Ledger.record_result`)."""
     return RunResult(
         metrics=metrics(crf, film_grain, jitter),
-        scorer_fingerprint="demo-1a2b3c4d",
+        scorer_fingerprint=SCORER,
         scorer_demo=True,
         clip_fingerprint="clip-0123456789",
         device_kind="cpu",
@@ -70,11 +75,9 @@ def frozen_time(start: float = START, step: float = 60.0) -> Iterator[None]:
 def write_per_pair(run: RunRecord, pairs: int, seed: int) -> None:
     """A per-pair file in the run's folder, as the engine writes one."""
     rng = random.Random(seed)
-    data = {
-        "posenet": [0.02 + 0.01 * rng.random() + 0.004 * (i % 7 == 0) for i in range(pairs)],
-        "segnet": [0.004 + 0.002 * rng.random() for _ in range(pairs)],
-    }
-    (Path(run.artifacts) / "per_pair.json").write_text(json.dumps(data))
+    posenet = [0.02 + 0.01 * rng.random() + 0.004 * (i % 7 == 0) for i in range(pairs)]
+    segnet = [0.004 + 0.002 * rng.random() for _ in range(pairs)]
+    np.savez_compressed(Path(run.artifacts) / PER_PAIR_NAME, posenet=posenet, segnet=segnet)
 
 
 def stand_in_assets(root: Path) -> DemoAssets:

@@ -16,17 +16,19 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from textual.widgets import DataTable, Input, Label, Static
+from textual import events
+from textual.widgets import DataTable, Input, Label, Static, TextArea
 
 from comma_tui import demo
 from comma_tui.cli import main
+from comma_tui.screens.ffmpeg_line import FfmpegLinePrompt
 from comma_tui.screens.help import HelpScreen, keys_table
 from comma_tui.screens.review import ReviewScreen
 from comma_tui.screens.run_detail import RunDetailScreen
 from comma_tui.screens.run_form import RunForm
 from comma_tui.screens.sweep_form import SweepForm
 from comma_tui.widgets.queue_pane import stage_bars
-from engine.demo.assets import DemoAssets
+from engine.demo.layout import DemoAssets
 from engine.runs.spec import stage_names
 from ledger import Lab, Ledger, Progress
 from tests.comma_tui.app_fixtures import stand_in_assets
@@ -54,6 +56,35 @@ async def test_new_run_from_form_is_queued(lab: tuple[Lab, dict[str, str]]) -> N
         assert new.status == "queued" and new.parent == roles["floor"]
         assert new.spec["encode"]["crf"] == 30 and "crf 33 -> 30" in new.changed
         await wait_for(pilot, lambda: table.current is not None and table.current.id == new.id)
+
+
+async def test_new_run_form_fills_from_a_pasted_ffmpeg_line(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    line = (
+        'ffmpeg -nostdin -y -r 20 -i "$IN" \\\n'
+        '  -vf "scale=trunc(iw*0.45/2)*2:trunc(ih*0.45/2)*2:flags=lanczos,hqdn3d=1.5" \\\n'
+        '  -pix_fmt yuv420p -c:v libsvtav1 -preset 0 -crf 33 -svtav1-params "film-grain=22:keyint=180:scd=0" "$OUT"'
+    )
+    async with open_console(the_lab) as (app, pilot, table):
+        await select(pilot, table, roles["floor"])
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunForm))
+        form = app.screen
+        await pilot.press("ctrl+f")
+        await wait_for(pilot, lambda: isinstance(app.screen, FfmpegLinePrompt))
+        app.screen.query_one(TextArea).post_message(events.Paste(line))
+        notes = app.screen.query_one("#ffmpeg-notes", Label)
+        await wait_for(pilot, lambda: "hqdn3d" in str(notes.content))
+        assert "left out: -vf hqdn3d=1.5" in str(notes.content) and "atadenoise" in str(notes.content)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is form)
+        values = {key: form.query_one(f"#ax-{key}", Input).value for key in ("preprocess-width", "encode-crf")}
+        assert values == {"preprocess-width": "522", "encode-crf": "33"}
+        assert form.query_one("#ax-encode-params", Input).value == "scd=0"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: len(Ledger(the_lab).all()) == 12)
+        spec = Ledger(the_lab).all()[-1].spec
+        assert (spec["encode"]["film_grain"], spec["encode"]["keyint"], spec["preprocess"]["height"]) == (22, 180, 392)
 
 
 async def test_cancel_queued_run(lab: tuple[Lab, dict[str, str]]) -> None:
@@ -265,15 +296,13 @@ def test_cli_without_a_lab_says_how_to_make_one(
 
 
 def test_demo_lab_is_made_once_with_a_sweep_around_a_first_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine.demo import assets
-
     made: list[int] = []
 
     def fake_assets(root: Path, frames: int, progress: object = None) -> DemoAssets:
         made.append(frames)
         return stand_in_assets(Path(root))
 
-    monkeypatch.setattr(assets, "make_demo_assets", fake_assets)
+    monkeypatch.setattr(demo, "make_assets", fake_assets)
     root = tmp_path / "data" / "demo-lab"
     lab = demo.make_demo_lab(root)  # what `comma-tui --demo` has a child process do
     runs = Ledger(lab).all()

@@ -212,5 +212,8 @@ def test_floor_is_the_latest_promotion() -> None:
 
 
 def test_describe_group_marks_demo_scorers() -> None:
-    run = _record("r0001", 1.0, scorer_fingerprint="1a2b3c", scorer_demo=True, device_kind="mps")
-    assert describe_group(run) == "track main, scorer demo 1a2b3c, clip unknown, mps"
+    full = "1a2b3c4d" + "0" * 56
+    run = _record("r0001", 1.0, scorer_fingerprint=full, scorer_demo=True, device_kind="mps")
+    assert describe_group(run) == "track main, scorer demo-1a2b3c4d, clip unknown, mps"
+    official = _record("r0002", 1.0, scorer_fingerprint=full, device_kind="cpu")
+    assert describe_group(official) == "track main, scorer 1a2b3c4d0000, clip unknown, cpu"

@@ -70,3 +70,21 @@ def test_a_lab_from_a_newer_comma_tui_is_refused(tmp_path: Path) -> None:
 def test_stamp_and_version() -> None:
     stamped = schema.stamp({"runs": {}}, "runs")
     assert schema.version_of(stamped, Path("x"), "runs") == schema.SCHEMA_VERSION
+
+
+def test_runs_recorded_before_schema_2_keep_the_rgb_path(tmp_path: Path) -> None:
+    lab: Lab = make_lab(tmp_path)
+    old_spec = {"preprocess": {"width": 524, "height": 394}, "encode": {"crf": 30}, "inflate": {"scaler": "lanczos"}}
+    Ledger(lab).add_run(old_spec)
+    Ledger(lab).add_run({})  # what an unreadable spec file leaves
+    path = lab.ledger_dir / "runs-0000.json"
+    data = json.loads(path.read_text())
+    data["_meta"]["1"]["schema"] = 1
+    path.write_text(json.dumps(data))
+    ledger = Ledger(lab)
+    spec = ledger.get("r0001").spec
+    assert spec["preprocess"] == {"path": "rgb", "width": 524, "height": 394}
+    assert spec["inflate"] == {"path": "rgb", "scaler": "lanczos"}
+    assert spec["encode"] == {"crf": 30}
+    assert ledger.get("r0002").spec == {}
+    assert "path" not in ledger.add_run(old_spec).spec["preprocess"]  # new runs are kept as given

@@ -10,7 +10,7 @@ import pytest
 from tinydb import TinyDB
 from tinydb.table import Document
 
-from ledger import LedgerError
+from ledger import LedgerError, schema
 from ledger.files import atomic_write
 from ledger.storage import AtomicJSONStorage, read_tables, remove_stale_temps
 
@@ -25,7 +25,7 @@ def test_tinydb_round_trip_is_stamped_and_cached(tmp_path: Path) -> None:
     assert storage.signature[1] == path.stat().st_size
     on_disk = json.loads(path.read_text())
     assert on_disk["runs"] == {"7": {"id": "r0007"}}
-    assert on_disk["_meta"] == {"1": {"schema": 1, "kind": "runs"}}
+    assert on_disk["_meta"] == {"1": {"schema": schema.SCHEMA_VERSION, "kind": "runs"}}
     assert TinyDB(path, storage=AtomicJSONStorage, kind="runs").table("runs").get(doc_id=7) == {"id": "r0007"}
 
 

@@ -12,6 +12,7 @@ import pytest
 from comma_tui.cli import main
 from ledger import Lab, Ledger
 from tests.ledger.fixtures import make_lab, measured, spec
+from tests.sources import lfs_pointer, small_source
 
 
 @pytest.fixture
@@ -39,10 +40,9 @@ def one_line_error(err: str) -> str:
 
 
 def test_init_makes_a_lab(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "clip.mkv").touch()
-    (tmp_path / "models").mkdir()
+    clip, models = small_source(tmp_path)
     root = tmp_path / "newlab"
-    argv = ["init", str(root), "--clip", str(tmp_path / "clip.mkv"), "--models", str(tmp_path / "models")]
+    argv = ["init", str(root), "--clip", str(clip), "--models", str(models)]
     code, out, _ = run(capsys, *argv, "--original-bytes", "123")
     assert code == 0 and f"made lab {root.resolve()}" in out and "123 bytes" in out
     assert Lab.open(root).source().original_bytes == 123
@@ -53,6 +53,23 @@ def test_init_makes_a_lab(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
 def test_init_with_a_missing_clip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "init", str(tmp_path / "lab"), "--clip", "nope.mkv", "--models", str(tmp_path))
     assert code == 2 and "clip" in one_line_error(err) and "not found" in err
+
+
+@pytest.mark.parametrize("pointer", ["videos/0.mkv", "models/posenet.safetensors", "models/segnet.safetensors"])
+def test_init_refuses_a_checkout_without_git_lfs_pull(tmp_path: Path, capsys, pointer: str) -> None:
+    clip, models = small_source(tmp_path / "checkout")
+    lfs_pointer(tmp_path / "checkout" / pointer)
+    code, _, err = run(capsys, "init", str(tmp_path / "lab"), "--clip", str(clip), "--models", str(models))
+    assert code == 2 and f"{pointer} is a Git LFS pointer" in one_line_error(err)
+    assert "run git lfs pull in the challenge checkout" in err
+    assert not (tmp_path / "lab").exists()
+
+
+def test_init_on_a_read_only_disk_is_one_line(tmp_path: Path, capsys, mount) -> None:
+    clip, models = small_source(tmp_path)
+    read_only = mount(1, read_only=True)
+    code, _, err = run(capsys, "init", str(read_only / "lab"), "--clip", str(clip), "--models", str(models))
+    assert code == 2 and f"{read_only / 'lab'} is on a read-only filesystem: remount it" in one_line_error(err)
 
 
 def test_no_lab_says_how_to_make_one(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:

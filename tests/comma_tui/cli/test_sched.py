@@ -22,6 +22,7 @@ from engine.sched.pool import alive, child_env
 from ledger import Lab, Ledger
 from tests.ledger.fixtures import result
 from tests.polling import wait_until
+from tests.sources import lfs_pointer, small_source
 
 SPEC = """
 [run]
@@ -100,6 +101,31 @@ def test_queue_add_with_sweeps_then_list_bump_cancel_and_retry(
     data = json.loads(cli(capsys, "queue", "list", "--json", *at)[1])
     assert [q["id"] for q in data["queued"]] == ["r0004", "r0002", "r0005", "r0003"]
     assert data["state"] == "stopped" and data["running"] == []
+
+
+def test_queue_add_makes_the_lab_from_the_specs_source_on_first_use(
+    tmp_path: Path, spec_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small_source(tmp_path / "checkout")
+    spec_file.write_text(SPEC + '\n[source]\nclip = "checkout/videos/0.mkv"\nmodels = "checkout/models"\n')
+    code, out, err = cli(capsys, "queue", "add", spec_file, "--sweep", "crf=32..33", "--lab", tmp_path / "new")
+    made = Lab.open(tmp_path / "new")
+    clip = tmp_path / "checkout" / "videos" / "0.mkv"
+    assert code == 0 and err.strip() == f"made lab {made.root} from the [source] of {spec_file} (clip {clip})"
+    assert made.source().clip == clip and "2 run(s) queued" in out
+    assert [r.label for r in Ledger(made).queued()] == ["tiny crf=32", "tiny crf=33"]
+
+
+def test_queue_add_without_a_lab_or_a_source_makes_nothing(
+    tmp_path: Path, spec_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cli(capsys, "queue", "add", spec_file, "--lab", tmp_path / "new")
+    assert code == 2 and "no lab in" in err and "make one with comma-tui init" in err
+    lfs_pointer(tmp_path / "videos" / "0.mkv")
+    spec_file.write_text(SPEC + '\n[source]\nclip = "videos/0.mkv"\nmodels = "models"\n')
+    code, _, err = cli(capsys, "queue", "add", spec_file, "--lab", tmp_path / "new")
+    assert code == 2 and "is a Git LFS pointer, not a video: run git lfs pull" in err
+    assert not (tmp_path / "new").exists()
 
 
 def test_queue_add_around_floor(lab: Lab, spec_file: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from comma_tui.cli import main
-from engine.media.video import FRAME_BYTES
+from tests.sources import official_format_weights
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
@@ -44,6 +44,8 @@ def test_score_prints_the_official_report(demo_assets, light_and_heavy, capsys) 
 
 
 def test_bad_inputs_are_one_line_errors_with_exit_2(demo_assets, reference_raw, tmp_path: Path, capsys) -> None:
+    from engine.media.video import FRAME_BYTES  # torch: inside the test, so this module imports without it
+
     base = ["score", "--reference", str(demo_assets.clip), "--models", str(demo_assets.models), "--archive-bytes", "9"]
     assert main([*base, "--candidate", str(tmp_path / "missing.raw")]) == 2
     assert "raw file not found" in _one_line_error(capsys)
@@ -70,6 +72,14 @@ def test_bad_inputs_are_one_line_errors_with_exit_2(demo_assets, reference_raw, 
 
     assert main([*args, "--models", str(demo_assets.models)]) == 2
     assert "pass --archive ZIP or --archive-bytes N" in _one_line_error(capsys)
+
+
+def test_a_missing_segnet_beside_official_format_posenet_is_one_line(demo_assets, tmp_path: Path, capsys) -> None:
+    # Official-format weights carry no demo metadata: the second file must be checked all the same.
+    models = official_format_weights(demo_assets.models, tmp_path / "models", "posenet.safetensors")
+    args = ["score", "--reference", str(demo_assets.clip), "--candidate", str(demo_assets.clip)]
+    assert main([*args, "--models", str(models), "--device", "cpu"]) == 2
+    assert "segnet.safetensors not found: point --models at" in _one_line_error(capsys)
 
 
 def test_demo_assets_rejects_a_clip_without_a_pair(tmp_path: Path, capsys) -> None:

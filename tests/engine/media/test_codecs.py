@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine.demo.synthetic import SyntheticDrive
-from engine.media.codecs import CODECS, EncodeSettings, VideoEncoder
+from engine.media.codecs import CODECS, EncodeSettings, VideoEncoder, params_problem
 from engine.media.inflate_runtime import decode_rgb, inflate_video, make_postfilter
 from engine.media.video import HEIGHT, WIDTH, count_frames, open_raw
 
@@ -74,3 +74,35 @@ def test_ten_bit_output_decodes_by_the_same_colour_rule(small_frames, tmp_path: 
     )
     decoded = list(decode_rgb(video))
     assert np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(decoded, small_frames, strict=True)]) < 6
+
+
+def test_an_encode_that_fills_the_disk_leaves_no_file(small_frames, mount) -> None:
+    disk = mount(0.03)  # less than one lossless frame
+    with (
+        pytest.raises(OSError, match="No space left on device"),
+        VideoEncoder(disk / "0.mkv", EncodeSettings("libx264", crf=0, preset="ultrafast"), *SMALL) as encoder,
+    ):
+        for frame in small_frames:
+            encoder.write(frame)
+    assert list(disk.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("codec", "params", "says"),
+    [
+        ("libx264", "nonsense-key=5", "Error parsing option 'nonsense-key = 5'"),
+        ("libx265", "nonsense-key=5", "Unknown option: nonsense-key"),
+        ("libsvtav1", "film-grain=lots", "Error parsing option film-grain: lots"),
+    ],
+)
+def test_params_a_codec_refuses_are_found_before_encoding(codec: str, params: str, says: str) -> None:
+    problem = params_problem(codec, params)
+    assert problem is not None and says in problem
+
+
+@pytest.mark.parametrize(
+    ("codec", "params"),
+    [("libx264", "ref=2:bframes=1"), ("libx265", "aq-mode=1:log-level=warning"), ("libsvtav1", "tune=0:scd=0")],
+)
+def test_params_a_codec_takes_pass(codec: str, params: str) -> None:
+    assert params_problem(codec, params) is None

@@ -23,6 +23,7 @@ from engine.media.video import (
     yuv420_planes_to_rgb,
 )
 from ledger.errors import UserError
+from tests.sources import lfs_pointer
 
 
 def _bt601(y: float, u: float, v: float) -> tuple[int, int, int]:
@@ -146,3 +147,10 @@ def test_clip_decodes_frame_by_frame_and_counts(demo_assets, tmp_path: Path) -> 
             dst.mux(packet)
     assert count_frames(hevc) == 12
     assert all(np.array_equal(a, b) for a, b in zip(iter_frames(hevc), frames, strict=True))
+
+
+def test_a_git_lfs_pointer_in_place_of_the_clip_says_git_lfs_pull(tmp_path: Path) -> None:
+    clip = lfs_pointer(tmp_path / "videos" / "0.mkv")
+    for read in (count_frames, lambda path: next(iter_frames(path))):
+        with pytest.raises(UserError, match=r"0\.mkv is a Git LFS pointer, not a video: run git lfs pull in the"):
+            read(clip)

@@ -41,6 +41,15 @@ def test_deflated_is_smaller_for_compressible_data(tmp_path: Path) -> None:
     assert write_archive(tmp_path / "d.zip", files, "deflated") < write_archive(tmp_path / "s.zip", files, "stored")
 
 
+def test_an_archive_that_fills_the_disk_leaves_nothing_behind(tmp_path: Path, mount) -> None:
+    disk = mount(0.1)
+    big = tmp_path / "0.mkv"
+    big.write_bytes(os.urandom(200_000))
+    with pytest.raises(OSError, match="No space left on device"):
+        write_archive(disk / "archive.zip", {"0.mkv": big})
+    assert list(disk.iterdir()) == []
+
+
 def test_unpack_round_trip(tmp_path: Path) -> None:
     files = _files(tmp_path)
     write_archive(tmp_path / "x.zip", files)

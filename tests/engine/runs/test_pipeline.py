@@ -1,21 +1,26 @@
-"""Native runs end to end, external submissions, export, and what bad specs leave behind."""
+"""Native runs end to end, external submissions, export, and what user mistakes leave behind: nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import zipfile
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
 from comma_tui.cli import main
-from engine.media.inflate_runtime import FRAME_BYTES
-from engine.runs.pipeline import Stages
+from engine.media.inflate_runtime import FRAME_BYTES, inflate_video, make_postfilter
+from engine.runs.archive import write_archive
+from engine.runs.pipeline import Stages, encode_stage
 from engine.runs.progress import ProgressEvent
-from engine.runs.spec import stage_names
+from engine.runs.spec import SourceSpec, parse_spec, stage_names
 from ledger import Lab, Ledger
+from tests.engine.media.pattern_clip import write_pattern_clip
+from tests.sources import official_format_weights
 
 # Like the public lab's floor: svt-av1 at 524x394 with film grain 22, lanczos both ways.
 FLOOR_LIKE = """
@@ -35,6 +40,76 @@ film_grain = 22
 
 [inflate]
 scaler = "lanczos"
+"""
+
+
+# Filter chains before the encode and after the upscale, on the yuv path.
+WITH_CHAINS = """
+[run]
+label = "chains"
+
+[preprocess]
+width = 384
+height = 288
+filters = "atadenoise"
+
+[encode]
+codec = "libx265"
+crf = 30
+preset = "ultrafast"
+
+[inflate]
+filters = "unsharp=5:5:0.6"
+"""
+
+# Archives the rgb path made before the yuv path existed (main at 5d8d115; PyAV 18.1.0, FFmpeg
+# 8.1.2, SVT-AV1 4.1.0, x265 4.2), from the pattern clip's 8 frames. A new codec library may
+# legitimately change them: re-pin from a build where `path = "rgb"` is the code of that commit.
+RGB_PATH_PINS = {
+    "svt": (
+        {"width": 384, "height": 288, "scaler": "lanczos", "denoise": 4.0},
+        {"codec": "libsvtav1", "crf": 40, "preset": "12", "film_grain": 10, "keyint": 4},
+        "4769e142438212847f8d23602ff84b18e162a6b5ca2c3744bbd2134acf1963fd",
+    ),
+    "x265": (
+        {"width": 256, "height": 192, "scaler": "bicubic"},
+        {"codec": "libx265", "crf": 30, "preset": "ultrafast", "pix_fmt": "yuv420p10le", "params": "aq-mode=1"},
+        "bb6bc2f534150b1da1f139d9743f433d98bc1d6ebe73f511ca31c7d86d4b4020",
+    ),
+}
+# The svt archive inflated on the rgb path with lanczos and unsharp 5 / 0.8, by the same commit.
+RGB_INFLATE_PIN = "a2fb09263bb78eddb7002a82b3d5c866f06fc86d47d62fc948c4b00ffe9b06bc"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_rgb_path_gives_the_archives_it_gave_before(tmp_path: Path) -> None:
+    clip = write_pattern_clip(tmp_path / "pattern.mkv", 8)
+    for name, (preprocess, encode, pinned) in RGB_PATH_PINS.items():
+        spec = parse_spec(
+            {"preprocess": {"path": "rgb", **preprocess}, "encode": encode, "inflate": {"path": "rgb"}},
+            SourceSpec(clip=str(clip), models="-"),
+        )
+        video = encode_stage(spec, clip, 8, tmp_path, lambda done, total: None)
+        write_archive(tmp_path / f"{name}.zip", {"0.mkv": video}, "stored")
+        assert _sha256(tmp_path / f"{name}.zip") == pinned, f"{name}: the rgb path changed its archive"
+        if name == "svt":
+            raw = tmp_path / "0.raw"
+            inflate_video(video, raw, "lanczos", make_postfilter("unsharp", tmp_path, 5, 0.8), path="rgb")
+            assert _sha256(raw) == RGB_INFLATE_PIN
+
+
+# A quick run: small frames, the fastest svt-av1 preset.
+TINY = """
+[preprocess]
+width = 128
+height = 96
+
+[encode]
+crf = 40
+preset = 12
 """
 
 
@@ -98,6 +173,22 @@ def test_export_then_official_layout_scoring_gives_the_same_numbers(lab: Lab, fl
     exported, original = ledger.runs(text="exported")[0], ledger.get(floor_run)
     assert exported.metrics == original.metrics
     assert exported.metrics is not None and exported.metrics.charged_bytes == exported.metrics.archive_bytes
+
+
+def test_a_run_with_filter_chains_exports_and_rescores_equal(lab: Lab, tmp_path: Path) -> None:
+    spec = tmp_path / "chains.toml"
+    spec.write_text(WITH_CHAINS)
+    assert main(["run", str(spec), "--lab", str(lab.root)]) == 0
+    ledger = Ledger(lab)
+    run = ledger.runs(text="chains")[0]
+    with zipfile.ZipFile(Path(run.artifacts) / "archive.zip") as zf, zf.open("0.mkv") as video, av.open(video) as mkv:
+        assert (mkv.streams.video[0].width, mkv.streams.video[0].height) == (384, 288)
+    dest = tmp_path / "submission"
+    assert main(["export", run.id, str(dest), "--lab", str(lab.root)]) == 0
+    assert "--filters unsharp=5:5:0.6" in (dest / "inflate.sh").read_text()
+    assert main(["run", "--submission", str(dest), "--lab", str(lab.root), "--label", "chains-exported"]) == 0
+    exported = Ledger(lab).runs(text="chains-exported")[0]
+    assert exported.metrics is not None and exported.metrics == run.metrics
 
 
 def _fake_submission(folder: Path, source: Path, inflate_py: str, extra_weights: int = 0) -> Path:
@@ -164,16 +255,50 @@ def test_short_inflate_output_is_a_clear_error(lab: Lab, demo_assets, tmp_path: 
         ("[encode]\ncrf = 99\n", "out of range: use 0..63"),
         ('[source]\nclip = "/nowhere/0.mkv"\n', "source clip /nowhere/0.mkv not found"),
         ("[encode]\nqp = 30\n", "unknown key encode.qp"),
+        ('[preprocess]\nfilters = "hqdn3d=4"\n', "no filter 'hqdn3d' in this FFmpeg (a GPL filter"),
+        ('[inflate]\nfilters = "unsharp=5:5:9"\n', "out of range [-2 - 5]"),
+        ('[encode]\ncodec = "libx264"\nparams = "nonsense-key=5"\n', "libx264 refuses it"),
     ],
 )
-def test_bad_specs_fail_clearly_and_are_recorded(lab: Lab, tmp_path: Path, capsys, body: str, message: str) -> None:
+def test_a_bad_spec_is_one_line_and_not_a_run(lab: Lab, tmp_path: Path, capsys, body: str, message: str) -> None:
     spec = tmp_path / "bad.toml"
     spec.write_text(body)
-    before = {r.id for r in Ledger(lab).runs()}
+    before = Ledger(lab).all()
     assert main(["run", str(spec), "--lab", str(lab.root)]) == 2
     assert message in _one_line_error(capsys)
-    new = [r for r in Ledger(lab).runs() if r.id not in before]
-    assert len(new) == 1 and new[0].status == "failed" and message in new[0].failure_reason
+    assert Ledger(lab).all() == before
+
+
+def test_a_submission_folder_that_is_not_there_is_one_line_and_not_a_run(lab: Lab, tmp_path: Path, capsys) -> None:
+    before = Ledger(lab).all()
+    assert main(["run", "--submission", str(tmp_path / "no" / "such"), "--lab", str(lab.root)]) == 2
+    assert f"submission {tmp_path / 'no' / 'such'} is not a folder" in _one_line_error(capsys)
+    (tmp_path / "empty").mkdir()
+    assert main(["run", "--submission", str(tmp_path / "empty"), "--lab", str(lab.root)]) == 2
+    assert "has no inflate.sh" in _one_line_error(capsys)
+    assert Ledger(lab).all() == before
+
+
+def test_a_missing_segnet_beside_official_format_posenet_is_one_line(demo_assets, tmp_path: Path, capsys) -> None:
+    models = official_format_weights(demo_assets.models, tmp_path / "models", "posenet.safetensors")
+    lab = Lab.create(tmp_path / "lab", demo_assets.clip, models)
+    spec = tmp_path / "floor.toml"
+    spec.write_text(FLOOR_LIKE)
+    assert main(["run", str(spec), "--lab", str(lab.root)]) == 2
+    assert f"{models / 'segnet.safetensors'} not found: point --models at" in _one_line_error(capsys)
+    assert Ledger(lab).all() == []
+
+
+def test_run_with_a_new_lab_folder_makes_it_from_the_specs_source(demo_assets, tmp_path: Path, capsys) -> None:
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY + f'\n[source]\nclip = "{demo_assets.clip}"\nmodels = "{demo_assets.models}"\n')
+    assert main(["run", str(spec), "--lab", str(tmp_path / "lab")]) == 0
+    lab = Lab.open(tmp_path / "lab")
+    assert f"made lab {lab.root} from the [source] of {spec}" in capsys.readouterr().err
+    assert lab.source().models == demo_assets.models and [r.status for r in Ledger(lab).all()] == ["done"]
+    spec.write_text(TINY)
+    assert main(["run", str(spec), "--lab", str(tmp_path / "other")]) == 2  # no source: nothing to make it from
+    assert "no lab in" in _one_line_error(capsys) and not (tmp_path / "other").exists()
 
 
 def test_a_stage_says_it_began_before_its_first_count() -> None:

@@ -60,11 +60,30 @@ def test_a_lab_supplies_the_source_and_a_spec_may_override_part_of_it() -> None:
         ({"inflate": {"unsharp_size": 4}}, r"inflate.unsharp_size = 4 must be odd"),
         ({"inflate": {"loss": {"pixel": 0}}}, r"inflate.loss table has no positive weight"),
         ({"archive": {"compression": "xz"}}, r"archive.compression = 'xz' is not allowed: use one of stored, deflated"),
+        ({"preprocess": {"path": "bgr"}}, r"preprocess.path = 'bgr' is not allowed: use one of yuv, rgb"),
+        ({"preprocess": {"denoise": 4}}, r"preprocess.denoise is the rgb path's own denoiser: on path = 'yuv' use"),
+        ({"preprocess": {"path": "rgb", "filters": "atadenoise"}}, r"preprocess.filters run on the yuv path"),
+        ({"inflate": {"path": "rgb", "filters": "unsharp"}}, r"inflate.filters run on the yuv path"),
+        ({"preprocess": {"filters": "hqdn3d"}}, r"preprocess.filters = 'hqdn3d': no filter 'hqdn3d'.*try atadenoise"),
+        (
+            {"inflate": {"filters": "unsharp=lx=4"}},
+            r"inflate.filters = 'unsharp=lx=4': unsharp=lx=4: Invalid even size for luma matrix",
+        ),
+        ({"encode": {"codec": "libx264", "params": "nonsense-key=5"}}, r"libx264 refuses it \(Error parsing option"),
     ],
 )
 def test_bad_values_name_the_key_and_what_it_accepts(sections: dict, message: str) -> None:
     with pytest.raises(SpecError, match=message):
         spec(**sections)
+
+
+def test_new_specs_take_the_yuv_path_and_the_rgb_path_keeps_its_denoiser() -> None:
+    s = spec()
+    assert (s.preprocess.path, s.inflate.path, s.preprocess.filters, s.inflate.filters) == ("yuv", "yuv", "", "")
+    old = spec(preprocess={"path": "rgb", "denoise": 4.0}, inflate={"path": "rgb"})
+    assert old.preprocess.settings().denoise == 4.0 and old.preprocess.settings().path == "rgb"
+    with pytest.raises(SpecError, match=r"axis 'path' is in several sections: say which \(preprocess.path"):
+        resolve_axis("path")
 
 
 def test_params_pass_through_to_the_codec() -> None:
@@ -99,6 +118,7 @@ def test_toml_round_trip(tmp_path: Path) -> None:
     s = spec(
         run={"label": 'a "quoted" label', "track": "av1"},
         encode={"crf": 33, "film_grain": 22, "params": "tune=0"},
+        preprocess={"filters": "atadenoise,scale='min(iw,1000)':-2"},
         inflate={"postfilter": "unsharp", "unsharp_amount": 0.75, "loss": {"pixel": 1.0, "scorer": 0.5}},
     )
     path = tmp_path / "spec.toml"

@@ -231,7 +231,7 @@ def test_a_batch_damaged_mid_run_falls_back_to_decoding(demo_assets, reference_r
     sizes = batch_sizes(6, BATCH)
     works = list(
         prepared_batches(
-            demo_assets.clip, reference_raw, sizes, torch.device("cpu"), entry, lambda _, exc: reported.append(str(exc))
+            demo_assets.clip, reference_raw, sizes, torch.device("cpu"), entry, lambda exc: reported.append(str(exc))
         )
     )
     assert works[0].reference_outputs is not None and works[0].reference_inputs is None

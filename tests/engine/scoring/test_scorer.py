@@ -16,7 +16,8 @@ from engine.scoring import networks
 from engine.scoring.evaluate import evaluate
 from engine.scoring.model_inputs import prepare_inputs
 from engine.scoring.report import ScoreReport, score_value
-from engine.scoring.scorer import POSENET_FILE, SEGNET_FILE, Scorer, read_fingerprint
+from engine.scoring.scorer import Scorer
+from engine.scoring.weights import POSENET_FILE, SEGNET_FILE, read_fingerprint
 from ledger.errors import UserError
 from tests.engine.scoring.evaluator_oracle import oracle_evaluate, oracle_networks
 
