@@ -24,7 +24,7 @@ from comma_tui.screens.filter import FilterScreen, RunFilter
 from comma_tui.screens.prompt import TextPrompt
 from comma_tui.screens.review import neighbour_offsets
 from comma_tui.screens.run_detail import RunDetailScreen
-from comma_tui.screens.run_form import RunForm, RunRequest
+from comma_tui.screens.run_form import FormStart, RunForm, RunRequest
 from comma_tui.screens.run_screen import RunScreen
 from comma_tui.screens.sweep_form import SweepForm, SweepRequest
 from comma_tui.widgets import format as fmt
@@ -103,11 +103,12 @@ class LabActions(App[None]):
         self, spec: RunSpec, source: SourceSpec, base: RunRecord | None, measured: dict[str, RunRecord]
     ) -> None:
         tracks = self.snapshot.tracks if self.snapshot else []
+        start = FormStart(spec, source, base, tracks, measured)
         if self._run_form is None:  # one form, kept: see RunForm
-            self._run_form = RunForm(spec, source, base, tracks, measured)
+            self._run_form = RunForm(start)
             self.install_screen(self._run_form, name="run-form")
         else:
-            self._run_form.load(spec, source, base, tracks, measured)
+            self._run_form.load(start)
         self.push_screen(self._run_form, self._queue_from_form)
 
     def _queue_from_form(self, request: RunRequest | None) -> None:
@@ -165,8 +166,14 @@ class LabActions(App[None]):
         live = self.live.progress if self.live else {}
         where = ", ".join(f"{r.id} ({fmt.progress_text(live.get(r.id))})" for r in running[:3])
         question = f"Cancel {names}?"
-        detail = f"Running now: {where}. Its work so far is lost; its log is kept."
-        self.push_screen(Confirm(question, detail, yes="Cancel the runs", no="Keep them"), go)
+        lost = (
+            "Its work so far is lost; its log is kept"
+            if len(running) == 1
+            else "Their work so far is lost; their logs are kept"
+        )
+        detail = f"Running now: {where}. {lost}."
+        yes, no = ("Cancel it", "Keep it") if len(runs) == 1 else ("Cancel them", "Keep them")
+        self.push_screen(Confirm(question, detail, yes=yes, no=no), go)
 
     def retry(self, runs: list[RunRecord], after: Callable[[], None] | None = None) -> None:
         """Queue these failed, cancelled or interrupted runs again (new runs; parent: the old one)."""

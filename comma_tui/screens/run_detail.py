@@ -229,7 +229,8 @@ class RunDetailScreen(RunScreen):
             pp.segnet if pp else None, prior_pp.segnet if prior_pp else None, names
         )
         self._draw_log(run, detail.log_tail)
-        self.query_one("#artifacts", Static).update(Text(detail.artifacts or "(none)"))
+        artifacts = fmt.home_path(detail.artifacts) if detail.artifacts else "(none)"
+        self.query_one("#artifacts", Static).update(Text(artifacts))
         self.selection_changed()
 
     def selected_run(self) -> RunRecord | None:

@@ -61,6 +61,17 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
 
 
 @dataclass(frozen=True)
+class FormStart:
+    """What a new-run form starts from: a spec (the parent's, or the defaults) and what checks it."""
+
+    spec: RunSpec
+    source: SourceSpec
+    parent: RunRecord | None
+    tracks: Sequence[str]
+    measured: Mapping[str, RunRecord]  # measure_key -> the finished run that measured it
+
+
+@dataclass(frozen=True)
 class RunRequest:
     """What the form asks to queue."""
 
@@ -117,34 +128,16 @@ class RunForm(ModalScreen[RunRequest | None]):
         Binding("ctrl+f", "from_ffmpeg", "From an ffmpeg line", priority=True),
     ]
 
-    def __init__(
-        self,
-        spec: RunSpec,
-        source: SourceSpec,
-        parent: RunRecord | None = None,
-        tracks: Sequence[str] = (),
-        measured: Mapping[str, RunRecord] | None = None,
-    ) -> None:
+    def __init__(self, start: FormStart) -> None:
         super().__init__()
         self.fields: dict[str, Input | Select] = {}  # "section.key" -> its field
         self._said = ""
-        self.load(spec, source, parent, tracks, measured)
+        self.load(start)
 
-    def load(
-        self,
-        spec: RunSpec,
-        source: SourceSpec,
-        parent: RunRecord | None = None,
-        tracks: Sequence[str] = (),
-        measured: Mapping[str, RunRecord] | None = None,
-    ) -> None:
-        """Start over from `spec` (the parent's, or the defaults), as a new form would."""
-        self.base = spec
-        self.source = source
-        self.base_run = parent
-        self.tracks = list(tracks)
-        self.measured = measured or {}
-        self.spec: RunSpec | None = spec
+    def load(self, start: FormStart) -> None:
+        """Start over from `start.spec` (the parent's, or the defaults), as a new form would."""
+        self.start = start
+        self.spec: RunSpec | None = start.spec
         self.twin: RunRecord | None = None  # the finished run that measured this spec already
         if self.is_mounted:
             self._fill()
@@ -161,7 +154,7 @@ class RunForm(ModalScreen[RunRequest | None]):
                 yield Input("0", id="meta-priority", type="integer")
             with VerticalScroll(id="axes"):
                 by_section: dict[str, list[tuple[str, Any]]] = {}
-                for name, key, value in axes(self.base):
+                for name, key, value in axes(self.start.spec):
                     by_section.setdefault(name, []).append((key, value))
                 for name, keys in by_section.items():
                     yield Label(f"[{name}]", classes="form-section", markup=False)
@@ -195,14 +188,15 @@ class RunForm(ModalScreen[RunRequest | None]):
 
     def _fill(self) -> None:
         """Put the base spec, the parent and its track into the fields, then check them once."""
-        origin = f"from {self.base_run.id} (it becomes the parent)" if self.base_run else "from the defaults"
-        track = self.base_run.track if self.base_run else (self.tracks[0] if self.tracks else "main")
+        parent, tracks = self.start.parent, self.start.tracks
+        origin = f"from {parent.id} (it becomes the parent)" if parent else "from the defaults"
+        track = parent.track if parent else (tracks[0] if tracks else "main")
         self.query_one("#form-title", Label).update(f"New run {origin}")
         with self.prevent(Input.Changed, Select.Changed):  # one check below, not one per field
             self.query_one("#meta-track", Input).value = track
             self.query_one("#meta-label", Input).value = ""
             self.query_one("#meta-priority", Input).value = "0"
-            for section, key, value in axes(self.base):
+            for section, key, value in axes(self.start.spec):
                 self._set(section, key, value)
         self._check()
         self.query_one("#axes", VerticalScroll).scroll_home(animate=False)
@@ -214,11 +208,11 @@ class RunForm(ModalScreen[RunRequest | None]):
 
     def _read(self) -> RunSpec:
         """The spec the fields describe; SpecError names the key at fault."""
-        data: dict[str, dict[str, Any]] = {s: dict(t) for s, t in self.base.to_dict().items()}
+        data: dict[str, dict[str, Any]] = {s: dict(t) for s, t in self.start.spec.to_dict().items()}
         for axis, field in self.fields.items():
             section, key = axis.split(".", 1)
             data[section][key] = field.value if isinstance(field, Select) else parse_value(section, key, field.value)
-        return parse_spec(data, self.source)
+        return parse_spec(data, self.start.source)
 
     def _say(self, text: str) -> None:
         """Show the form's one error line; a label updated to the same text still costs a relayout."""
@@ -245,7 +239,7 @@ class RunForm(ModalScreen[RunRequest | None]):
             self.spec = None
             self._say("✗ the track cannot be empty (e.g. main)")
             return
-        self.twin = self.measured.get(measure_key(self.spec))
+        self.twin = self.start.measured.get(measure_key(self.spec))
         if self.twin is not None:
             self._say(
                 f"✗ {self.twin.id} measured this spec already (score {fmt.score(self.twin.score)}): "
@@ -276,7 +270,7 @@ class RunForm(ModalScreen[RunRequest | None]):
                 spec=self.spec,
                 track=self.query_one("#meta-track", Input).value.strip(),
                 label=self.query_one("#meta-label", Input).value.strip(),
-                parent=self.base_run.id if self.base_run else None,
+                parent=self.start.parent.id if self.start.parent else None,
                 priority=priority,
             )
         )

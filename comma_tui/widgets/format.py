@@ -7,6 +7,7 @@ colours and to colour-blind eyes: ★ floor, ✓ promoted, ✗ rejected, ! faile
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from ledger import Progress, RunRecord
 
@@ -108,6 +109,12 @@ def duration(seconds: float | None, unknown: str = "?") -> str:
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def home_path(path: str) -> str:
+    """A path as people write it: `~/labs/main` for one under the home folder."""
+    home = str(Path.home())
+    return "~" + path[len(home) :] if path == home or path.startswith(home + "/") else path
 
 
 def progress_text(progress: Progress | None) -> str:

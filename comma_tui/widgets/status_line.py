@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from rich.text import Text
 from textual.widgets import Static
@@ -20,8 +19,7 @@ LAB_WIDTH = 32
 
 def lab_text(lab: str, width: int = LAB_WIDTH) -> str:
     """The lab's folder as people write it (`~/labs/main`), its tail when it is long."""
-    home = str(Path.home())
-    shown = "~" + lab[len(home) :] if lab == home or lab.startswith(home + "/") else lab
+    shown = fmt.home_path(lab)
     return shown if len(shown) <= width else "…" + shown[-(width - 1) :]
 
 

@@ -262,7 +262,7 @@ async def test_review_mode_clones_a_rejection_into_a_variant(lab: tuple[Lab, dic
         assert "cost most" in str(app.screen.query_one("#review-reason", Static).content).lower()
         await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, RunForm))
-        assert app.screen.base_run is not None and app.screen.base_run.id == "r0006"
+        assert app.screen.start.parent is not None and app.screen.start.parent.id == "r0006"
 
 
 async def test_resizing_and_views_never_crash(lab: tuple[Lab, dict[str, str]]) -> None:

@@ -11,9 +11,7 @@ progress read the same on every run. Update after an intended change with
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -47,13 +45,14 @@ def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def app() -> Iterator[CommaApp]:
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CommaApp:
     """The console on the fixed ledger, with no scheduler.
 
-    The lab lives at a fixed path (the detail screen shows the run's artifacts folder).
+    The lab is `~/lab` in a home folder of the test's own, so the paths the console shows (the
+    lab, a run's artifacts) read the same on every run, and tests running at once share nothing.
     """
-    root = Path(tempfile.gettempdir()) / "comma-tui-snapshot-lab"
-    shutil.rmtree(root, ignore_errors=True)
+    root = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(root))
     assets = stand_in_assets(root / "assets")
     lab = make_lab(root / "lab", assets.clip, assets.models)
     fill_fixed(lab)
@@ -62,8 +61,7 @@ def app() -> Iterator[CommaApp]:
     (Path(failed.artifacts) / "log.txt").write_text(
         "12:00:00 stage encode: start\n12:00:12 encode frame 40 of 60\n12:00:13 out of memory\n"
     )
-    yield CommaApp(lab, start_scheduler=False)
-    shutil.rmtree(root, ignore_errors=True)
+    return CommaApp(lab, start_scheduler=False)
 
 
 async def _until(pilot: Pilot, condition: Callable[[], bool]) -> None:
