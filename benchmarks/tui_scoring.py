@@ -33,6 +33,7 @@ from engine.sched import control
 from ledger import Lab, Ledger
 
 TARGET_MS = 150.0
+CLI = "import sys; from comma_tui.cli import main; sys.exit(main(sys.argv[1:]))"  # `comma-tui`, installed or not
 SPEC = """
 [run]
 label = "scoring beside the console"
@@ -98,13 +99,14 @@ def plain_run_scoring(lab: Lab, spec: Path) -> Iterator[Callable[[], bool]]:
     """`comma-tui run SPEC` in a process of its own at normal priority; yields "is it still scoring?"."""
     before = {r.id for r in Ledger(lab).all()}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "comma_tui.cli", "run", str(spec), "--lab", str(lab.root)],
+        [sys.executable, "-c", CLI, "run", str(spec), "--lab", str(lab.root)],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
-        wait(lambda: {r.id for r in Ledger(lab).all()} - before != set(), 900, "the plain run to start")
+        wait(lambda: {r.id for r in Ledger(lab).all()} - before != set() or proc.poll() is not None, 900, "the run")
+        if proc.poll() is not None and {r.id for r in Ledger(lab).all()} == before:
+            raise RuntimeError(f"`comma-tui run` exited with status {proc.returncode} before recording a run (above)")
         (run_id,) = {r.id for r in Ledger(lab).all()} - before
         log = Path(Ledger(lab).get(run_id).artifacts) / "log.txt"
         wait(lambda: stage_of_log(log) == "score", 900, "the plain run to reach its score stage")
