@@ -11,7 +11,10 @@ progress read the same on every run. Update after an intended change with
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import fcntl
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -45,23 +48,28 @@ def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CommaApp:
+def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[CommaApp]:
     """The console on the fixed ledger, with no scheduler.
 
-    The lab is `~/lab` in a home folder of the test's own, so the paths the console shows (the
-    lab, a run's artifacts) read the same on every run, and tests running at once share nothing.
+    The lab is `~/lab` in a home folder at a fixed path: the console shows paths (the lab, a
+    run's artifacts, the form's source), so they must read the same on every run. Test runs at
+    once (several checkouts on one machine) take turns on it under a lock.
     """
-    root = tmp_path / "home"
-    monkeypatch.setenv("HOME", str(root))
-    assets = stand_in_assets(root / "assets")
-    lab = make_lab(root / "lab", assets.clip, assets.models)
-    fill_fixed(lab)
-    # A failed run's log says where it died (the detail of a failure shows it).
-    failed = Ledger(lab).get("r0007")
-    (Path(failed.artifacts) / "log.txt").write_text(
-        "12:00:00 stage encode: start\n12:00:12 encode frame 40 of 60\n12:00:13 out of memory\n"
-    )
-    return CommaApp(lab, start_scheduler=False)
+    home = Path(tempfile.gettempdir()) / "comma-tui-snapshot-home"
+    with open(f"{home}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        shutil.rmtree(home, ignore_errors=True)
+        monkeypatch.setenv("HOME", str(home))
+        assets = stand_in_assets(home / "assets")
+        lab = make_lab(home / "lab", assets.clip, assets.models)
+        fill_fixed(lab)
+        # A failed run's log says where it died (the detail of a failure shows it).
+        failed = Ledger(lab).get("r0007")
+        (Path(failed.artifacts) / "log.txt").write_text(
+            "12:00:00 stage encode: start\n12:00:12 encode frame 40 of 60\n12:00:13 out of memory\n"
+        )
+        yield CommaApp(lab, start_scheduler=False)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 async def _until(pilot: Pilot, condition: Callable[[], bool]) -> None:
@@ -89,6 +97,8 @@ def after(app: CommaApp, *keys: str, until: Callable[[], bool] = lambda: True) -
         await loaded(app)(pilot)
         await pilot.press(*keys)
         await _until(pilot, until)
+        app.clear_notifications()  # a toast lives for seconds of wall time: on a busy machine it may be gone
+        await pilot.pause()
 
     return press
 
