@@ -38,6 +38,8 @@ from ledger.errors import UserError
 POLL_SECONDS = 0.5
 MAX_BACKOFF = 30.0
 LOG_NAME = "console.log"
+#: Rows read before the rest of the history (more than a tall terminal shows).
+FIRST_PAGE_ROWS = 200
 
 
 class CommaApp(LabActions):
@@ -106,13 +108,16 @@ class CommaApp(LabActions):
         """Reload the history if its revision moved, and always the live progress."""
         self._polling = True
         try:
+            if self.snapshot is None and self._seen_revision is None:
+                # A long history: the newest runs first, so the first screen of rows paints at once.
+                self.post_message(self.LedgerLoaded(self.client.first_page(FIRST_PAGE_ROWS), {}))
             snapshot = self.client.snapshot(since=self._seen_revision)
             if snapshot is not None:
                 self._seen_revision = snapshot.revision
                 self.post_message(self.LedgerLoaded(snapshot, track_plots(snapshot)))
             self.post_message(self.LiveUpdated(self.client.live()))
             if snapshot is not None:
-                self.client.prime_search(snapshot)  # after the first paint, not before it
+                self.client.prime(snapshot)  # after the first paint, not before it
         finally:
             self._polling = False
 

@@ -30,7 +30,7 @@ from comma_tui.screens.sweep_form import SweepForm, SweepRequest
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.score_plot import PlotData
 from engine.runs.spec import RunSpec, SourceSpec
-from ledger import Lab, RunRecord
+from ledger import Lab, RunRecord, RunSummary
 
 
 class LabActions(App[None]):
@@ -86,12 +86,12 @@ class LabActions(App[None]):
 
         self.run_on_lab(call, done, new_id if select_new else (lambda _r: None), after)
 
-    def open_run_form(self, base: RunRecord | None) -> None:
+    def open_run_form(self, base: RunSummary | None) -> None:
         """Open the new-run form, prefilled from `base` (its parent) or the defaults."""
         self._open_run_form(base)
 
     @work(thread=True, group="form", exit_on_error=False)
-    def _open_run_form(self, base: RunRecord | None) -> None:
+    def _open_run_form(self, base: RunSummary | None) -> None:
         spec, source, measured = (
             self.client.spec_of(base.id if base else None),
             self.client.source(),
@@ -100,7 +100,7 @@ class LabActions(App[None]):
         self.call_from_thread(self._show_run_form, spec, source, base, measured)
 
     def _show_run_form(
-        self, spec: RunSpec, source: SourceSpec, base: RunRecord | None, measured: dict[str, RunRecord]
+        self, spec: RunSpec, source: SourceSpec, base: RunSummary | None, measured: dict[str, RunRecord]
     ) -> None:
         tracks = self.snapshot.tracks if self.snapshot else []
         start = FormStart(spec, source, base, tracks, measured)
@@ -120,16 +120,16 @@ class LabActions(App[None]):
             select_new=True,
         )
 
-    def clone(self, run: RunRecord) -> None:
+    def clone(self, run: RunSummary) -> None:
         """Queue `run`'s spec again, as its child (a deliberate second measurement)."""
         self._do(lambda: self.client.clone(run.id), lambda r: f"Queued {r.id}, a clone of {run.id}", True)
 
-    def open_sweep_form(self, base: RunRecord | None) -> None:
+    def open_sweep_form(self, base: RunSummary | None) -> None:
         """Open the sweep form around `base` (or the defaults)."""
         self._open_sweep_form(base)
 
     @work(thread=True, group="form", exit_on_error=False)
-    def _open_sweep_form(self, base: RunRecord | None) -> None:
+    def _open_sweep_form(self, base: RunSummary | None) -> None:
         spec = self.client.spec_of(base.id if base else None)
         form = SweepForm(spec, parent=base, measured=self.client.measured())
         self.call_from_thread(self.push_screen, form, self._queue_sweep)
@@ -144,7 +144,7 @@ class LabActions(App[None]):
             lambda runs: f"Queued {len(runs)} runs: {', '.join(r.id for r in runs[:6])}{'…' if len(runs) > 6 else ''}",
         )
 
-    def cancel(self, runs: list[RunRecord], after: Callable[[], None] | None = None) -> None:
+    def cancel(self, runs: list[RunSummary], after: Callable[[], None] | None = None) -> None:
         """Cancel these runs; when one is running (its work would be lost), ask first."""
         if not runs:
             return
@@ -175,7 +175,7 @@ class LabActions(App[None]):
         yes, no = ("Cancel it", "Keep it") if len(runs) == 1 else ("Cancel them", "Keep them")
         self.push_screen(Confirm(question, detail, yes=yes, no=no), go)
 
-    def retry(self, runs: list[RunRecord], after: Callable[[], None] | None = None) -> None:
+    def retry(self, runs: list[RunSummary], after: Callable[[], None] | None = None) -> None:
         """Queue these failed, cancelled or interrupted runs again (new runs; parent: the old one)."""
         if runs:
             ids = [r.id for r in runs]
@@ -186,7 +186,7 @@ class LabActions(App[None]):
                 after=after,
             )
 
-    def bump(self, run: RunRecord, delta: int) -> None:
+    def bump(self, run: RunSummary, delta: int) -> None:
         """Raise or lower a queued run's priority."""
         self._do(lambda: self.client.bump(run.id, delta), lambda r: f"{run.id} priority {r.priority:+d}")
 
@@ -202,7 +202,7 @@ class LabActions(App[None]):
         """Stop the scheduler once its running runs finish; it stays stopped until started."""
         self._do(self.client.stop_scheduler, str)
 
-    def verdict(self, run: RunRecord, verdict: str) -> None:
+    def verdict(self, run: RunSummary, verdict: str) -> None:
         """Promote or reject a measured run by hand, with a note; the prompt says where the floor goes."""
         verb = "Promote" if verdict == "promoted" else "Reject"
         floors = self.snapshot.floors if self.snapshot else {}
@@ -215,7 +215,7 @@ class LabActions(App[None]):
 
         self.push_screen(TextPrompt(title, placeholder="a note kept with the verdict", warning=warning), give)
 
-    def export(self, run: RunRecord) -> None:
+    def export(self, run: RunSummary) -> None:
         """Export a finished run as an official-layout submission folder (the prompt proposes one)."""
         default = str(self.client.default_export_dir(run.id))
 
@@ -225,7 +225,7 @@ class LabActions(App[None]):
 
         self.push_screen(TextPrompt(f"Export {run.id} to folder", value=default), export)
 
-    def open_detail(self, run: RunRecord) -> None:
+    def open_detail(self, run: RunSummary) -> None:
         """Open a run's detail screen (one screen, kept: composing it anew costs ~0.3 s)."""
         if isinstance(self.screen, RunDetailScreen):
             return
@@ -235,12 +235,20 @@ class LabActions(App[None]):
         self._detail_screen.show_run(run.id)
         self.push_screen(self._detail_screen)
 
-    def around_floor(self, run: RunRecord) -> None:
+    def around_floor(self, run: RunSummary) -> None:
         """From a rejected run: queue the floor's neighbours on the axis it changed (editable first)."""
         floor = self.snapshot.floors.get(run.track) if self.snapshot else None
         if floor is None:
             self.notify(f"track {run.track} has no floor yet: nothing to queue around", severity="warning")
             return
+        self._around_floor(run.id, floor.id)
+
+    @work(thread=True, group="form", exit_on_error=False)
+    def _around_floor(self, run_id: str, floor_id: str) -> None:
+        run, floor = self.client.get(run_id), self.client.get(floor_id)  # their specs: two records in full
+        self.call_from_thread(self._ask_around_floor, run, floor)
+
+    def _ask_around_floor(self, run: RunRecord, floor: RunRecord) -> None:
         offsets = neighbour_offsets(run, floor)
         if offsets is None:
             self.notify(
@@ -286,8 +294,9 @@ class LabActions(App[None]):
         """Put the main screen's cursor on a run (clearing a filter that hides it)."""
         while len(self.screen_stack) > 1:
             self.pop_screen()
-        run = self.snapshot.by_id.get(run_id) if self.snapshot else None
-        if run is not None and not self.filters.apply([run]):
+        snapshot = self.snapshot
+        run = snapshot.find(run_id) if snapshot is not None else None
+        if snapshot is not None and run is not None and run_id not in self.filters.apply(snapshot.table).ids:
             self.set_filters(RunFilter())
             self.notify(f"Filter cleared to show {run_id}", timeout=3)
         main = self.screen_stack[0]
@@ -295,7 +304,7 @@ class LabActions(App[None]):
             main.select_run(run_id)
 
 
-def floor_move(run: RunRecord, verdict: str, floor: RunRecord | None) -> str:
+def floor_move(run: RunSummary, verdict: str, floor: RunSummary | None) -> str:
     """What a hand verdict does to the floor, said before it is given ("" when it leaves it alone)."""
     if verdict != "promoted" or run.score is None:
         return ""

@@ -14,16 +14,23 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from comma_tui.lab_state import Live, PerPairSeries, RunDetail, SchedulerInfo, Snapshot
 from engine.runs.measured import measured_index
 from engine.runs.spec import RunSpec, SourceSpec, lab_source, parse_spec, stage_names
 from engine.sched import control
 from engine.sched.pool import LOG_NAME, log_tail
-from ledger import Lab, Ledger, RunRecord, load_per_pair
+from ledger import Lab, Ledger, RunRecord, RunSummary, SummaryTable, load_per_pair, queries
 from ledger.errors import UserError
-from ledger.queries import counts
 
 LOG_TAIL_LINES = 40
+
+
+def in_view(table: SummaryTable) -> SummaryTable:
+    """The table without its archived runs (`ledger archive`): the console shows only the others."""
+    archived = table.arrays["archived"]
+    return table.take(np.flatnonzero(~archived)) if archived.any() else table
 
 
 class LabClient:
@@ -55,39 +62,45 @@ class LabClient:
     # Reading.
 
     def snapshot(self, since: Any = None) -> Snapshot | None:
-        """The history in view (archived runs left out) at its current revision, or None when it is still `since`."""
+        """The summaries of the runs in view (archived runs left out) at the history's current revision,
+        or None when it is still `since`."""
         with self._lock:
             ledger = self.ledger
             revision = ledger.revision()
             if since is not None and revision == since:
                 return None
-            runs = [r for r in ledger.all() if not r.archived]
-            measured = [r for r in runs if r.measured]
-            queued, running = ledger.queued(), ledger.running()
-            latest = max(measured, key=lambda r: (r.finished or 0.0, r.number), default=None)
-            snapshot = Snapshot(
+            table = in_view(ledger.table())
+            running = ledger.running()
+            latest = queries.latest_measured(table)
+            return Snapshot(
                 revision=revision,
-                runs=runs,
-                by_id={r.id: r for r in runs},
-                deltas=ledger.deltas(),
-                floors=ledger.floors(),
-                counts=counts(runs),
-                tracks=ledger.tracks(),
+                table=table,
+                deltas=queries.Deltas(table, queries.floor_deltas(table)),
+                floors=queries.floors(table),
+                counts=queries.counts(table),
+                tracks=queries.tracks(table),
                 paused=ledger.paused(),
-                queued=queued,
-                running=running,
-                stages={r.id: stage_names(r.spec) for r in (*running, *queued)},
+                queued=queries.launch_order(table),
+                running=[RunSummary.of(r) for r in running],
+                stages={r.id: stage_names(r.spec) for r in running},
                 scorer=latest.scorer_fingerprint if latest else None,
                 scorer_demo=bool(latest and latest.scorer_demo),
                 latest_track=latest.track if latest else "",
             )
-        return snapshot
+
+    def first_page(self, rows: int) -> Snapshot:
+        """The newest `rows` runs' summaries alone, read before the rest of a long history (`newest_only`)."""
+        with self._lock:
+            table = in_view(self.ledger.newest(rows))
+        unknown = queries.Deltas(table, np.full(len(table), np.nan))
+        return Snapshot(None, table, unknown, {}, queries.Counts(), [], False, (), (), newest_only=True)
 
     @staticmethod
-    def prime_search(snapshot: Snapshot) -> None:
-        """Work out each record's search text now (it is cached), so the first `/` filter is quick."""
-        for r in snapshot.runs:
-            _ = r.search_text
+    def prime(snapshot: Snapshot) -> None:
+        """Read the runs' search texts and rank their labels now (both are kept), so the first `/`
+        filter and the first sort by label are quick."""
+        snapshot.table.search_blocks()
+        queries.sort_values(snapshot.table, "label")
 
     def live(self) -> Live:
         """Progress of running runs, and the scheduler's state."""
@@ -137,7 +150,7 @@ class LabClient:
         with self._lock:
             revision = self.ledger.revision()
             if self._measured is None or self._measured[0] != revision:
-                self._measured = (revision, measured_index(self.ledger.all(), self.source()))
+                self._measured = (revision, measured_index(self.ledger.records(self.ledger.measured()), self.source()))
             return self._measured[1]
 
     def spec_of(self, run_id: str | None) -> RunSpec:

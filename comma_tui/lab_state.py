@@ -6,31 +6,46 @@ the engine behind the client.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger import Counts, Progress, RunRecord
+from ledger import Counts, Deltas, Progress, RunRecord, RunSummary, RunView, SummaryTable, run_number
 from ledger.queries import Prior
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Everything the main screen draws from the history, read at one revision."""
+    """Everything the main screen draws from the history, read at one revision: the runs' summaries.
+
+    `newest_only` marks the first page, read from the newest runs alone so that the first screen
+    of rows paints before the rest of a long history is read: its other fields are left empty.
+    """
 
     revision: Any
-    runs: list[RunRecord]
-    by_id: dict[str, RunRecord]
-    deltas: dict[str, float]
-    floors: dict[str, RunRecord]
+    table: SummaryTable
+    deltas: Deltas
+    floors: dict[str, RunSummary]
     counts: Counts
     tracks: list[str]
     paused: bool
-    queued: list[RunRecord]
-    running: list[RunRecord]
-    stages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # of queued and running runs
+    queued: Sequence[RunSummary]
+    running: Sequence[RunSummary]
+    stages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # of the running runs
     scorer: str | None = None
     scorer_demo: bool = False
     latest_track: str = ""  # the track of the run measured last
+    newest_only: bool = False
+
+    @property
+    def runs(self) -> RunView:
+        """Every run, by id."""
+        return self.table.view()
+
+    def find(self, run_id: str | None) -> RunSummary | None:
+        """A run's summary, or None when it is not in this snapshot."""
+        row = self.table.index_of(run_number(run_id)) if run_id else None
+        return None if row is None else self.table.row(row)
 
     @property
     def floor_ids(self) -> set[str]:
@@ -68,7 +83,7 @@ class RunDetail:
     """One run with what the detail screen compares it against."""
 
     run: RunRecord
-    prior: Prior | None
+    prior: Prior[RunRecord] | None
     parent: RunRecord | None
     per_pair: PerPairSeries | None
     prior_per_pair: PerPairSeries | None

@@ -7,13 +7,25 @@ from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from comma_tui.lab_state import Snapshot
 from comma_tui.widgets import format as fmt
+from ledger import RunSummary
+from ledger.errors import LedgerError
 
 if TYPE_CHECKING:
     from comma_tui.app import CommaApp
 
 MAX_HITS = 20
 SEARCHED = 2000  # the newest runs a fuzzy search looks through
+
+
+def typed_run(snapshot: Snapshot, word: str) -> RunSummary | None:
+    """The run whose id is `word`, spelt in full (`r0042`), or None."""
+    try:
+        run = snapshot.find(word)
+    except LedgerError:
+        return None
+    return run if run is not None and run.id == word else None
 
 
 class RunCommands(Provider):
@@ -27,7 +39,7 @@ class RunCommands(Provider):
     async def discover(self) -> Hits:
         """Offer the newest runs when the palette opens empty."""
         snapshot = self.lab_app.snapshot
-        for run in list(reversed(snapshot.runs))[:5] if snapshot else []:
+        for run in reversed(snapshot.runs[-5:]) if snapshot else []:
             yield DiscoveryHit(f"Go to run {run.id} · {fmt.run_label(run)}", self._go(run.id), help="Select it")
 
     async def search(self, query: str) -> Hits:
@@ -36,7 +48,7 @@ class RunCommands(Provider):
         if snapshot is None:
             return
         matcher = self.matcher(query)
-        named = [snapshot.by_id[word] for word in query.split() if word in snapshot.by_id]
+        named = [run for word in query.split() if (run := typed_run(snapshot, word)) is not None]
         # An id typed in full is the run meant; else the newest runs (typing must stay quick on a huge ledger).
         found = 0
         for run in named or reversed(snapshot.runs[-SEARCHED:]):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import getpass
 import socket
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,13 +25,15 @@ from ledger.errors import LedgerError
 from ledger.lab import Lab
 from ledger.lock import DEFAULT_TIMEOUT, FileLock
 from ledger.progress import Progress, ProgressStore
-from ledger.promotion import review
+from ledger.promotion import group_floor, review
 from ledger.queue_state import QueueStateStore
 from ledger.records import RunRecord, RunStatus, Verdict, clip_log_tail, run_id, run_number
 from ledger.results import RunResult, result_changes
 from ledger.segments import RunStore
 from ledger.specdiff import changed_axes, check_spec
 from ledger.storage import signature_of
+from ledger.summary import RunSummary
+from ledger.table import RunView, SummaryTable
 
 #: Status changes `update` allows. `done` comes only from `record_result`, requeueing from `requeue`.
 S = RunStatus
@@ -61,7 +63,6 @@ class Ledger:
         self._runs = RunStore(self.folder)
         self._queue = QueueStateStore(self.folder)
         self._progress = ProgressStore(self.folder)
-        self._runs.refresh()
         self._queue.read()
 
     def __repr__(self) -> str:
@@ -95,26 +96,28 @@ class Ledger:
             if parent is not None:
                 parent_record = self.get(parent)
                 parent_id, changed = parent_record.id, changed_axes(parent_record.spec, plain)
-            number = self._runs.max_number() + 1
-            now = time.time()
-            doc = {
-                "id": run_id(number),
-                "created": now,
-                "started": now if status == S.RUNNING else None,
-                "track": track,
-                "label": str(label),
-                "notes": str(notes),
-                "spec": plain,
-                "parent": parent_id,
-                "changed": changed,
-                "status": status,
-                "priority": int(priority),
-                "position": number,
-                "artifacts": str(self.lab.run_dir(run_id(number))),
-            }
-            # The folder first: a disk that refuses it must not leave a run that can never start.
-            self.lab.run_dir(run_id(number)).mkdir(parents=True, exist_ok=True)
-            return self._runs.insert(number, doc)
+
+            def document(number: int) -> dict[str, Any]:
+                now = time.time()
+                # The folder first: a disk that refuses it must not leave a run that can never start.
+                self.lab.run_dir(run_id(number)).mkdir(parents=True, exist_ok=True)
+                return {
+                    "id": run_id(number),
+                    "created": now,
+                    "started": now if status == S.RUNNING else None,
+                    "track": track,
+                    "label": str(label),
+                    "notes": str(notes),
+                    "spec": plain,
+                    "parent": parent_id,
+                    "changed": changed,
+                    "status": status,
+                    "priority": int(priority),
+                    "position": number,
+                    "artifacts": str(self.lab.run_dir(run_id(number))),
+                }
+
+            return self._runs.append(document)
 
     def get(self, run: str) -> RunRecord:
         """The record of a run ("r0042", "r42" or "42"), as the files hold it now; an unknown id raises LedgerError."""
@@ -177,7 +180,7 @@ class Ledger:
                 raise LedgerError(f"{record.id} already has a result: a run is measured once; retry it as a new run")
             changes = result_changes(record, result)
             candidate = replace(record, **{k: v for k, v in changes.items() if k != "metrics"}, metrics=result.metrics)
-            verdict = review(candidate, self._runs.records(), self.epsilon, now=time.time())
+            verdict = review(candidate, group_floor(self._runs.table(), candidate), self.epsilon, now=time.time())
             changes["review"] = verdict.to_doc()
             done = self._runs.update(record.number, changes)
         self._progress.clear(done.id)
@@ -251,7 +254,21 @@ class Ledger:
             allowed = ", ".join(sorted(TRANSITIONS[record.status])) or "nothing: it has ended"
             raise LedgerError(f"{record.id} is {record.status} and cannot become {status} (it can become {allowed})")
 
-    # Questions.
+    # Questions: answered from the runs' summaries; full records are read only where asked for.
+
+    def table(self) -> SummaryTable:
+        """Every run's summary as columns, at the files' current state (see `ledger.table`)."""
+        return self._runs.table()
+
+    def newest(self, count: int) -> SummaryTable:
+        """The summaries of the newest `count` runs at least (a first page), without reading the rest."""
+        return self._runs.newest(count)
+
+    def records(self, runs: Iterable[RunSummary | RunRecord | str]) -> list[RunRecord]:
+        """The full records of these runs (summaries, records or ids), in the order given."""
+        if isinstance(runs, RunView):
+            return self._runs.records(runs.table.numbers[runs.rows].tolist())
+        return self._runs.records(run_number(r) if isinstance(r, str) else r.number for r in runs)
 
     def runs(
         self,
@@ -262,22 +279,30 @@ class Ledger:
         sort: str = "id",
         reverse: bool = False,
         archived: bool | None = False,
-    ) -> list[RunRecord]:
-        """Runs matching the filters, sorted (see `queries.filter_runs`, `queries.SORT_KEYS`)."""
-        found = queries.filter_runs(self._runs.records(), status, track, verdict, text, archived)
+    ) -> RunView:
+        """Summaries of the runs matching the filters, sorted (see `queries.filter_runs`, `queries.SORT_KEYS`)."""
+        found = queries.filter_runs(self._runs.table(), status, track, verdict, text, archived)
         return queries.sort_runs(found, sort, reverse)
 
-    def all(self) -> list[RunRecord]:
-        """Every run by id (a shared list: do not modify it)."""
-        return self._runs.records()
+    def all(self) -> RunView:
+        """Every run's summary, by id."""
+        return self._runs.table().view()
 
-    def queued(self) -> list[RunRecord]:
-        """Queued runs in launch order: priority high first, then position."""
-        return queries.launch_order(self._runs.records())
+    def queued(self) -> RunView:
+        """Summaries of the queued runs in launch order: priority high first, then position."""
+        return queries.launch_order(self._runs.table())
 
     def running(self) -> list[RunRecord]:
-        """Runs now running, by id."""
-        return [r for r in self._runs.records() if r.status == S.RUNNING]
+        """Runs now running, by id, in full (they are few, and whoever asks needs their pid and spec)."""
+        return self.records(queries.filter_runs(self._runs.table(), status=S.RUNNING))
+
+    def measured(self) -> RunView:
+        """Summaries of the exact (not approximate) measured runs, by id."""
+        return queries.measured(self._runs.table())
+
+    def latest(self, statuses: Iterable[RunStatus], count: int) -> list[RunRecord]:
+        """In full, the last `count` runs to end (else to be made) in one of these statuses, most recent first."""
+        return self.records(queries.latest(self._runs.table(), statuses, count))
 
     def floor(
         self,
@@ -286,41 +311,45 @@ class Ledger:
         scorer_fingerprint: str | None = None,
         clip_fingerprint: str | None = None,
         device_kind: str | None = None,
-    ) -> RunRecord | None:
+    ) -> RunSummary | None:
         """The floor of a track (its latest promotion), within the scorer, clip and device given."""
-        return queries.floor(self._runs.records(), track, scorer_fingerprint, clip_fingerprint, device_kind)
+        return queries.floor(self._runs.table(), track, scorer_fingerprint, clip_fingerprint, device_kind)
 
-    def floors(self) -> dict[str, RunRecord]:
+    def floors(self) -> dict[str, RunSummary]:
         """The floor of each track that has one."""
-        return queries.floors(self._runs.records())
+        return queries.floors(self._runs.table())
 
-    def deltas(self) -> dict[str, float]:
-        """Each measured run's score minus the current floor of its comparison group."""
-        return queries.floor_deltas(self._runs.records())
+    def deltas(self) -> queries.Deltas:
+        """Each measured run's score minus the current floor of its comparison group, by run id."""
+        table = self._runs.table()
+        return queries.Deltas(table, queries.floor_deltas(table))
 
     def turning_points(self, track: str) -> list[queries.TurningPoint]:
         """The promotions of a track's current comparison group, in order, with their deltas."""
-        return queries.turning_points(self._runs.records(), track)
+        return queries.turning_points(self._runs.table(), track)
 
-    def pareto(self, track: str | None = None) -> list[RunRecord]:
+    def pareto(self, track: str | None = None) -> list[RunSummary]:
         """The bytes-vs-score frontier of exact measured runs (of one track, or all), by bytes."""
-        return queries.pareto(self._runs.records(), track)
+        return queries.pareto(self._runs.table(), track)
 
-    def prior_of(self, run: str) -> queries.Prior | None:
-        """What a run is compared with (see `queries.prior_of`)."""
-        return queries.prior_of(self._runs.records(), self.get(run))
+    def prior_of(self, run: str) -> queries.Prior[RunRecord] | None:
+        """What a run is compared with, in full (see `queries.prior_of`): reads that run and this one."""
+        prior = queries.prior_of(self._runs.table(), self.get(run))
+        return None if prior is None else queries.Prior(self.get(prior.run.id), prior.kind)
 
     def neighbourhood(self, run: str) -> list[queries.NeighbourRow]:
         """The runs whose parent is `run`, with Δscore, Δbytes, changed axes and verdict."""
-        return queries.neighbourhood(self._runs.records(), self.get(run))
+        center = self.get(run)
+        children = queries.children(self._runs.table(), center.number)
+        return queries.neighbourhood(self.records(children), center)
 
     def counts(self, track: str | None = None) -> queries.Counts:
         """How many runs are measured, promoted, rejected, failed, queued, running..."""
-        return queries.counts(self._runs.records(), track)
+        return queries.counts(self._runs.table(), track)
 
     def tracks(self) -> list[str]:
         """Track names in the order of their first run."""
-        return queries.tracks(self._runs.records())
+        return queries.tracks(self._runs.table())
 
     def revision(self) -> tuple[Any, ...]:
         """A value that changes whenever a run or the queue's state changes: poll it to redraw."""

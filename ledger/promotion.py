@@ -17,10 +17,13 @@ The score compared is `Metrics.ranked_score`: the charged score when the run has
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
+
 from ledger.records import RunRecord, Verdict
+from ledger.summary import RunSummary
+from ledger.table import SummaryTable
 
 DEFAULT_EPSILON = 0.005
 #: Float noise allowed when a gain equals epsilon exactly (2.190 - 2.185 is 0.00499999...).
@@ -43,20 +46,29 @@ class Review:
         return {"verdict": self.verdict, "reason": self.reason, "floor": self.floor, "at": self.at}
 
 
-def in_group(record: RunRecord, group: Group) -> bool:
-    """Whether a record's score is comparable with the group's."""
-    return record.group == group
+def promotions(table: SummaryTable, among: np.ndarray) -> np.ndarray:
+    """The rows of promoted measured runs in `among` (a mask), in the order of their promotions.
+
+    Promotions are ordered by when the promoting verdict was given, then by run number; the
+    last is the floor of a group of comparable runs.
+    """
+    rows = np.flatnonzero(among & table.is_("verdict", Verdict.PROMOTED) & table.measured)
+    when = np.nan_to_num(table.arrays["verdict_at"][rows], nan=0.0)
+    return rows[np.lexsort((table.numbers[rows], when))]
 
 
-def promotion_key(record: RunRecord) -> tuple[float, int]:
-    """Order of promotions: when the promoting verdict was given, then run number."""
-    return (record.verdict_at or 0.0, record.number)
+def floor_row(table: SummaryTable, among: np.ndarray) -> int | None:
+    """The floor of the comparable runs in `among` (a mask): the row of the latest promotion, or None."""
+    rows = promotions(table, among)
+    return int(rows[-1]) if len(rows) else None
 
 
-def floor_among(runs: Iterable[RunRecord]) -> RunRecord | None:
-    """The floor of a set of comparable runs: the most recently promoted measured run."""
-    promoted = [r for r in runs if r.verdict == Verdict.PROMOTED and r.measured]
-    return max(promoted, key=promotion_key, default=None)
+GROUP = ("track", "scorer_fingerprint", "clip_fingerprint", "device_kind")
+
+
+def in_group(table: SummaryTable, group: Group) -> np.ndarray:
+    """Which runs' scores are comparable with the group's (exactly its track, scorer, clip and device)."""
+    return table.where(**dict(zip(GROUP, group, strict=True)))
 
 
 def describe_group(record: RunRecord) -> str:
@@ -66,18 +78,21 @@ def describe_group(record: RunRecord) -> str:
     return f"track {record.track}, scorer {scorer}, clip {clip}, {record.device_kind or 'unknown device'}"
 
 
-def _changes(record: RunRecord, floor: RunRecord) -> str:
+def _changes(record: RunRecord, floor: RunSummary) -> str:
     if not record.changed:
         return ""
     source = "" if record.parent == floor.id or record.parent is None else f" from {record.parent}"
     return f"; changed {', '.join(record.changed)}{source}"
 
 
-def review(record: RunRecord, runs: Iterable[RunRecord], epsilon: float, now: float) -> Review:
-    """The verdict on a freshly measured `record` against the floor of its group in `runs`.
+def group_floor(table: SummaryTable, record: RunRecord) -> RunSummary | None:
+    """The floor `record` is reviewed against: that of its group among the other runs of `table`."""
+    row = floor_row(table, in_group(table, record.group) & (table.numbers != record.number))
+    return None if row is None else table.row(row)
 
-    `runs` may include `record` itself; it is ignored.
-    """
+
+def review(record: RunRecord, floor: RunSummary | None, epsilon: float, now: float) -> Review:
+    """The verdict on a freshly measured `record` against the floor of its group (`group_floor`)."""
     if record.metrics is None:
         raise ValueError(f"{record.id} has no metrics to review")
     score = record.metrics.ranked_score
@@ -88,12 +103,11 @@ def review(record: RunRecord, runs: Iterable[RunRecord], epsilon: float, now: fl
             None,
             now,
         )
-    floor = floor_among(r for r in runs if r.id != record.id and in_group(r, record.group))
     if floor is None:
         return Review(
             Verdict.PROMOTED, f"first measured run of {describe_group(record)}: it is the first floor", None, now
         )
-    floor_score = floor.metrics.ranked_score if floor.metrics else float("nan")
+    floor_score = floor.score if floor.score is not None else float("nan")
     delta = score - floor_score
     versus = f"{_signed(delta)} vs floor {floor_score:.3f} ({floor.id})"
     changes = _changes(record, floor)

@@ -16,6 +16,7 @@ from a file's tables at version `old` to the same tables at `old + 1`.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,10 +54,14 @@ MIGRATIONS: dict[int, Callable[[Tables], Tables]] = {1: _specs_keep_the_rgb_path
 
 
 def stamp(tables: Tables, kind: str) -> Tables:
-    """The tables with the current schema version and the file's kind written into `_meta`."""
-    stamped = dict(tables)
-    stamped[META_TABLE] = {"1": {"schema": SCHEMA_VERSION, "kind": kind}}
-    return stamped
+    """The tables with the schema version, the file's kind and a fresh write token in `_meta`.
+
+    `_meta` comes first, so that its token can be read from the head of the file alone: the
+    token is new on every write, which is how a summary tells the version it summarises (see
+    `ledger.summary_file`).
+    """
+    meta = {"1": {"schema": SCHEMA_VERSION, "kind": kind, "token": secrets.token_hex(8)}}
+    return {META_TABLE: meta} | {name: table for name, table in tables.items() if name != META_TABLE}
 
 
 def version_of(tables: Tables, path: Path, kind: str) -> int:

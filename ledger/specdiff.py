@@ -82,3 +82,17 @@ def check_spec(spec: Any) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise ValueError(f"a run spec must be plain JSON data (str, numbers, bools, lists, dicts): {exc}") from None
     return plain
+
+
+def brief(spec: Mapping[str, Any]) -> str:
+    """What a run tried, in a few words, for a run with no label: `svtav1 crf35 fg22 524x394`."""
+    encode = spec.get("encode", {}) if isinstance(spec, Mapping) else {}
+    pre = spec.get("preprocess", {}) if isinstance(spec, Mapping) else {}
+    encode = encode if isinstance(encode, Mapping) else {}
+    pre = pre if isinstance(pre, Mapping) else {}
+    parts = [str(encode.get("codec", "")).removeprefix("lib"), f"crf{encode.get('crf', '?')}"]
+    if encode.get("film_grain"):
+        parts.append(f"fg{encode['film_grain']}")
+    if pre.get("width"):
+        parts.append(f"{pre['width']}x{pre.get('height', '?')}")
+    return " ".join(p for p in parts if p)

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+import orjson
 from tinydb.storages import Storage
 
 from ledger.errors import LedgerError
@@ -30,11 +32,50 @@ from ledger.schema import META_TABLE, Tables, migrate, stamp
 
 #: Identity of one version of a file: (inode, size, mtime in ns). A rename gives a new inode.
 Signature = tuple[int, int, int]
+#: Identity of one version of a ledger file that survives a copy of the lab: (write token, size,
+#: mtime in ns). Files written before tokens existed use their inode in place of the token.
+Version = tuple[str, int, int]
+
+_HEAD = re.compile(rb'^\{"_meta":\{"1":(\{[^{}]*\})\}')
+_HEAD_BYTES = 256
 
 
 def signature_of(st: os.stat_result) -> Signature:
     """The identity of a file version, from its stat."""
     return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def version_of(token: Any, sig: Signature) -> Version:
+    """The version of a file with this write token (None for files written before tokens) and stat."""
+    return (token if isinstance(token, str) else f"inode {sig[0]}", sig[1], sig[2])
+
+
+def token_of(tables: Tables) -> str | None:
+    """The write token stamped into a file's `_meta` (None when it has none)."""
+    meta = tables.get(META_TABLE, {}).get("1")
+    token = meta.get("token") if isinstance(meta, dict) else None
+    return token if isinstance(token, str) else None
+
+
+def read_version(path: Path) -> tuple[Version, Signature] | None:
+    """The version and signature of a ledger file, read from its head alone (None when it does not exist)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        sig = signature_of(os.fstat(fd))
+        head = os.read(fd, _HEAD_BYTES)
+    finally:
+        os.close(fd)
+    match = _HEAD.match(head)
+    token = None
+    if match:
+        try:
+            token = orjson.loads(match.group(1)).get("token")
+        except orjson.JSONDecodeError:
+            token = None
+    return version_of(token, sig), sig
 
 
 def _damaged(path: Path, what: str) -> LedgerError:
@@ -61,16 +102,23 @@ def read_tables(path: Path, kind: str) -> tuple[Tables | None, Signature | None]
     if not raw.strip():
         raise _damaged(path, "it is empty")
     try:
-        tables = json.loads(raw)
+        tables = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        tables = _parse_slowly(raw, path)  # the standard parser says what is wrong, and where
+    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+        raise _damaged(path, "it is JSON, but not a table of documents")
+    return migrate(tables, path, kind), sig
+
+
+def _parse_slowly(raw: bytes, path: Path) -> Any:
+    try:
+        return json.loads(raw)
     except UnicodeDecodeError:
         raise _damaged(path, "it is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         short = exc.pos >= len(raw.rstrip()) or exc.msg.startswith("Unterminated string")
         cut = " (it is cut short)" if short else ""
         raise _damaged(path, f"not valid JSON at line {exc.lineno} column {exc.colno}{cut}") from None
-    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
-        raise _damaged(path, "it is JSON, but not a table of documents")
-    return migrate(tables, path, kind), sig
 
 
 class AtomicJSONStorage(Storage):
@@ -126,8 +174,12 @@ __all__ = [
     "META_TABLE",
     "AtomicJSONStorage",
     "Signature",
+    "Version",
     "atomic_write",
     "read_tables",
+    "read_version",
     "remove_stale_temps",
     "signature_of",
+    "token_of",
+    "version_of",
 ]

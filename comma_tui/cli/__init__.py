@@ -7,20 +7,46 @@ status 2; no traceback reaches the user for those.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from comma_tui.cli import assets, ledger, run, sched, score, spec
 from engine import __version__
 from ledger.errors import UserError, machine_fault
 
-COMMANDS = (assets, score, run, ledger, sched, spec)
+#: Each command, and the module of this package that defines it. Only the module of the command
+#: being run is imported: `ledger show` has no need of the codecs or the scheduler, whose imports
+#: would cost more than the command itself.
+COMMANDS = {
+    "demo-assets": "assets",
+    "score": "score",
+    "run": "run",
+    "export": "run",
+    "init": "ledger",
+    "ledger": "ledger",
+    "sched": "sched",
+    "queue": "sched",
+    "spec": "spec",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser: global options plus every command group's subcommands."""
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command `argv` runs (None when it names none, or asks for help)."""
+    args = iter(argv)
+    for arg in args:
+        if arg == "--lab":
+            next(args, None)
+        elif arg in COMMANDS:
+            return arg
+        elif not arg.startswith("--lab=") and arg not in ("--demo",):
+            return None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser: global options plus the subcommands of every group, or only of the command `argv` runs."""
     parser = argparse.ArgumentParser(
         prog="comma-tui",
         description="The lab console for the comma.ai video compression challenge.",
@@ -32,14 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo", action="store_true", help="use the demo lab (made on first use), for the console or any command"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMANDS:
-        module.register(sub)
+    command = command_of(argv) if argv is not None else None
+    for name in dict.fromkeys(COMMANDS.values()):
+        if command is None or COMMANDS[command] == name:
+            importlib.import_module(f"comma_tui.cli.{name}").register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `comma-tui` script."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.app_lab and hasattr(args, "lab") and args.lab is None:
         args.lab = Path(args.app_lab)  # `comma-tui --lab DIR ledger list` means that lab too

@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from comma_tui.cli.labs import make_lab
 from comma_tui.widgets.comparison import comparison_lines
 from comma_tui.widgets.format import duration, run_label
-from ledger import DEFAULT_EPSILON, Lab, Ledger, RunRecord
+from ledger import DEFAULT_EPSILON, Lab, Ledger, RunRecord, RunView
 from ledger.errors import UserError
 from ledger.export import FORMATS, export, when
 from ledger.queries import SORT_KEYS, Prior
@@ -103,7 +104,7 @@ def run_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _filtered(ledger: Ledger, args: argparse.Namespace) -> list[RunRecord]:
+def _filtered(ledger: Ledger, args: argparse.Namespace) -> RunView:
     return ledger.runs(
         status=args.status,
         track=args.track,
@@ -118,14 +119,14 @@ def _filtered(ledger: Ledger, args: argparse.Namespace) -> list[RunRecord]:
 def run_list(args: argparse.Namespace) -> int:
     """`comma-tui ledger list`: a table of runs (or JSON)."""
     ledger = open_ledger(args.lab)
-    records = _filtered(ledger, args)
+    runs = _filtered(ledger, args)
     deltas = ledger.deltas()
     if args.json:
-        rows = [r.to_dict() | {"delta_vs_floor": deltas.get(r.id)} for r in records]
+        rows = [r.to_dict() | {"delta_vs_floor": deltas.get(r.id)} for r in ledger.records(runs)]
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
     total = len(ledger.runs(archived=args.archived))
-    if not records:
+    if not runs:
         if args.archived:
             print(
                 "no archived runs match" if total else "no archived runs (comma-tui ledger archive RUN... makes some)"
@@ -136,18 +137,17 @@ def run_list(args: argparse.Namespace) -> int:
             )
         return 0
     floor_runs = ledger.floors()
-    print(_table(records, deltas, {r.id for r in floor_runs.values()}))
-    shown = f"{len(records)} runs" if len(records) == total else f"{len(records)} of {total} runs"
+    print(_table(runs, deltas, {r.id for r in floor_runs.values()}))
+    shown = f"{len(runs)} runs" if len(runs) == total else f"{len(runs)} of {total} runs"
     floor_text = ", ".join(f"{t} {r.id} {r.score:.3f}" for t, r in floor_runs.items() if r.score is not None)
     print(f"{shown}" + (f"; * floor: {floor_text}" if floor_text else ""))
     return 0
 
 
-def _table(records: list[RunRecord], deltas: dict[str, float], floors: set[str]) -> str:
+def _table(runs: RunView, deltas: Mapping[str, float], floors: set[str]) -> str:
     head = ["id", "track", "label", "status", "score", "Δfloor", "bytes", "PoseNet", "SegNet", "verdict"]
     rows = []
-    for r in records:
-        m = r.metrics
+    for r in runs:
         delta = deltas.get(r.id)
         verdict = (r.verdict or "-") + (" (hand)" if r.overridden else "")
         rows.append(
@@ -158,9 +158,9 @@ def _table(records: list[RunRecord], deltas: dict[str, float], floors: set[str])
                 r.status + (" ~" if r.approximate else ""),
                 "" if r.score is None else f"{r.score:.3f}",
                 "" if delta is None else f"{delta:+.3f}",
-                "" if m is None else f"{m.total_bytes:,}",
-                "" if m is None else f"{m.posenet:.5f}",
-                "" if m is None else f"{m.segnet:.5f}",
+                "" if r.total_bytes is None else f"{r.total_bytes:,}",
+                "" if r.posenet is None else f"{r.posenet:.5f}",
+                "" if r.segnet is None else f"{r.segnet:.5f}",
                 verdict,
             ]
         )
@@ -194,7 +194,7 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def show_lines(r: RunRecord, prior: Prior | None) -> list[str]:
+def show_lines(r: RunRecord, prior: Prior[RunRecord] | None) -> list[str]:
     """The report of `ledger show`, line by line."""
     title = f"{r.id}  track {r.track}  {r.status}" + (f"  {r.verdict}" if r.verdict else "")
     lines = [title + (f"  “{r.label}”" if r.label else "")]
@@ -272,7 +272,7 @@ def run_export(args: argparse.Namespace) -> int:
     if args.format not in FORMATS:
         raise UserError(f"unknown export format {args.format!r}: use --format csv, json or md")
     ledger = open_ledger(args.lab)
-    records = _filtered(ledger, args)
+    records = ledger.records(_filtered(ledger, args))
     text = export(records, args.format, ledger.deltas())
     if args.output is None:
         sys.stdout.write(text)

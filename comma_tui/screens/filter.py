@@ -13,7 +13,7 @@ from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, Select
 
-from ledger import STATUSES, VERDICTS, RunRecord
+from ledger import STATUSES, VERDICTS, RunView, SummaryTable
 from ledger.queries import filter_runs
 
 FIELDS = ("track", "status", "verdict")
@@ -37,12 +37,12 @@ class RunFilter:
         """The same filter, hiding cancelled runs or not."""
         return replace(self, hide_cancelled=hide)
 
-    def apply(self, runs: Sequence[RunRecord]) -> list[RunRecord]:
-        """The runs this filter lets through."""
-        if not self:
-            return list(runs)
-        found = filter_runs(runs, self.status, self.track, self.verdict, self.text or None, archived=None)
-        return [r for r in found if r.status != "cancelled"] if self.hide_cancelled else found
+    def apply(self, table: SummaryTable) -> RunView:
+        """The runs of `table` this filter lets through (the table holds only the runs in view)."""
+        status: str | list[str] | None = self.status
+        if self.hide_cancelled:
+            status = [s for s in ([self.status] if self.status else STATUSES) if s != "cancelled"]
+        return filter_runs(table, status, self.track, self.verdict, self.text or None, archived=None)
 
     def __bool__(self) -> bool:
         return bool(self.text or self.track or self.status or self.verdict or self.hide_cancelled)

@@ -23,7 +23,7 @@ from comma_tui.widgets.ledger_table import LedgerTable
 from comma_tui.widgets.queue_pane import QueuePane, QueueState
 from comma_tui.widgets.score_plot import PlotData, ScorePlot
 from comma_tui.widgets.status_line import StatusLine
-from ledger import RunRecord
+from ledger import RunSummary
 
 PLOT_FOLLOW_SECONDS = 0.15
 
@@ -75,8 +75,9 @@ class MainScreen(RunScreen):
 
     def _on_ledger(self, snapshot: Snapshot) -> None:
         self._draw_table(snapshot)
-        self._draw_plot(snapshot)
-        self._draw_queue()
+        if not snapshot.newest_only:  # the first page: the other panes wait for the whole history
+            self._draw_plot(snapshot)
+            self._draw_queue()
         self._draw_status()
         self.selection_changed()
 
@@ -86,20 +87,26 @@ class MainScreen(RunScreen):
         self.selection_changed()
 
     def _on_filters(self, _filters: RunFilter) -> None:
-        if self.lab_app.snapshot is not None:
-            self._on_ledger(self.lab_app.snapshot)
+        snapshot = self.lab_app.snapshot
+        if snapshot is not None:  # the queue does not filter: it stays as drawn
+            self._draw_table(snapshot)
+            if not snapshot.newest_only:
+                self._draw_plot(snapshot)
+            self._draw_status()
 
     def _draw_table(self, snapshot: Snapshot) -> None:
         filters = self.lab_app.filters
         table = self.table
-        shown = filters.apply(snapshot.runs)
+        shown = filters.apply(snapshot.table)
         table.set_runs(shown, snapshot.deltas, snapshot.floor_ids)
-        table.keep_marks(snapshot.by_id)
+        table.keep_marks(snapshot.table)
         if self._pending_select is not None and table.select(self._pending_select):
             self._pending_select = None
         described = f" · {filters.describe()}" if filters else ""
-        table.border_title = Text(f"Ledger · {len(shown)} of {len(snapshot.runs)}{described}")
-        if not snapshot.runs:
+        total = f"the newest {len(snapshot.table)}, reading the rest…" if snapshot.newest_only else len(snapshot.table)
+        table.border_title = Text(f"Ledger · {len(shown)} of {total}{described}")
+        table.border_subtitle = f"{table.sort_key} {'▼' if table.sort_reverse else '▲'} (o: sort)"
+        if not len(snapshot.table):
             table.empty_text = "no runs yet: n queues one, s a sweep"
         else:
             table.empty_text = f"no run matches {filters.describe()}: / changes the filter (Ctrl+R in it clears)"
@@ -122,7 +129,7 @@ class MainScreen(RunScreen):
 
     def _draw_queue(self) -> None:
         snapshot, live = self.lab_app.snapshot, self.lab_app.live
-        if snapshot is None:
+        if snapshot is None or snapshot.newest_only:
             return
         state = QueueState(
             running=snapshot.running,
@@ -154,7 +161,7 @@ class MainScreen(RunScreen):
     def _follow_selection(self) -> None:
         self._plot_timer = None
         snapshot, selected = self.lab_app.snapshot, self.selected_run()
-        if snapshot is None:
+        if snapshot is None or snapshot.newest_only:
             return
         if selected is not None and selected.track != self._plot_track:
             self._draw_plot(snapshot)
@@ -201,11 +208,11 @@ class MainScreen(RunScreen):
         filters = self.lab_app.filters
         self.lab_app.set_filters(filters.with_hidden_cancelled(not filters.hide_cancelled))
 
-    def selected_run(self) -> RunRecord | None:
+    def selected_run(self) -> RunSummary | None:
         """The run under the ledger's cursor."""
         return self.table.current
 
-    def marked_runs(self) -> list[RunRecord]:
+    def marked_runs(self) -> list[RunSummary]:
         """The marked runs (in the ledger's order), else the run under the cursor."""
         return self.table.marked_runs() or super().marked_runs()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -18,22 +19,24 @@ from comma_tui.lab_state import Snapshot
 from comma_tui.screens.run_screen import RunScreen
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.key_footer import KeyFooter
-from ledger import RunRecord
+from ledger import RunRecord, RunSummary, RunView, Verdict
 from ledger.specdiff import IGNORED, flatten
 
 LIMIT = 500
 
 
-def rejected_newest_first(snapshot: Snapshot) -> list[RunRecord]:
+def rejected_newest_first(snapshot: Snapshot) -> RunView:
     """Rejected runs, the most recent verdict first."""
-    rejected = [r for r in snapshot.runs if r.verdict == "rejected"]
-    rejected.sort(key=lambda r: (r.verdict_at or r.finished or 0.0, r.number), reverse=True)
-    return rejected
+    table = snapshot.table
+    rows = np.flatnonzero(table.is_("verdict", Verdict.REJECTED))
+    when = table.arrays["verdict_at"][rows]
+    when = np.where(np.isnan(when), table.arrays["finished"][rows], when)
+    return table.view(rows[np.lexsort((table.numbers[rows], np.nan_to_num(when, nan=0.0)))][::-1])
 
 
-def cost_cell(run: RunRecord, snapshot: Snapshot) -> str:
+def cost_cell(run: RunSummary, snapshot: Snapshot) -> str:
     """`SegNet +0.014`: the term that cost the run most against the floor it lost to."""
-    floor = snapshot.by_id.get(run.compared_with or "")
+    floor = snapshot.find(run.compared_with)
     cost = fmt.costliest_term(run, floor)
     return f"{cost[0]} {fmt.delta(cost[1])}" if cost else ""
 
@@ -104,7 +107,7 @@ class ReviewScreen(RunScreen):
             )
         more = f" (newest {LIMIT} shown)" if len(rejected) > LIMIT else ""
         table.border_title = f"Rejection review · {len(rejected)} rejected, newest first{more}"
-        if keep is not None and keep.id in snapshot.by_id and keep.verdict == "rejected":
+        if keep is not None and (now := snapshot.find(keep.id)) is not None and now.verdict == Verdict.REJECTED:
             table.move_cursor(row=table.get_row_index(keep.id))
         self._show_reason()
 
@@ -133,11 +136,11 @@ class ReviewScreen(RunScreen):
             text.append(f"\nCost most against the floor {run.compared_with}: {cost}", style="bold")
         reason.update(text)
 
-    def selected_run(self) -> RunRecord | None:
+    def selected_run(self) -> RunSummary | None:
         """The highlighted rejected run."""
         snapshot = self.lab_app.snapshot
         table = self.query_one("#review", DataTable)
         if snapshot is None or table.row_count == 0:
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return snapshot.by_id.get(key or "")
+        return snapshot.find(key)

@@ -21,7 +21,7 @@ from comma_tui.widgets import format as fmt
 from comma_tui.widgets.comparison import comparison_table
 from comma_tui.widgets.key_footer import KeyFooter
 from comma_tui.widgets.pair_plot import PairPlot
-from ledger import RunRecord
+from ledger import RunRecord, RunSummary
 from ledger.specdiff import flatten
 
 LIVE_SECONDS = 1.0
@@ -178,8 +178,8 @@ class RunDetailScreen(RunScreen):
         self.post_message(self.Loaded(self.lab_app.client.detail(self.run_id)))
 
     def _on_ledger(self, snapshot: Snapshot) -> None:
-        current = snapshot.by_id.get(self.run_id)
-        if self.is_current and self.detail is not None and current is not None and current != self.detail.run:
+        current = snapshot.find(self.run_id)
+        if self.is_current and self.detail is not None and current not in (None, RunSummary.of(self.detail.run)):
             self.load()
 
     def _live(self) -> None:
@@ -233,6 +233,6 @@ class RunDetailScreen(RunScreen):
         self.query_one("#artifacts", Static).update(Text(artifacts))
         self.selection_changed()
 
-    def selected_run(self) -> RunRecord | None:
+    def selected_run(self) -> RunSummary | None:
         """The run shown."""
-        return self.detail.run if self.detail else None
+        return RunSummary.of(self.detail.run) if self.detail else None

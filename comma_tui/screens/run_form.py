@@ -39,7 +39,7 @@ from engine.runs.spec import (
     parse_axis_value,
     parse_spec,
 )
-from ledger import RunRecord
+from ledger import RunRecord, RunSummary
 from ledger.errors import UserError
 
 #: Run-section keys kept out of the axes: the ledger records them for every run (as track, label,
@@ -66,7 +66,7 @@ class FormStart:
 
     spec: RunSpec
     source: SourceSpec
-    parent: RunRecord | None
+    parent: RunSummary | None
     tracks: Sequence[str]
     measured: Mapping[str, RunRecord]  # measure_key -> the finished run that measured it
 

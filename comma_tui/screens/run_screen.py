@@ -15,7 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from engine.sched.control import CANCELLABLE, RETRYABLE, why_not_bump, why_not_cancel, why_not_retry
-from ledger import RunRecord
+from ledger import RunSummary
 
 if TYPE_CHECKING:
     from comma_tui.app import CommaApp
@@ -45,7 +45,7 @@ RUN_BINDINGS: list[BindingType] = [
 RUN_ACTIONS = ("cancel", "retry", "clone", "bump", "verdict", "export", "detail", "around")
 
 
-def why_not(action: str, run: RunRecord | None, runs: list[RunRecord]) -> str | None:
+def why_not(action: str, run: RunSummary | None, runs: list[RunSummary]) -> str | None:
     """Why `action` cannot apply to the selected `run` (and the marked `runs`), or None when it can."""
     if action in ("cancel", "retry"):
         check = why_not_cancel if action == "cancel" else why_not_retry
@@ -97,11 +97,11 @@ class RunScreen(Screen[None]):
         """The app, typed."""
         return cast("CommaApp", self.app)
 
-    def selected_run(self) -> RunRecord | None:
+    def selected_run(self) -> RunSummary | None:
         """The run the keys act on (the cursor's, or the one shown)."""
         return None
 
-    def marked_runs(self) -> list[RunRecord]:
+    def marked_runs(self) -> list[RunSummary]:
         """The runs cancel and retry act on: the marked ones, else the selected one."""
         run = self.selected_run()
         return [run] if run is not None else []

@@ -25,7 +25,7 @@ from comma_tui.screens.run_form import LEDGER_KEYS
 from engine.runs.measured import measure_key
 from engine.runs.spec import RunSpec, SpecError, resolve_axis
 from engine.runs.sweep import grid, parse_sweep
-from ledger import RunRecord
+from ledger import RunRecord, RunSummary
 from ledger.errors import UserError
 
 ROWS = 2
@@ -67,7 +67,7 @@ class SweepForm(ModalScreen[SweepRequest | None]):
     ]
 
     def __init__(
-        self, spec: RunSpec, parent: RunRecord | None = None, measured: Mapping[str, RunRecord] | None = None
+        self, spec: RunSpec, parent: RunSummary | None = None, measured: Mapping[str, RunRecord] | None = None
     ) -> None:
         super().__init__()
         self.base = spec

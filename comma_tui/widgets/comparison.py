@@ -65,13 +65,13 @@ def comparison_rows(run: RunRecord, prior: RunRecord | None) -> list[ComparisonR
     return rows
 
 
-def headers(run: RunRecord, prior: Prior | None) -> tuple[str, str, str, str]:
+def headers(run: RunRecord, prior: Prior[RunRecord] | None) -> tuple[str, str, str, str]:
     """The column titles: the prior says what it is (`Floor r0004`, `Parent r0002`)."""
     before = f"{prior.kind.title()} {prior.run.id}" if prior is not None else "Prior"
     return ("", before, f"Current {run.id}", "Delta")
 
 
-def comparison_lines(run: RunRecord, prior: Prior | None) -> list[str]:
+def comparison_lines(run: RunRecord, prior: Prior[RunRecord] | None) -> list[str]:
     """The comparison as aligned text lines (the CLI's)."""
     rows = [list(headers(run, prior))]
     for row in comparison_rows(run, prior.run if prior else None):
@@ -83,7 +83,7 @@ def comparison_lines(run: RunRecord, prior: Prior | None) -> list[str]:
     ]
 
 
-def comparison_table(run: RunRecord, prior: Prior | None) -> Table:
+def comparison_table(run: RunRecord, prior: Prior[RunRecord] | None) -> Table:
     """The comparison as a Rich table whose columns fit their content (the detail screen's)."""
     names = headers(run, prior)
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ledger import Progress, RunRecord
+from ledger import Progress, RunRecord, RunSummary
+from ledger.specdiff import brief
 
 FLOOR = "★"
 PROMOTED = "✓"
@@ -31,7 +32,7 @@ def status_text(status: str) -> str:
     return STATUS_TEXT.get(status, status)
 
 
-def verdict_text(run: RunRecord, is_floor: bool) -> str:
+def verdict_text(run: RunRecord | RunSummary, is_floor: bool) -> str:
     """The verdict with its symbol; the current floor says so."""
     if is_floor:
         return f"{FLOOR} floor"
@@ -42,7 +43,7 @@ def verdict_text(run: RunRecord, is_floor: bool) -> str:
     return ""
 
 
-def verdict_class(run: RunRecord, is_floor: bool) -> str:
+def verdict_class(run: RunRecord | RunSummary, is_floor: bool) -> str:
     """The style name of a run's row: floor, promoted, rejected, failed, running, quiet or plain."""
     if is_floor:
         return "floor"
@@ -127,27 +128,21 @@ def progress_text(progress: Progress | None) -> str:
     return f"{progress.stage} {progress.done}/{progress.total}{left}"
 
 
-def costliest_term(run: RunRecord, against: RunRecord | None) -> tuple[str, float] | None:
+def costliest_term(run: RunRecord | RunSummary, against: RunRecord | RunSummary | None) -> tuple[str, float] | None:
     """The score term that cost `run` the most against `against` (name, how much), or None."""
-    if run.metrics is None or against is None or against.metrics is None:
+    mine, theirs = _terms(run), _terms(against)
+    if mine is None or theirs is None:
         return None
-    mine, theirs = run.metrics.terms, against.metrics.terms
     name = max(mine, key=lambda k: mine[k] - theirs[k])
     return TERM_NAMES[name], mine[name] - theirs[name]
 
 
-def run_label(run: RunRecord) -> str:
+def run_label(run: RunRecord | RunSummary) -> str:
     """A run's label, or what it tried when it has none: every view names an unlabelled run alike."""
-    return run.label or short_spec(run)
+    return run.label or (run.brief if isinstance(run, RunSummary) else brief(run.spec))
 
 
-def short_spec(run: RunRecord) -> str:
-    """What a run tried, in a few words, for a row with no label: `libsvtav1 crf35 fg22 524x394`."""
-    encode = run.spec.get("encode", {}) if isinstance(run.spec, dict) else {}
-    pre = run.spec.get("preprocess", {}) if isinstance(run.spec, dict) else {}
-    parts = [str(encode.get("codec", "")).removeprefix("lib"), f"crf{encode.get('crf', '?')}"]
-    if encode.get("film_grain"):
-        parts.append(f"fg{encode['film_grain']}")
-    if pre.get("width"):
-        parts.append(f"{pre['width']}x{pre.get('height', '?')}")
-    return " ".join(p for p in parts if p)
+def _terms(run: RunRecord | RunSummary | None) -> dict[str, float] | None:
+    if isinstance(run, RunSummary):
+        return run.terms
+    return None if run is None or run.metrics is None else run.metrics.terms

@@ -1,18 +1,20 @@
 """The ledger pane: every run as a row, with a cursor, sortable by column.
 
 It is a Line API table rather than a `DataTable`: a DataTable measures every cell of every row
-whenever rows are added (about 1.5 s for 10,000 runs, on every reload), while this table keeps
-the records and formats only the rows on screen, so a 10,000-run ledger reloads and scrolls at
-the speed of a 30-run one. Columns that do not fit a narrow terminal are dropped, least
-useful first; the label takes whatever width is left.
+whenever rows are added (about 1.5 s for 10,000 runs, on every reload), while this table pages
+through the runs' summaries (a `RunView`: rows in their order, read one at a time) and formats
+only the rows on screen, so a 100,000-run ledger reloads, sorts and scrolls at the speed of a
+30-run one: a sort is an array sort of one column. Columns that do not fit a narrow terminal
+are dropped, least useful first; the label takes whatever width is left.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
+import numpy as np
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -24,8 +26,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from comma_tui.widgets import format as fmt
-from ledger import RunRecord
-from ledger.queries import SORT_KEYS
+from ledger import Deltas, RunSummary, RunView, SummaryTable, run_number
+from ledger.queries import order, sort_values
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ class LedgerTable(ScrollView, can_focus=True):
     class Highlighted(Message):
         """The cursor moved to another run (or to none)."""
 
-        def __init__(self, run: RunRecord | None) -> None:
+        def __init__(self, run: RunSummary | None) -> None:
             self.run = run
             super().__init__()
 
@@ -114,63 +116,57 @@ class LedgerTable(ScrollView, can_focus=True):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self._runs: list[RunRecord] = []
-        self._index: dict[str, int] = {}
-        self._deltas: dict[str, float] = {}
+        self._runs = SummaryTable.of([]).view()
+        self._deltas: Deltas | None = None
         self._floor_ids: set[str] = set()
         self._cells: dict[int, tuple[list[str], str]] = {}
         self._columns: list[tuple[Column, int]] = []
         self._highlighted: str | None = None
-        self.marked: dict[str, RunRecord] = {}
+        self.marked: dict[str, RunSummary] = {}
         #: What the table says when it has no row (no runs yet, or a filter that matches none).
         self.empty_text = ""
 
     # Data.
 
     @property
-    def runs(self) -> Sequence[RunRecord]:
+    def runs(self) -> Sequence[RunSummary]:
         """The rows, in their current order."""
         return self._runs
 
     @property
-    def current(self) -> RunRecord | None:
+    def current(self) -> RunSummary | None:
         """The run under the cursor."""
         return self._runs[self.cursor] if 0 <= self.cursor < len(self._runs) else None
 
-    def set_runs(self, runs: Sequence[RunRecord], deltas: dict[str, float], floor_ids: set[str]) -> None:
+    def set_runs(self, runs: RunView, deltas: Deltas, floor_ids: set[str]) -> None:
         """Show these runs (sorted by the table's sort), keeping the cursor on the same run."""
         keep = self.current.id if self.current is not None else None
         self._deltas, self._floor_ids = deltas, floor_ids
         self._runs = self._sorted(runs)
-        self._index = {r.id: i for i, r in enumerate(self._runs)}
         self._cells.clear()
         self.virtual_size = Size(self.size.width, len(self._runs) + 1)
-        self.cursor = self._index.get(keep, min(self.cursor, max(0, len(self._runs) - 1))) if keep else 0
+        if keep is None or not self.select(keep):
+            self.cursor = min(self.cursor, max(0, len(self._runs) - 1)) if keep else 0
         self.refresh()
 
     def select(self, run_id: str) -> bool:
         """Move the cursor to a run; False when it is not shown."""
-        if run_id not in self._index:
+        row = self._runs.table.index_of(run_number(run_id))
+        at = np.flatnonzero(self._runs.rows == row) if row is not None else np.empty(0, np.int64)
+        if not len(at):
             return False
-        self.cursor = self._index[run_id]
+        self.cursor = int(at[0])
         return True
 
-    def _sorted(self, runs: Sequence[RunRecord]) -> list[RunRecord]:
-        if self.sort_key == "delta":
-            getter: Callable[[RunRecord], Any] = lambda r: self._deltas.get(r.id)  # noqa: E731
-        else:
-            getter = SORT_KEYS[self.sort_key]
-        valued: list[RunRecord] = []
-        empty: list[RunRecord] = []
-        for r in runs:
-            (empty if getter(r) is None else valued).append(r)
-        valued.sort(key=lambda r: (getter(r), r.number), reverse=self.sort_reverse)
+    def _sorted(self, runs: RunView) -> RunView:
+        table = runs.table
+        values = self._deltas.column if self.sort_key == "delta" and self._deltas else sort_values(table, self.sort_key)
         # Runs without a value (no score yet) stay together at the end, newest first.
-        empty.sort(key=lambda r: r.number, reverse=True)
-        return valued + empty
+        return table.view(order(table, runs.rows, values, self.sort_reverse, empty_newest_first=True))
 
     def _resort(self) -> None:
-        self.set_runs(list(self._runs), self._deltas, self._floor_ids)
+        if self._deltas is not None:
+            self.set_runs(self._runs, self._deltas, self._floor_ids)
         self.border_subtitle = f"{self.sort_key} {'▼' if self.sort_reverse else '▲'} (o: sort)"
 
     def watch_sort_key(self) -> None:
@@ -181,9 +177,11 @@ class LedgerTable(ScrollView, can_focus=True):
 
     # Marks (several runs for cancel and retry).
 
-    def marked_runs(self) -> list[RunRecord]:
-        """The marked runs, in the table's order."""
-        return [r for r in self._runs if r.id in self.marked]
+    def marked_runs(self) -> list[RunSummary]:
+        """The marked runs, in the table's order (found by their rows, not by reading every run)."""
+        table = self._runs.table
+        rows = [row for run_id in self.marked if (row := table.index_of(run_number(run_id))) is not None]
+        return [self._runs[int(i)] for i in np.flatnonzero(np.isin(self._runs.rows, rows))]
 
     def toggle_mark(self) -> None:
         """Mark the run under the cursor (or unmark it) and move down."""
@@ -205,9 +203,10 @@ class LedgerTable(ScrollView, can_focus=True):
             self.refresh()
             self.post_message(self.Marked())
 
-    def keep_marks(self, runs: dict[str, RunRecord]) -> None:
-        """Keep the marks on runs that still exist, with their new records."""
-        self.marked = {run_id: runs[run_id] for run_id in self.marked if run_id in runs}
+    def keep_marks(self, table: SummaryTable) -> None:
+        """Keep the marks on runs that still exist, with their new summaries."""
+        rows = {run_id: table.index_of(run_number(run_id)) for run_id in self.marked}
+        self.marked = {run_id: table.row(row) for run_id, row in rows.items() if row is not None}
 
     # Cursor.
 
@@ -305,17 +304,16 @@ class LedgerTable(ScrollView, can_focus=True):
             return cached
         run = self._runs[row]
         is_floor = run.id in self._floor_ids
-        m = run.metrics
         values = {
             "id": ("•" if run.id in self.marked else "") + run.id,
             "track": run.track,
             "label": fmt.run_label(run),
             "status": fmt.status_text(run.status),
             "score": fmt.score(run.score),
-            "delta": fmt.delta(self._deltas.get(run.id)),
+            "delta": fmt.delta(self._deltas.get(run.id) if self._deltas else None),
             "bytes": fmt.size(run.total_bytes),
-            "posenet": fmt.small(m.posenet if m else None),
-            "segnet": fmt.small(m.segnet if m else None),
+            "posenet": fmt.small(run.posenet),
+            "segnet": fmt.small(run.segnet),
             "verdict": fmt.verdict_text(run, is_floor),
         }
         cells = [values[c.key] for c, _ in self._columns]

@@ -13,7 +13,7 @@ from textual.widget import Widget
 from comma_tui.lab_state import SchedulerInfo
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.colors import theme_hex
-from ledger import Progress, RunRecord
+from ledger import Progress, RunSummary
 
 SHORT = {"encode": "enc", "train-data": "dat", "train": "trn", "archive": "arc", "inflate": "inf", "score": "scr"}
 EIGHTHS = " ▏▎▍▌▋▊▉"
@@ -24,8 +24,8 @@ MAX_QUEUED = 60
 class QueueState:
     """What the queue pane shows."""
 
-    running: Sequence[RunRecord] = ()
-    queued: Sequence[RunRecord] = ()
+    running: Sequence[RunSummary] = ()
+    queued: Sequence[RunSummary] = ()
     paused: bool = False
     progress: dict[str, Progress] = field(default_factory=dict)
     stages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # each run's own, by id

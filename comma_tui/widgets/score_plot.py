@@ -10,90 +10,103 @@ failure shows as a line of text in the pane, never as a crash.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 from rich.text import Text
+from textual import work
 from textual.app import RenderResult
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
+from textual_plotext.plot import Plot
 
 from comma_tui.lab_state import Snapshot
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.colors import theme_rgb
-from ledger import RunRecord
+from ledger import RunSummary, SummaryTable, Verdict
 from ledger.queries import pareto
 
 MAX_POINTS = 400
 
 
+Point = tuple[float, float]
+
+
 @dataclass(frozen=True)
 class PlotData:
-    """The points of both views for one track."""
+    """What both views of one track draw: its points, thinned to what a pane can show (`thin`),
+    and the ranges of all of them (a track of 25,000 runs keeps a few hundred points)."""
 
     track: str = ""
-    scores: list[float] = field(default_factory=list)
-    promoted: list[tuple[float, float]] = field(default_factory=list)
-    floor_steps: list[tuple[float, float]] = field(default_factory=list)
-    pareto_points: list[tuple[float, float]] = field(default_factory=list)
-    frontier: list[tuple[float, float]] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)  # the run of each score, in order
-    pareto_ids: list[str] = field(default_factory=list)  # the run of each Pareto point
+    runs: int = 0  # measured runs: the history's x axis runs 1..runs
+    scores: list[Point] = field(default_factory=list)  # (finish order, score)
+    score_range: Point = (0.0, 0.0)
+    promoted: list[Point] = field(default_factory=list)
+    floor_steps: list[Point] = field(default_factory=list)
+    pareto_points: list[Point] = field(default_factory=list)  # (log10 bytes, score), by bytes
+    pareto_range: tuple[Point, Point] = ((0.0, 0.0), (0.0, 0.0))  # bytes, then score
+    frontier: list[Point] = field(default_factory=list)
+    history_at: dict[str, Point] = field(default_factory=dict)  # each measured run's place in the history
+    pareto_at: dict[str, Point] = field(default_factory=dict)  # each exact run's place in the Pareto view
 
-    def history_point(self, run_id: str | None) -> tuple[float, float] | None:
+    def history_point(self, run_id: str | None) -> Point | None:
         """Where a run sits in the score history, if it is there."""
-        if run_id in self.ids:
-            x = self.ids.index(run_id)
-            return (x + 1, self.scores[x])
-        return None
+        return self.history_at.get(run_id or "")
 
-    def pareto_point(self, run_id: str | None) -> tuple[float, float] | None:
+    def pareto_point(self, run_id: str | None) -> Point | None:
         """Where a run sits in the Pareto view, if it is there."""
-        return self.pareto_points[self.pareto_ids.index(run_id)] if run_id in self.pareto_ids else None
+        return self.pareto_at.get(run_id or "")
 
 
-def _point(run: RunRecord) -> tuple[float, float]:
-    """(log10 bytes, score) of a measured run."""
-    return math.log10(max(1, run.total_bytes or 1)), run.score if run.score is not None else math.nan
+def _points(x: np.ndarray, y: np.ndarray) -> list[Point]:
+    return list(zip(x.tolist(), y.tolist(), strict=True))
 
 
-def plot_data(runs: Sequence[RunRecord], track: str, frontier: Sequence[RunRecord]) -> PlotData:
-    """Both views' points for the measured runs of `track`, in the order they finished."""
-    measured = sorted(
-        (r for r in runs if r.measured and r.track == track and r.score is not None),
-        key=lambda r: (r.finished or 0.0, r.number),
-    )
-    scores = [_point(r)[1] for r in measured]
-    promoted: list[tuple[float, float]] = []
-    steps: list[tuple[float, float]] = []
-    floor: float | None = None
-    for x, (r, score) in enumerate(zip(measured, scores, strict=True), start=1):
-        if r.verdict == "promoted" and not r.approximate:
-            promoted.append((x, score))
-            if floor is not None:
-                steps.append((x, floor))  # the step down happens at the promotion
-            floor = score
-        if floor is not None:
-            steps.append((x, floor))
-    exact = [r for r in measured if not r.approximate]
+def _range(values: np.ndarray) -> Point:
+    return (float(values.min()), float(values.max())) if len(values) else (0.0, 0.0)
+
+
+def _log_bytes(total_bytes: np.ndarray) -> np.ndarray:
+    return np.log10(np.maximum(1.0, np.nan_to_num(total_bytes, nan=1.0)))
+
+
+def plot_data(table: SummaryTable, track: str, frontier: Sequence[RunSummary]) -> PlotData:
+    """Both views' points for the measured runs of `track`, in the order they finished (from the summaries)."""
+    rows = np.flatnonzero(table.is_("track", track) & table.measured)
+    rows = rows[np.lexsort((table.numbers[rows], np.nan_to_num(table.arrays["finished"][rows], nan=0.0)))]
+    scores, exact = table.arrays["score"][rows], ~table.arrays["approximate"][rows]
+    xs = np.arange(1, len(rows) + 1)
+    promoted = table.is_("verdict", Verdict.PROMOTED)[rows] & exact
+    # The floor after each run: the score of the latest promotion so far; it steps down at a promotion.
+    latest = np.maximum.accumulate(np.where(promoted, np.arange(len(rows)), -1))
+    floor = np.where(latest >= 0, scores[np.maximum(latest, 0)], np.nan)
+    before = np.concatenate([[np.nan], floor[:-1]])
+    keep = np.column_stack([promoted & ~np.isnan(before), ~np.isnan(floor)]).ravel()
+    steps = _points(np.repeat(xs, 2)[keep], np.column_stack([before, floor]).ravel()[keep])
+    sizes = _log_bytes(table.arrays["total_bytes"][rows])
+    ids = np.array(table.view(rows).ids, dtype=object)
+    edge = [(math.log10(max(1, r.total_bytes or 1)), r.score if r.score is not None else math.nan) for r in frontier]
     return PlotData(
-        track,
-        scores,
-        promoted,
-        steps,
-        [_point(r) for r in exact],
-        [_point(r) for r in frontier],
-        [r.id for r in measured],
-        [r.id for r in exact],
+        track=track,
+        runs=len(rows),
+        scores=thin(_points(xs, scores)),
+        score_range=_range(scores),
+        promoted=thin(_points(xs[promoted], scores[promoted])),
+        floor_steps=thin(steps, 2 * MAX_POINTS),
+        pareto_points=thin(sorted(_points(sizes[exact], scores[exact]))),
+        pareto_range=(_range(sizes[exact]), _range(scores[exact])),
+        frontier=edge,
+        history_at=dict(zip(ids, _points(xs, scores), strict=True)),
+        pareto_at=dict(zip(ids[exact].tolist(), _points(sizes[exact], scores[exact]), strict=True)),
     )
 
 
 def track_plots(snapshot: Snapshot) -> dict[str, PlotData]:
     """Both views' points for every track (worth doing in a worker on a big ledger)."""
-    by_track: dict[str, list[RunRecord]] = {}
-    for r in snapshot.runs:
-        by_track.setdefault(r.track, []).append(r)
-    return {track: plot_data(runs, track, pareto(runs, track)) for track, runs in by_track.items()}
+    table = snapshot.table
+    return {track: plot_data(table, track, pareto(table, track)) for track in snapshot.tracks}
 
 
 def thin(points: Sequence[tuple[float, float]], limit: int = MAX_POINTS) -> list[tuple[float, float]]:
@@ -135,8 +148,23 @@ def byte_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
     return ticks, [fmt.size(10**t) for t in ticks]
 
 
+@dataclass(frozen=True)
+class Colours:
+    """The theme's colours of a plot: runs, marks (promotions, the frontier) and the floor."""
+
+    run: tuple[int, int, int]
+    mark: tuple[int, int, int]
+    floor: tuple[int, int, int]
+    selected: tuple[int, int, int]
+
+
 class ScorePlot(PlotextPlot):
-    """Score history, or the bytes-vs-score Pareto view (`pareto = True`)."""
+    """Score history, or the bytes-vs-score Pareto view (`pareto = True`).
+
+    plotext builds a plot in tens of milliseconds (a hundred and more on a track of 25,000 runs),
+    too long for the UI thread to wait on a key: a thread worker builds each plot, and the pane
+    shows the last one built until the new one is ready (`settled` says when it is).
+    """
 
     DEFAULT_CSS = """
     ScorePlot { height: 1fr; min-height: 6; }
@@ -148,9 +176,18 @@ class ScorePlot(PlotextPlot):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.data = PlotData()
-        # plotext rebuilds the whole plot on every render (tens of ms): keep the last one.
         self._cache: tuple[tuple[object, ...], RenderResult] | None = None
+        self._building: tuple[object, ...] | None = None
         self._version = 0
+        self._lock = threading.Lock()  # one figure: one build at a time
+
+    @property
+    def settled(self) -> bool:
+        """Whether the pane shows the plot of its current data and view (no build waits or runs)."""
+        if not self.data.runs:
+            return True  # words, not a plot: nothing to build
+        built = self._cache is not None and self._cache[0][2:4] == (self._version, self.pareto)
+        return built and self._building is None
 
     def show(self, data: PlotData) -> None:
         """Draw new data."""
@@ -182,76 +219,99 @@ class ScorePlot(PlotextPlot):
             self.border_subtitle = f"· run  ★ promoted  ─ floor{selected}"
 
     def render(self) -> RenderResult:
-        """Build the plot for the current size; too small or failing, say so in words."""
+        """The plot for the current size, data and theme once built (meanwhile the last one); or words."""
         width, height = self.size
         if width < 16 or height < 5:
             return Text("(plot: make the terminal larger)", style="dim")
-        if not self.data.scores:
+        if not self.data.runs:
             return Text(f"no measured runs in track {self.data.track or '-'} yet", style="dim")
         # The highlight's place, not its run: moving the cursor over unplotted runs (queued ones) draws nothing anew.
         key = (width, height, self._version, self.pareto, self._highlight(), self.app.theme)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
-        try:
-            self._draw()
-            drawn = super().render()
-        except Exception as exc:  # plotext is third-party drawing code: a bad frame must not end the app
-            return Text(f"(plot could not be drawn: {exc})", style="dim")
+        if self._building != key:
+            self._building = key
+            colours = Colours(
+                theme_rgb(self.app, "primary", "#4a90d9"),
+                theme_rgb(self.app, "success", "#2e9d4f"),
+                theme_rgb(self.app, "warning", "#d9a400"),
+                theme_rgb(self.app, "accent", "#e0559a"),
+            )
+            theme = self._get_plotext_theme_name(self.app.theme)
+            self._build(key, self.data, self.pareto, self._highlight(), colours, theme)
+        return self._cache[1] if self._cache is not None else Text("drawing the plot…", style="dim")
+
+    @work(thread=True, group="plot", exit_on_error=False, description="build the score plot")
+    def _build(
+        self,
+        key: tuple[object, ...],
+        data: PlotData,
+        pareto: bool,
+        selected: Point | None,
+        colours: Colours,
+        theme: str,
+    ) -> None:
+        """Build one plot off the UI thread and hand it to the pane."""
+        width, height = key[0], key[1]
+        assert isinstance(width, int) and isinstance(height, int)
+        with self._lock:
+            plt = self.plt
+            try:
+                plt.clear_figure()
+                (draw_pareto if pareto else draw_history)(plt, data, colours)
+                if selected is not None:  # last, over everything: the cursor's run is always found
+                    plt.scatter([selected[0]], [selected[1]], marker="◉", color=colours.selected)
+                plt.plotsize(width, height)
+                plt._set_size(width, height)  # as `PlotextPlot.render` does: resizing needs both
+                plt.theme(theme)
+                drawn: RenderResult = Text.from_ansi(plt.build())
+            except Exception as exc:  # plotext is third-party drawing code: a bad frame must not end the app
+                drawn = Text(f"(plot could not be drawn: {exc})", style="dim")
+        self.app.call_from_thread(self._built, key, drawn)
+
+    def _built(self, key: tuple[object, ...], drawn: RenderResult) -> None:
         self._cache = (key, drawn)
-        return drawn
+        if self._building == key:
+            self._building = None
+        self.refresh()
 
-    def _draw(self) -> None:
-        plt = self.plt
-        plt.clear_figure()
-        run_colour = theme_rgb(self.app, "primary", "#4a90d9")
-        mark_colour = theme_rgb(self.app, "success", "#2e9d4f")
-        floor_colour = theme_rgb(self.app, "warning", "#d9a400")
-        if self.pareto:
-            self._draw_pareto(run_colour, mark_colour)
-        else:
-            self._draw_history(run_colour, mark_colour, floor_colour)
-        # The selected run last, over everything, so the cursor's run is always found on the plot.
-        point = self._highlight()
-        if point is not None:
-            plt.scatter([point[0]], [point[1]], marker="◉", color=theme_rgb(self.app, "accent", "#e0559a"))
 
-    def _draw_history(self, run_colour: tuple, mark_colour: tuple, floor_colour: tuple) -> None:
-        plt, data = self.plt, self.data
-        # The floor first, so runs close to it are drawn over it rather than hidden under it.
-        if data.floor_steps:
-            steps = thin(data.floor_steps, 2 * MAX_POINTS)
-            plt.plot([p[0] for p in steps], [p[1] for p in steps], marker="braille", color=floor_colour)
-        points = thin(list(enumerate(data.scores, start=1)))
-        plt.scatter([p[0] for p in points], [p[1] for p in points], marker="•", color=run_colour)
-        if data.promoted:
-            marks = thin(data.promoted)
-            plt.scatter([p[0] for p in marks], [p[1] for p in marks], marker="★", color=mark_colour)
-        low, high = min(data.scores), max(data.scores)
-        pad = max(1e-3, (high - low) * 0.05)
-        plt.ylim(low - pad, high + pad)
-        plt.xlim(0.5, len(data.scores) + 0.5)
-        ticks = whole_ticks(1, len(data.scores))
-        plt.xticks([float(t) for t in ticks], [str(t) for t in ticks])
-        plt.xlabel("run (finish order)")
+def draw_history(plt: Plot, data: PlotData, colours: Colours) -> None:
+    """Scores in finish order, the floor as a step line under them, promotions marked."""
+    # The floor first, so runs close to it are drawn over it rather than hidden under it.
+    if data.floor_steps:
+        steps = data.floor_steps
+        plt.plot([p[0] for p in steps], [p[1] for p in steps], marker="braille", color=colours.floor)
+    points = data.scores
+    plt.scatter([p[0] for p in points], [p[1] for p in points], marker="•", color=colours.run)
+    if data.promoted:
+        marks = data.promoted
+        plt.scatter([p[0] for p in marks], [p[1] for p in marks], marker="★", color=colours.mark)
+    low, high = data.score_range
+    pad = max(1e-3, (high - low) * 0.05)
+    plt.ylim(low - pad, high + pad)
+    plt.xlim(0.5, data.runs + 0.5)
+    ticks = whole_ticks(1, data.runs)
+    plt.xticks([float(t) for t in ticks], [str(t) for t in ticks])
+    plt.xlabel("run (finish order)")
 
-    def _draw_pareto(self, run_colour: tuple, mark_colour: tuple) -> None:
-        plt, data = self.plt, self.data
-        if not data.pareto_points:
-            plt.scatter([0.0], [0.0], marker=" ")
-            return
-        points = thin(sorted(data.pareto_points))
-        plt.scatter([p[0] for p in points], [p[1] for p in points], marker="•", color=run_colour)
-        if data.frontier:
-            plt.plot([p[0] for p in data.frontier], [p[1] for p in data.frontier], marker="braille", color=mark_colour)
-            plt.scatter([p[0] for p in data.frontier], [p[1] for p in data.frontier], marker="◆", color=mark_colour)
-        xs = [p[0] for p in data.pareto_points]
-        ys = [p[1] for p in data.pareto_points]
-        low, high = min(xs), max(xs)
-        if high - low < 0.02:
-            low, high = low - 0.01, high + 0.01
-        ticks, labels = byte_ticks(low, high)
-        plt.xlim(low, high)
-        plt.xticks(ticks, labels)
-        pad = max(1e-3, (max(ys) - min(ys)) * 0.05)
-        plt.ylim(min(ys) - pad, max(ys) + pad)
-        plt.xlabel("archive bytes")
+
+def draw_pareto(plt: Plot, data: PlotData, colours: Colours) -> None:
+    """Bytes (log) against score, the frontier drawn and marked."""
+    if not data.pareto_points:
+        plt.scatter([0.0], [0.0], marker=" ")
+        return
+    points = data.pareto_points
+    plt.scatter([p[0] for p in points], [p[1] for p in points], marker="•", color=colours.run)
+    if data.frontier:
+        plt.plot([p[0] for p in data.frontier], [p[1] for p in data.frontier], marker="braille", color=colours.mark)
+        plt.scatter([p[0] for p in data.frontier], [p[1] for p in data.frontier], marker="◆", color=colours.mark)
+    (low, high), (lowest, highest) = data.pareto_range
+    if high - low < 0.02:
+        low, high = low - 0.01, high + 0.01
+    ticks, labels = byte_ticks(low, high)
+    plt.xlim(low, high)
+    plt.xticks(ticks, labels)
+    pad = max(1e-3, (highest - lowest) * 0.05)
+    plt.ylim(lowest - pad, highest + pad)
+    plt.xlabel("archive bytes")

@@ -26,8 +26,8 @@ def lab_text(lab: str, width: int = LAB_WIDTH) -> str:
 def scheduler_state(snapshot: Snapshot | None, scheduler: SchedulerInfo | None) -> str:
     """The scheduler's state as the line says it; the queue's own paused flag is the fresher one."""
     state = (scheduler or SchedulerInfo()).state
-    if snapshot is not None and state in ("running", "paused"):
-        return "paused" if snapshot.paused else "running"
+    if snapshot is not None and not snapshot.newest_only and state in ("running", "paused"):
+        return "paused" if snapshot.paused else "running"  # the queue's own flag is the fresher one
     return state
 
 
@@ -54,7 +54,7 @@ def status_text(
         text.append(" (stopped by hand; S starts it)" if info.held else " (S starts it)")
     if info.slots:
         text.append(f" · {info.slots} slot{'s' if info.slots != 1 else ''}")
-    if snapshot is None:
+    if snapshot is None or snapshot.newest_only:
         text.append("  │ loading the ledger…")
         return text
     for track, floor in snapshot.floors.items():

@@ -48,7 +48,7 @@ from engine.sched.state import (
     read_state,
     slot_gpu,
 )
-from ledger import Lab, Ledger, RunRecord
+from ledger import Lab, Ledger, RunRecord, RunStatus, RunSummary
 from ledger.errors import UserError
 
 __all__ = [
@@ -324,8 +324,7 @@ def status(lab: LabLike, failures: int = 5) -> SchedulerStatus:
                 updated=p.updated if p else None,
             )
         )
-    ended = [r for r in ledger.all() if r.status in ("failed", "interrupted")]
-    ended.sort(key=lambda r: (r.finished or r.created, r.number), reverse=True)
+    ended = ledger.latest((RunStatus.FAILED, RunStatus.INTERRUPTED), failures)
     return SchedulerStatus(
         lab=str(ledger.lab.root),
         state=_state(running, paused),
@@ -340,8 +339,7 @@ def status(lab: LabLike, failures: int = 5) -> SchedulerStatus:
         queued=tuple(QueuedRun(r.id, r.track, r.label, r.priority, r.position, r.requeued) for r in ledger.queued()),
         floors=tuple(FloorRun(t, r.id, r.label, r.score, r.total_bytes) for t, r in ledger.floors().items()),
         failures=tuple(
-            FailedRun(r.id, r.track, r.label, r.status, r.failure_reason, r.finished, r.log_tail)
-            for r in ended[:failures]
+            FailedRun(r.id, r.track, r.label, r.status, r.failure_reason, r.finished, r.log_tail) for r in ended
         ),
         log=str(SchedulerPaths.of(ledger.lab).log),
     )
@@ -360,14 +358,14 @@ def resume(lab: LabLike) -> None:
     _ledger(lab).set_paused(False)
 
 
-def why_not_cancel(record: RunRecord) -> str | None:
+def why_not_cancel(record: RunRecord | RunSummary) -> str | None:
     """Why `record` cannot be cancelled (None: it can)."""
     if record.status in CANCELLABLE:
         return None
     return f"{record.id} is {record.status}: only queued, running or interrupted runs can be cancelled"
 
 
-def why_not_retry(record: RunRecord) -> str | None:
+def why_not_retry(record: RunRecord | RunSummary) -> str | None:
     """Why `record` cannot be retried (None: it can)."""
     if record.status in RETRYABLE:
         return None
@@ -377,7 +375,7 @@ def why_not_retry(record: RunRecord) -> str | None:
     )
 
 
-def why_not_bump(record: RunRecord) -> str | None:
+def why_not_bump(record: RunRecord | RunSummary) -> str | None:
     """Why `record`'s priority cannot change (None: it can)."""
     return None if record.status == "queued" else f"{record.id} is {record.status}: only queued runs have a priority"
 

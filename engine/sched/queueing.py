@@ -44,7 +44,7 @@ def _expand(axis: str, values: Sequence[Any]) -> list[Any]:
 
 
 def _points(ledger: Ledger, labelled: Sequence[tuple[str, RunSpec]], prefix: str = "") -> list[Point]:
-    index = measured_index(ledger.all(), lab_source(ledger.lab))
+    index = measured_index(ledger.records(ledger.measured()), lab_source(ledger.lab))
     return [
         Point(" ".join(part for part in (prefix, label) if part), spec, index.get(measure_key(spec)))
         for label, spec in labelled
@@ -65,11 +65,11 @@ def sweep_points(lab: LabLike, spec: RunSpec, sweeps: Mapping[str, Sequence[Any]
 def the_floor(lab: LabLike, track: str) -> RunRecord:
     """The floor of `track`; a track without one is a UserError naming the tracks that have one."""
     ledger = ledger_of(lab)
-    floor = ledger.floors().get(track)
-    if floor is None:
-        known = ", ".join(ledger.floors()) or "none yet"
+    floors = ledger.floors()
+    if track not in floors:
+        known = ", ".join(floors) or "none yet"
         raise UserError(f"track {track!r} has no floor yet (tracks with a floor: {known}): measure a run on it first")
-    return floor
+    return ledger.get(floors[track].id)
 
 
 def floor_points(lab: LabLike, track: str, axes: Mapping[str, Sequence[Any]]) -> list[Point]:

@@ -64,7 +64,7 @@ from engine.sched.state import (
     spawn,
     write_state,
 )
-from ledger import Lab, Ledger, LedgerError, RunRecord
+from ledger import Lab, Ledger, LedgerError, RunRecord, RunSummary
 from ledger.errors import UserError
 
 __all__ = ["Scheduler", "SchedulerError", "SchedulerRunning", "main"]
@@ -255,13 +255,13 @@ class Scheduler:
             proc=proc,
         )
 
-    def _launch(self, record: RunRecord, slot: int) -> None:
+    def _launch(self, queued: RunSummary, slot: int) -> None:
         try:
             # Marked running (with its slot) before the process exists: if we die in between, the
             # next scheduler sees a slot without a live pid and requeues the run.
-            record = self.ledger.update(record.id, status="running", slot=slot)
+            record = self.ledger.update(queued.id, status="running", slot=slot)
         except LedgerError as exc:
-            self.say(f"{record.id}: not launched ({exc})")
+            self.say(f"{queued.id}: not launched ({exc})")
             return
         gpu = slot_gpu(self.gpus, slot)
         run_dir = Path(record.artifacts or self.lab.run_dir(record.id))

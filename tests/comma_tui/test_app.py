@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Input, Label, Static, TextArea
 
 from comma_tui import demo
 from comma_tui.cli import main
+from comma_tui.lab_client import LabClient
 from comma_tui.screens.ffmpeg_line import FfmpegLinePrompt
 from comma_tui.screens.help import HelpScreen, keys_table
 from comma_tui.screens.review import ReviewScreen
@@ -30,8 +31,8 @@ from comma_tui.screens.sweep_form import SweepForm
 from comma_tui.widgets.queue_pane import stage_bars
 from engine.demo.layout import DemoAssets
 from engine.runs.spec import stage_names
-from ledger import Lab, Ledger, Progress
-from tests.comma_tui.app_fixtures import stand_in_assets
+from ledger import Lab, Ledger, LedgerError, Progress, segments
+from tests.comma_tui.app_fixtures import spec, stand_in_assets
 from tests.comma_tui.pilot import open_console, select, wait_for, widget_lines
 
 pytestmark = pytest.mark.anyio
@@ -52,7 +53,7 @@ async def test_new_run_from_form_is_queued(lab: tuple[Lab, dict[str, str]]) -> N
         await pilot.press("backspace", "backspace", "3", "0")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: len(Ledger(the_lab).all()) == 12)
-        new = Ledger(the_lab).all()[-1]
+        (new,) = Ledger(the_lab).records(Ledger(the_lab).all()[-1:])
         assert new.status == "queued" and new.parent == roles["floor"]
         assert new.spec["encode"]["crf"] == 30 and "crf 33 -> 30" in new.changed
         await wait_for(pilot, lambda: table.current is not None and table.current.id == new.id)
@@ -83,7 +84,8 @@ async def test_new_run_form_fills_from_a_pasted_ffmpeg_line(lab: tuple[Lab, dict
         assert form.query_one("#ax-encode-params", Input).value == "scd=0"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: len(Ledger(the_lab).all()) == 12)
-        spec = Ledger(the_lab).all()[-1].spec
+        (new,) = Ledger(the_lab).records(Ledger(the_lab).all()[-1:])
+        spec = new.spec
         assert (spec["encode"]["film_grain"], spec["encode"]["keyint"], spec["preprocess"]["height"]) == (22, 180, 392)
 
 
@@ -111,7 +113,7 @@ async def test_clone_retry_and_priority_keys(lab: tuple[Lab, dict[str, str]]) ->
         await select(pilot, table, roles["floor"])
         await pilot.press("c")
         await wait_for(pilot, lambda: len(Ledger(the_lab).all()) == 13)
-        clone = Ledger(the_lab).all()[-1]
+        (clone,) = Ledger(the_lab).records(Ledger(the_lab).all()[-1:])
         assert clone.parent == roles["floor"] and clone.changed == [] and clone.label == f"clone of {roles['floor']}"
 
 
@@ -212,7 +214,7 @@ async def test_sweep_form_queues_the_grid(lab: tuple[Lab, dict[str, str]]) -> No
         await wait_for(pilot, lambda: isinstance(app.screen, SweepForm))
         await pilot.press(*"36,38", "enter")
         await wait_for(pilot, lambda: len(Ledger(the_lab).all()) == 13)
-        new = Ledger(the_lab).all()[-2:]
+        new = Ledger(the_lab).records(Ledger(the_lab).all()[-2:])
         assert [r.spec["encode"]["crf"] for r in new] == [36, 38]
         assert {r.parent for r in new} == {roles["floor"]} and all(r.status == "queued" for r in new)
         # Labels name the point; the parent lives in the ledger, not in the spec (or every child
@@ -305,7 +307,7 @@ def test_demo_lab_is_made_once_with_a_sweep_around_a_first_run(tmp_path: Path, m
     monkeypatch.setattr(demo, "make_assets", fake_assets)
     root = tmp_path / "data" / "demo-lab"
     lab = demo.make_demo_lab(root)  # what `comma-tui --demo` has a child process do
-    runs = Ledger(lab).all()
+    runs = Ledger(lab).records(Ledger(lab).all())
     first, rest = runs[0], runs[1:]
     assert lab.root == root and demo.demo_ready(root)
     assert first.spec["encode"]["crf"] == 35 and first.spec["preprocess"]["width"] == 524
@@ -346,3 +348,48 @@ def test_queue_bars_follow_each_runs_own_stages() -> None:
     assert "█" in bars["trn"] and bars["trn"].endswith("·")
     submission = stage_names({"run": {"submission": "/sub"}})
     assert stage_bars(submission, None, 80).plain.split()[::2] == ["arc", "inf", "scr"]
+
+
+async def test_rows_and_totals_from_summaries_match_the_full_records(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, _roles = lab
+    ledger = Ledger(the_lab)
+    records = ledger.records(ledger.all())
+    newest_first = sorted(records, key=lambda r: r.number, reverse=True)
+    by_score = sorted((r for r in records if r.score is not None), key=lambda r: (r.score, r.number))
+    by_score += sorted((r for r in records if r.score is None), key=lambda r: r.number, reverse=True)
+    async with open_console(the_lab) as (app, pilot, table):
+        assert [r.id for r in table.runs] == [r.id for r in newest_first]
+        for shown, record in zip(table.runs, newest_first, strict=True):
+            posenet = record.metrics.posenet if record.metrics else None
+            assert (shown.track, shown.label, shown.status, shown.verdict) == (
+                record.track,
+                record.label,
+                record.status,
+                record.verdict,
+            )
+            assert (shown.score, shown.total_bytes, shown.posenet) == (record.score, record.total_bytes, posenet)
+        status = str(app.screen.query_one("#status", Static).render())
+        measured = sum(r.measured for r in records)
+        promoted = sum(r.verdict == "promoted" for r in records)
+        assert f"{measured} measured · ✓{promoted} promoted" in status
+        assert f"!{sum(r.status == 'failed' for r in records)} failed" in status
+        while table.sort_key != "score":
+            await pilot.press("o")
+        await wait_for(pilot, lambda: table.sort_key == "score" and not table.sort_reverse)
+        assert [r.id for r in table.runs] == [r.id for r in by_score]
+
+
+def test_the_first_page_reads_the_newest_files_alone(
+    lab: tuple[Lab, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    the_lab, _roles = lab
+    monkeypatch.setattr(segments, "RUNS_PER_FILE", 4)
+    ledger = Ledger(the_lab)
+    for i in range(8):  # two more files after the fixed history's
+        ledger.add_run(spec(crf=20 + i), label=f"more {i}")
+    (the_lab.ledger_dir / "runs-0000.json").write_bytes(b"{ damaged")  # a first page that read it would fail
+    client = LabClient(the_lab)
+    page = client.first_page(8)
+    assert page.newest_only and page.table.numbers.tolist() == list(range(12, 20))
+    with pytest.raises(LedgerError, match="runs-0000.json is damaged"):
+        client.snapshot()

@@ -29,6 +29,7 @@ from comma_tui.screens.review import ReviewScreen
 from comma_tui.screens.run_detail import RunDetailScreen
 from comma_tui.screens.run_form import RunForm
 from comma_tui.screens.sweep_form import SweepForm
+from comma_tui.widgets.score_plot import ScorePlot
 from ledger import Ledger
 from tests.comma_tui.app_fixtures import fill_fixed, make_lab, stand_in_assets
 
@@ -82,10 +83,14 @@ async def _until(pilot: Pilot, condition: Callable[[], bool]) -> None:
 
 
 def loaded(app: CommaApp) -> Callable[[Pilot], Awaitable[None]]:
-    """Before the shot: the ledger and the live state are in."""
+    """Before the shot: the ledger and the live state are in, and the plot is drawn."""
+
+    def settled() -> bool:
+        plots = app.screen.query(ScorePlot)
+        return app.snapshot is not None and app.live is not None and all(p.settled for p in plots)
 
     async def wait(pilot: Pilot) -> None:
-        await _until(pilot, lambda: app.snapshot is not None and app.live is not None)
+        await _until(pilot, settled)
 
     return wait
 

@@ -113,7 +113,7 @@ async def test_review_queues_the_floors_neighbours_and_leaves_out_what_was_measu
         await pilot.press("enter")
         # crf 35 at the floor's film grain is r0001, measured: only crf 31 is queued.
         await wait_for(pilot, lambda: len(Ledger(the_lab).all()) == before + 1)
-        new = Ledger(the_lab).all()[-1]
+        (new,) = Ledger(the_lab).records(Ledger(the_lab).all()[-1:])
         assert new.spec["encode"]["crf"] == 31 and new.parent == roles["floor"] and new.label == "encode.crf=31"
 
 

@@ -11,6 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from ledger import Lab, Ledger, Metrics, RunRecord, RunResult
+from ledger.segments import KIND, PREFIX, Records
+from ledger.storage import read_tables, read_version
+from ledger.summary_file import read_summary, summary_path
+from ledger.table import SummaryTable
 
 REPO = Path(__file__).resolve().parents[2]
 ORIGINAL = 1_000_000
@@ -130,3 +134,26 @@ def end(proc: subprocess.Popen[str]) -> None:
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
+
+
+def assert_summaries_agree(lab: Lab) -> int:
+    """Every segment's summary that a reader would use holds exactly what its records say.
+
+    Returns how many summaries were usable (the others are missing or stale, and are rebuilt).
+    """
+    usable = 0
+    for segment in sorted(lab.ledger_dir.glob(f"{PREFIX}*.json")):
+        tables, sig = read_tables(segment, KIND)
+        assert tables is not None and sig is not None
+        found = read_version(segment)
+        assert found is not None
+        if found[1] != sig:
+            continue  # replaced between the two reads (no writer runs here: never)
+        summary = read_summary(summary_path(segment), found[0], lambda _numbers: b"")
+        if summary is None:
+            continue
+        usable += 1
+        truth = SummaryTable.of(list(Records(tables, segment).values()))
+        assert list(summary.view()) == list(truth.view()), f"{summary_path(segment)} disagrees with its records"
+        assert summary.search_blocks() == truth.search_blocks()
+    return usable

@@ -3,7 +3,8 @@
 A child appends runs (and records results for some) as fast as it can and reports each id on
 stdout only after the call returned. The parent kills it with SIGKILL at a random moment,
 many times over; after each kill the ledger must open and hold every reported run, with its
-result where one was reported.
+result where one was reported, and every segment summary a reader would use must agree with its
+records (the others are stale, and rebuilt).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from ledger import Lab, Ledger
-from tests.ledger.fixtures import make_lab, read_line, start_child
+from ledger.summary import RunSummary
+from tests.ledger.fixtures import assert_summaries_agree, make_lab, read_line, start_child
 
 APPENDER = """
 import sys
@@ -26,6 +28,7 @@ from ledger import Ledger
 from tests.ledger.fixtures import result
 
 ledger = Ledger(sys.argv[1])
+len(ledger.all())  # read the lab before saying ready, so that the kills land among writes
 go = Path(sys.argv[2]) if len(sys.argv) > 2 else None
 count = int(sys.argv[3]) if len(sys.argv) > 3 else 10**9
 print("ready", flush=True)
@@ -72,8 +75,10 @@ def test_sigkill_at_random_moments_loses_no_returned_run(tmp_path: Path, procs: 
         all_added += added
         all_done += done
 
+        assert_summaries_agree(lab)  # before a reader rebuilds what the kill left stale
         ledger = Ledger(lab)  # always opens
         ids = [r.id for r in ledger.all()]
+        assert list(ledger.all()) == [RunSummary.of(r) for r in ledger.records(ledger.all())]
         assert len(ids) == len(set(ids))
         missing = set(all_added) - set(ids)
         assert not missing, f"runs whose append returned are gone: {sorted(missing)}"
@@ -121,25 +126,44 @@ for i in range(3):
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 
-real_write = os.write
-def half_then_die(fd, data):
-    real_write(fd, bytes(data)[: len(data) // 2])
-    die()
+# The segment is written first, then its summary: `where` says which step of which file dies.
+part, _, step = where.rpartition("-")
+suffix = ".sum" if part == "summary" else ".json"
+paths = {}
+
+def open_(path, *args, **kwargs):
+    fd = os.open(path, *args, **kwargs)
+    paths[fd] = str(path)
+    return fd
+
+def write(fd, data):
+    if step == "write" and suffix + "." in paths.get(fd, ""):
+        os.write(fd, bytes(data)[: len(data) // 2])
+        die()
+    return os.write(fd, data)
+
+def fsync(fd):
+    if step == "fsync" and suffix + "." in paths.get(fd, ""):
+        die()
+    return os.fsync(fd)
+
+def replace(src, dst):
+    if step == "replace" and str(dst).endswith(suffix):
+        die()
+    return os.replace(src, dst)
 
 class Patched:
     def __getattr__(self, name):
         return getattr(os, name)
 patched = Patched()
-patched.write = half_then_die if where == "write" else os.write
-patched.fsync = die if where == "fsync" else os.fsync
-patched.replace = die if where == "replace" else os.replace
+patched.open, patched.write, patched.fsync, patched.replace = open_, write, fsync, replace
 files.os = patched
-ledger.add_run({"encode": {"crf": 99}})
+ledger.add_run({"encode": {"crf": 99}}, label="the fourth")
 print("survived", flush=True)
 """
 
 
-@pytest.mark.parametrize("where", ["write", "fsync", "replace"])
+@pytest.mark.parametrize("where", ["write", "fsync", "replace", "summary-write", "summary-replace"])
 def test_death_inside_a_write_keeps_the_old_file(tmp_path: Path, procs: list, where: str) -> None:
     lab = make_lab(tmp_path)
     proc = start_child(DIE_INSIDE_WRITE, str(lab.root), where)
@@ -148,8 +172,14 @@ def test_death_inside_a_write_keeps_the_old_file(tmp_path: Path, procs: list, wh
     assert proc.returncode == -signal.SIGKILL, err
     added, _ = _reported(out)
     assert len(added) == 3 and "survived" not in out
-    assert list(lab.ledger_dir.glob(".runs-0000.json.*.tmp")), "the dead writer's temp file is left behind"
+    name = "runs-0000.sum" if where.startswith("summary") else "runs-0000.json"
+    assert list(lab.ledger_dir.glob(f".{name}.*.tmp")), "the dead writer's temp file is left behind"
+    assert assert_summaries_agree(lab) == (0 if where.startswith("summary") else 1)  # stale: not used
     ledger = Ledger(lab)
+    if where.startswith("summary"):
+        added.append("r0004")  # the run was stored before its summary: it is kept, and summarised anew
     assert [r.id for r in ledger.all()] == added  # the old file, whole; the unfinished append absent
-    assert ledger.add_run({"encode": {"crf": 5}}).id == "r0004"
+    assert [r.label for r in ledger.runs(text="the fourth")] == (["the fourth"] if where.startswith("summary") else [])
+    assert assert_summaries_agree(lab) == 1
+    assert ledger.add_run({"encode": {"crf": 5}}).id == f"r{len(added) + 1:04d}"
     assert not list(lab.ledger_dir.glob(".*.tmp")), "the next writer sweeps the dead writer's temp file"

@@ -25,7 +25,7 @@ def ledger(tmp_path: Path) -> Ledger:
 
 
 def test_csv_has_one_row_per_run_and_spec_columns(ledger: Ledger) -> None:
-    rows = list(csv.DictReader(io.StringIO(to_csv(ledger.all(), ledger.deltas()))))
+    rows = list(csv.DictReader(io.StringIO(to_csv(ledger.records(ledger.all()), ledger.deltas()))))
     assert [r["id"] for r in rows] == ["r0001", "r0002", "r0003"]
     assert rows[1]["spec.encode.crf"] == "35" and rows[1]["spec.encode.film_grain"] == "22"
     assert rows[0]["spec.encode.film_grain"] == ""
@@ -36,14 +36,14 @@ def test_csv_has_one_row_per_run_and_spec_columns(ledger: Ledger) -> None:
 
 
 def test_json_holds_every_field(ledger: Ledger) -> None:
-    data = json.loads(export(ledger.all(), "json"))
+    data = json.loads(export(ledger.records(ledger.all()), "json"))
     assert [d["id"] for d in data] == ["r0001", "r0002", "r0003"]
     assert data[1]["metrics"]["score"] == 2.21 and data[1]["verdict_reason"].startswith("+0.020 vs floor")
     assert data[0]["spec"] == spec()
 
 
 def test_markdown_table_escapes_pipes(ledger: Ledger) -> None:
-    text = to_markdown(ledger.all(), ledger.deltas())
+    text = to_markdown(ledger.records(ledger.all()), ledger.deltas())
     lines = text.splitlines()
     assert lines[0].startswith("| run | track |") and len(lines) == 5
     assert "| r0002 | main |" in lines[3] and "+0.020" in lines[3] and "100,000" in lines[3]
@@ -52,7 +52,7 @@ def test_markdown_table_escapes_pipes(ledger: Ledger) -> None:
 
 def test_unknown_format(ledger: Ledger) -> None:
     with pytest.raises(ValueError, match="unknown export format"):
-        export(ledger.all(), "xlsx")
+        export(ledger.records(ledger.all()), "xlsx")
 
 
 def test_when() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from dataclasses import replace
@@ -51,7 +52,7 @@ def test_add_run_running_sets_started(ledger: Ledger) -> None:
 def test_add_run_refusals(ledger: Ledger, kwargs: dict, message: str) -> None:
     with pytest.raises(LedgerError, match=message):
         ledger.add_run(spec(), **kwargs)
-    assert ledger.all() == []
+    assert len(ledger.all()) == 0
 
 
 def test_add_run_refuses_specs_that_are_not_plain_data(ledger: Ledger) -> None:
@@ -286,7 +287,7 @@ def test_damaged_history_is_refused_untouched(ledger: Ledger, lab: Lab, damage) 
     path.write_bytes(damaged)
     before = os.stat(path)
     with pytest.raises(LedgerError) as caught:
-        Ledger(lab)
+        Ledger(lab).all()
     message = str(caught.value)
     assert str(path) in message and "left untouched" in message
     assert path.read_bytes() == damaged and os.stat(path).st_mtime_ns == before.st_mtime_ns
@@ -307,3 +308,19 @@ def test_damaged_queue_state_is_refused_untouched(ledger: Ledger, lab: Lab) -> N
 def test_a_ledger_needs_a_lab(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match="comma-tui init"):
         Ledger(tmp_path)
+
+
+def test_a_damaged_record_costs_only_itself_when_one_run_is_read(lab: Lab) -> None:
+    ledger = Ledger(lab)
+    for crf in (30, 31, 32):
+        ledger.add_run(spec(crf=crf))
+    path = lab.ledger_dir / "runs-0000.json"
+    tables = json.loads(path.read_text())
+    tables["runs"]["3"]["status"] = "exploded"  # no such status
+    path.write_text(json.dumps(tables))
+    # One run read whole (`ledger show`) makes that run's record alone.
+    assert Ledger(lab).get("r0002").spec["encode"]["crf"] == 31
+    with pytest.raises(LedgerError, match=r"runs-0000.json holds a run record that cannot be read \(document 3"):
+        Ledger(lab).get("r0003")
+    with pytest.raises(LedgerError, match="runs-0000.json holds a run record that cannot be read"):
+        Ledger(lab).all()  # a summary needs every record of the file

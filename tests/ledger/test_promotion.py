@@ -6,11 +6,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ledger import Ledger, LedgerError
-from ledger.promotion import Review, describe_group, floor_among, review
+from ledger.promotion import Review, describe_group, floor_row, group_floor, review
 from ledger.records import RunRecord
+from ledger.summary import RunSummary
+from ledger.table import SummaryTable
 from tests.ledger.fixtures import make_lab, measured, metrics, result, spec
 
 
@@ -30,7 +33,7 @@ def test_first_run_of_a_track_is_its_first_floor(ledger: Ledger) -> None:
     assert first.verdict == "promoted"
     assert "first floor" in first.verdict_reason
     assert first.compared_with is None
-    assert ledger.floor("main") == first
+    assert ledger.floor("main") == RunSummary.of(first)
 
 
 def test_lower_by_more_than_epsilon_promotes(ledger: Ledger) -> None:
@@ -96,7 +99,9 @@ def test_groups_are_isolated(ledger: Ledger, axis: str) -> None:
     assert a2.verdict == "rejected" and a.id in a2.verdict_reason
     b2 = measured(ledger, 2.40, **other)  # compared with b, not with a
     assert b2.verdict == "promoted" and b.id in b2.verdict_reason
-    assert ledger.floor("main", scorer_fingerprint="scorer-a", clip_fingerprint="clip-a", device_kind="cpu") == a
+    assert ledger.floor(
+        "main", scorer_fingerprint="scorer-a", clip_fingerprint="clip-a", device_kind="cpu"
+    ) == RunSummary.of(a)
     latest = ledger.floor("main")
     assert latest is not None and latest.id == b2.id  # no filters: the latest promotion of the track
 
@@ -105,7 +110,7 @@ def test_tracks_are_isolated(ledger: Ledger) -> None:
     main = measured(ledger, 2.0)
     small = measured(ledger, 3.0, track="small")
     assert small.verdict == "promoted"
-    assert ledger.floors() == {"main": main, "small": small}
+    assert ledger.floors() == {"main": RunSummary.of(main), "small": RunSummary.of(small)}
 
 
 def test_approximate_scores_never_promote(ledger: Ledger) -> None:
@@ -116,7 +121,7 @@ def test_approximate_scores_never_promote(ledger: Ledger) -> None:
     exact = measured(ledger, 2.0)
     assert exact.verdict == "promoted" and "first floor" in exact.verdict_reason
     assert measured(ledger, 1.0, approximate=True).verdict == "rejected"
-    assert ledger.floor("main") == exact
+    assert ledger.floor("main") == RunSummary.of(exact)
 
 
 def test_charged_score_is_the_one_that_ranks(ledger: Ledger) -> None:
@@ -196,19 +201,24 @@ def _record(run: str, score: float, verdict: str | None = None, at: float = 0.0,
 def test_review_pure_function() -> None:
     floor = _record("r0001", 2.0, "promoted", at=1.0, scorer_fingerprint="s")
     candidate = _record("r0002", 1.9, scorer_fingerprint="s")
-    verdict = review(candidate, [floor, candidate], epsilon=0.005, now=5.0)
+    against = group_floor(SummaryTable.of([floor, candidate]), candidate)
+    assert against is not None and against.id == "r0001"
+    verdict = review(candidate, against, epsilon=0.005, now=5.0)
     assert verdict == Review("promoted", "-0.100 vs floor 2.000 (r0001): new floor", "r0001", 5.0)
     assert verdict.to_doc()["floor"] == "r0001"
+    assert group_floor(SummaryTable.of([floor, candidate]), floor) is None  # a run is not its own floor
     with pytest.raises(ValueError, match="no metrics"):
-        review(RunRecord(id="r0003", created=0.0), [], 0.005, 0.0)
+        review(RunRecord(id="r0003", created=0.0), None, 0.005, 0.0)
 
 
 def test_floor_is_the_latest_promotion() -> None:
     old = _record("r0001", 1.0, "promoted", at=1.0)
     new = _record("r0002", 2.0, "promoted", at=2.0)
     rejected = _record("r0003", 0.5, "rejected", at=3.0)
-    assert floor_among([old, new, rejected]) == new
-    assert floor_among([rejected]) is None
+    earlier = _record("r0004", 0.7, "promoted", at=0.5)  # promoted before the others, though made last
+    table = SummaryTable.of([old, new, rejected, earlier])
+    assert floor_row(table, np.ones(4, bool)) == 1
+    assert floor_row(table, np.array([False, False, True, False])) is None
 
 
 def test_describe_group_marks_demo_scorers() -> None:

@@ -64,7 +64,9 @@ def test_a_lab_from_a_newer_comma_tui_is_refused(tmp_path: Path) -> None:
     data["_meta"]["1"]["schema"] = schema.SCHEMA_VERSION + 1
     path.write_text(json.dumps(data))
     with pytest.raises(LedgerError, match="newer comma-tui"):
-        Ledger(lab)
+        Ledger(lab).all()
+    with pytest.raises(LedgerError, match="newer comma-tui"):
+        Ledger(lab).get("r0001")
 
 
 def test_stamp_and_version() -> None:

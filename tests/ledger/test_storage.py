@@ -12,7 +12,7 @@ from tinydb.table import Document
 
 from ledger import LedgerError, schema
 from ledger.files import atomic_write
-from ledger.storage import AtomicJSONStorage, read_tables, remove_stale_temps
+from ledger.storage import AtomicJSONStorage, read_tables, read_version, remove_stale_temps
 
 
 def test_tinydb_round_trip_is_stamped_and_cached(tmp_path: Path) -> None:
@@ -25,8 +25,27 @@ def test_tinydb_round_trip_is_stamped_and_cached(tmp_path: Path) -> None:
     assert storage.signature[1] == path.stat().st_size
     on_disk = json.loads(path.read_text())
     assert on_disk["runs"] == {"7": {"id": "r0007"}}
+    token = on_disk["_meta"]["1"].pop("token")
     assert on_disk["_meta"] == {"1": {"schema": schema.SCHEMA_VERSION, "kind": "runs"}}
     assert TinyDB(path, storage=AtomicJSONStorage, kind="runs").table("runs").get(doc_id=7) == {"id": "r0007"}
+    found = read_version(path)
+    assert found is not None and found[0] == (token, path.stat().st_size, path.stat().st_mtime_ns)
+
+
+def test_every_write_gets_a_new_token_read_from_the_head_alone(tmp_path: Path) -> None:
+    path = tmp_path / "runs-0000.json"
+    db = TinyDB(path, storage=AtomicJSONStorage, kind="runs")
+    tokens = []
+    for n in range(3):
+        db.table("runs").insert({"id": f"r{n + 1:04d}", "notes": "x" * 1000})
+        found = read_version(path)
+        assert found is not None
+        tokens.append(found[0][0])
+        assert tokens[-1] == json.loads(path.read_text())["_meta"]["1"]["token"]
+    assert len(set(tokens)) == 3
+    path.write_text('{"runs": {}, "_meta": {"1": {"schema": 1, "kind": "runs"}}}')  # no token: named by inode
+    found = read_version(path)
+    assert found is not None and found[0][0] == f"inode {path.stat().st_ino}"
 
 
 def test_missing_file_reads_as_empty_and_is_not_created(tmp_path: Path) -> None:

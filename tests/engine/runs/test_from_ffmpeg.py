@@ -171,7 +171,7 @@ def test_a_challenge_line_runs_end_to_end_in_a_lab(demo_assets, tmp_path: Path) 
     spec = tmp_path / "baseline_fast.toml"
     assert main(["spec", "from-ffmpeg", CHALLENGE_LINES["baseline_fast"], "--out", str(spec)]) == 0
     assert main(["run", str(spec), "--lab", str(lab.root)]) == 0
-    (record,) = Ledger(lab).runs()
+    (record,) = Ledger(lab).records(Ledger(lab).runs())
     assert record.status == "done" and record.metrics is not None and record.metrics.archive_bytes > 0
 
 

@@ -158,7 +158,7 @@ def test_the_same_spec_gives_the_same_archive_twice(lab: Lab, floor_run: str, tm
     assert main(["run", str(spec), "--lab", str(lab.root), "--keep-raw"]) == 0
     assert "Verdict: rejected" in capsys.readouterr().out
     ledger = Ledger(lab)
-    first, again = ledger.get(floor_run), ledger.runs(text="again")[0]
+    first, again = ledger.get(floor_run), ledger.get(ledger.runs(text="again")[0].id)
     assert (Path(first.artifacts) / "archive.zip").read_bytes() == (Path(again.artifacts) / "archive.zip").read_bytes()
     assert again.metrics == first.metrics
     assert (Path(again.artifacts) / "0.raw").stat().st_size == 12 * FRAME_BYTES
@@ -170,7 +170,7 @@ def test_export_then_official_layout_scoring_gives_the_same_numbers(lab: Lab, fl
     assert sorted(p.name for p in dest.iterdir()) == ["archive.zip", "inflate.py", "inflate.sh", "spec.toml"]
     assert main(["run", "--submission", str(dest), "--lab", str(lab.root), "--label", "exported"]) == 0
     ledger = Ledger(lab)
-    exported, original = ledger.runs(text="exported")[0], ledger.get(floor_run)
+    exported, original = ledger.get(ledger.runs(text="exported")[0].id), ledger.get(floor_run)
     assert exported.metrics == original.metrics
     assert exported.metrics is not None and exported.metrics.charged_bytes == exported.metrics.archive_bytes
 
@@ -180,14 +180,14 @@ def test_a_run_with_filter_chains_exports_and_rescores_equal(lab: Lab, tmp_path:
     spec.write_text(WITH_CHAINS)
     assert main(["run", str(spec), "--lab", str(lab.root)]) == 0
     ledger = Ledger(lab)
-    run = ledger.runs(text="chains")[0]
+    (run,) = ledger.records(ledger.runs(text="chains"))
     with zipfile.ZipFile(Path(run.artifacts) / "archive.zip") as zf, zf.open("0.mkv") as video, av.open(video) as mkv:
         assert (mkv.streams.video[0].width, mkv.streams.video[0].height) == (384, 288)
     dest = tmp_path / "submission"
     assert main(["export", run.id, str(dest), "--lab", str(lab.root)]) == 0
     assert "--filters unsharp=5:5:0.6" in (dest / "inflate.sh").read_text()
     assert main(["run", "--submission", str(dest), "--lab", str(lab.root), "--label", "chains-exported"]) == 0
-    exported = Ledger(lab).runs(text="chains-exported")[0]
+    (exported,) = Ledger(lab).records(Ledger(lab).runs(text="chains-exported"))
     assert exported.metrics is not None and exported.metrics == run.metrics
 
 
@@ -223,7 +223,7 @@ def test_external_submission_counts_extra_files_as_charged_bytes(lab: Lab, demo_
     folder = _fake_submission(tmp_path / "sub", demo_assets.clip, _submission_code("w.write(rgb)"), extra_weights=5000)
     assert main(["run", "--submission", str(folder), "--lab", str(lab.root), "--label", "ext"]) == 0
     out = capsys.readouterr().out
-    record = Ledger(lab).runs(text="ext")[0]
+    (record,) = Ledger(lab).records(Ledger(lab).runs(text="ext"))
     m = record.metrics
     assert m is not None and m.posenet == 0.0 and m.segnet == 0.0  # the lossless source itself
     assert m.charged_bytes == m.archive_bytes + 5000 and m.charged_score > m.score
@@ -236,7 +236,7 @@ def test_planar_output_is_caught_before_scoring(lab: Lab, demo_assets, tmp_path:
     folder = _fake_submission(tmp_path / "planar", demo_assets.clip, _submission_code(planar))
     assert main(["run", "--submission", str(folder), "--lab", str(lab.root), "--label", "planar"]) == 2
     assert "look nothing like the reference" in _one_line_error(capsys)
-    record = Ledger(lab).runs(text="planar")[0]
+    (record,) = Ledger(lab).records(Ledger(lab).runs(text="planar"))
     assert record.status == "failed" and "packed RGB24" in record.failure_reason
 
 

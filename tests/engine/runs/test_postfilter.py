@@ -181,7 +181,7 @@ def test_a_learned_run_ships_its_filter_and_exports_to_the_same_score(
     spec = tmp_path / "learned.toml"
     spec.write_text(LEARNED_SPEC)
     assert main(["run", str(spec), "--lab", str(lab.root)]) == 0
-    record = Ledger(lab).runs(text="learned-tiny")[0]
+    (record,) = Ledger(lab).records(Ledger(lab).runs(text="learned-tiny"))
     assert record.status == "done" and record.metrics is not None
     # In the order the queue pane draws them.
     assert list(record.stage_timings) == list(stage_names(record.spec))
@@ -205,6 +205,6 @@ def test_a_learned_run_ships_its_filter_and_exports_to_the_same_score(
     assert main(["export", record.id, str(dest), "--lab", str(lab.root)]) == 0
     assert "--postfilter learned" in (dest / "inflate.sh").read_text()
     assert main(["run", "--submission", str(dest), "--lab", str(lab.root), "--label", "learned-exported"]) == 0
-    exported = Ledger(lab).runs(text="learned-exported")[0]
+    (exported,) = Ledger(lab).records(Ledger(lab).runs(text="learned-exported"))
     assert exported.metrics == record.metrics
     capsys.readouterr()

@@ -109,13 +109,13 @@ def test_a_sweep_without_axes_queues_the_spec_itself(lab: Lab, spec: RunSpec) ->
 def test_an_invalid_sweep_queues_nothing(lab: Lab, spec: RunSpec, sweeps: dict[str, list[str]], message: str) -> None:
     with pytest.raises(SpecError, match=message):
         control.queue_sweep(lab, spec, sweeps)
-    assert Ledger(lab).all() == []
+    assert len(Ledger(lab).all()) == 0
 
 
 def test_a_sweep_with_an_unknown_parent_queues_nothing(lab: Lab, spec: RunSpec) -> None:
     with pytest.raises(UserError, match="no run r0042"):
         control.queue_sweep(lab, spec.with_value("run.parent", "r0042"), {"crf": ["30..31"]})
-    assert Ledger(lab).all() == []
+    assert len(Ledger(lab).all()) == 0
 
 
 def test_around_floor_changes_one_axis_at_a_time(lab: Lab, spec: RunSpec) -> None:

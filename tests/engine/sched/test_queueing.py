@@ -24,7 +24,7 @@ def test_the_same_spec_after_defaults_is_measured_whatever_its_label_or_track(la
     first = measure(ledger, spec, label="first")
     spelled_out = parse_spec({"encode": {"crf": 34, "preset": "12", "codec": "libsvtav1"}}, lab_source(lab))
     elsewhere = spelled_out.with_value("run.track", "side").with_value("run.label", "again")
-    index = measured_index(ledger.all(), lab_source(lab))
+    index = measured_index(ledger.records(ledger.measured()), lab_source(lab))
     assert index[measure_key(elsewhere)].id == first
     assert measure_key(spec.with_value("run.seed", 1)) not in index  # a seed changes what is measured
 

@@ -132,7 +132,7 @@ def sched(lab: Lab) -> Iterator[Callable[..., int]]:
             for pid in started:
                 if alive(pid):
                     os.kill(pid, signal.SIGKILL)
-            for record in Ledger(lab).all():
+            for record in Ledger(lab).records(Ledger(lab).all()):
                 kill_run(run_tag(lab.root, record.id), record.pid, grace=1.0)
             log = SchedulerPaths.of(lab).log
             print(log.read_text() if log.exists() else "no scheduler log")  # shown when a test fails
