@@ -19,6 +19,7 @@ from textual.signal import Signal
 
 from comma_tui.lab_client import LabClient
 from comma_tui.lab_state import Live, Snapshot
+from comma_tui.screens.autopilot_form import AutopilotForm, AutopilotRequest
 from comma_tui.screens.confirm import Confirm
 from comma_tui.screens.filter import FilterScreen, RunFilter
 from comma_tui.screens.prompt import TextPrompt
@@ -31,6 +32,7 @@ from comma_tui.widgets import format as fmt
 from comma_tui.widgets.score_plot import PlotData
 from engine.runs.spec import RunSpec, SourceSpec
 from ledger import Lab, RunRecord, RunSummary
+from ledger.errors import UserError
 
 
 class LabActions(App[None]):
@@ -269,6 +271,30 @@ class LabActions(App[None]):
 
         title = f"Queue the neighbours of the floor {floor.id} ({run.id} lost to it)"
         self.push_screen(TextPrompt(title, value=offsets, placeholder="axis=offsets, e.g. crf=-1,+1"), queue)
+
+    def current_track(self, run: RunSummary | None) -> str:
+        """The track keys act on: the selected run's, else the filtered one, else the first with a floor."""
+        if run is not None:
+            return run.track
+        floors = list(self.snapshot.floors) if self.snapshot else []
+        return self.filters.track or (floors[0] if floors else "main")
+
+    @work(thread=True, group="form", exit_on_error=False)
+    def toggle_autopilot(self, track: str, start_scheduler: bool) -> None:
+        """Open the autopilot form on `track`, or stop the autopilot running there."""
+        if self.client.autopilot_running(track):
+            self.post_message(self.ActionDone(self.client.stop_autopilot(track)))
+            return
+        floor = self.snapshot.floors.get(track) if self.snapshot else None
+        if floor is None:
+            raise UserError(f"track {track!r} has no floor yet: the autopilot searches around one, measure a run first")
+        form = AutopilotForm(track, floor, self.client.spec_of(floor.id))
+
+        def start(request: AutopilotRequest | None) -> None:
+            if request is not None:
+                self._do(lambda: self.client.start_autopilot(request.track, request.text, start_scheduler), str)
+
+        self.call_from_thread(self.push_screen, form, start)
 
     def open_filter(self) -> None:
         """Filter the ledger by text, track, status and verdict."""

@@ -19,9 +19,10 @@ import numpy as np
 from comma_tui.lab_state import Live, PerPairSeries, RunDetail, SchedulerInfo, Snapshot
 from engine.runs.measured import measured_index
 from engine.runs.spec import RunSpec, SourceSpec, lab_source, parse_spec, stage_names
-from engine.sched import control
+from engine.sched import autopilot, autopilot_duty, control
 from engine.sched.pool import LOG_NAME, log_tail
 from ledger import Lab, Ledger, RunRecord, RunSummary, SummaryTable, load_per_pair, queries
+from ledger.artifacts import load_curve
 from ledger.errors import UserError
 
 LOG_TAIL_LINES = 40
@@ -107,7 +108,12 @@ class LabClient:
         with self._lock:
             progress = self.ledger.progress()
             glance = control.glance(self.ledger)
-        return Live(SchedulerInfo(glance.state, glance.slots, glance.held), progress)
+        lines = tuple(s.line() for s in autopilot.states(self.lab) if s.active)
+        jobs = {run: (job.get("state", "?"), job.get("note", "")) for run, job in glance.jobs.items()}
+        info = SchedulerInfo(
+            glance.state, glance.slots, glance.address, glance.resources, jobs, lines, held=glance.held
+        )
+        return Live(info, progress)
 
     def detail(self, run_id: str) -> RunDetail:
         """A run, the run it is compared with (`ledger.queries.prior_of`), both per-pair distortions, its log's tail."""
@@ -124,6 +130,7 @@ class LabClient:
             prior_per_pair=self._per_pair(prior.run) if prior is not None else None,
             log_tail=self.log_tail(run),
             artifacts=run.artifacts,
+            curve=self.curve(run),
         )
 
     def _per_pair(self, run: RunRecord) -> PerPairSeries | None:
@@ -139,6 +146,11 @@ class LabClient:
         """The last lines of a run's log.txt (live while it runs), else the tail kept in the ledger."""
         live = log_tail(Path(run.artifacts) / LOG_NAME, LOG_TAIL_LINES) if run.artifacts else ""
         return live or run.log_tail
+
+    @staticmethod
+    def curve(run: RunRecord) -> tuple[dict[str, float], ...]:
+        """A training run's curve (loss terms and score estimate by step; live while it trains), else ()."""
+        return tuple(load_curve(run.artifacts)) if run.artifacts else ()
 
     def get(self, run_id: str) -> RunRecord:
         """One run's record, fresh from the ledger."""
@@ -254,3 +266,27 @@ class LabClient:
         from engine.runs.export import export_run
 
         return export_run(self.get(run_id), self.source(), Path(dest).expanduser())
+
+    # The autopilot.
+
+    def autopilot_running(self, track: str) -> bool:
+        """Whether an autopilot runs on `track` now."""
+        state = autopilot.read_state(self.lab, track)
+        return state is not None and state.active
+
+    def start_autopilot(self, track: str, text: str, start_scheduler: bool = True) -> str:
+        """Start an autopilot from a search file's text (the form's); make sure a scheduler runs it."""
+        path = autopilot.folder(self.lab, track).with_suffix(".console.toml")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        with self._lock:
+            state = autopilot.start(self.lab, path)
+        if start_scheduler:
+            control.ensure_running(self.lab)
+        return f"Autopilot started on {track}: {state.budget} runs around {state.base}"
+
+    def stop_autopilot(self, track: str) -> str:
+        """Stop `track`'s autopilot (its queued proposals are cancelled)."""
+        with self._lock:
+            state = autopilot_duty.stop(self.lab, track, lambda _line: None)
+        return f"Autopilot on {track} {state.state} ({state.line()})"

@@ -55,10 +55,14 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class SchedulerInfo:
-    """The scheduler as the status line shows it."""
+    """The scheduler as the status line shows it, and the Ray cluster when its queue runs on one."""
 
     state: str = "unknown"  # running, paused, stopping, stopped, unknown
     slots: int | None = None
+    address: str = ""  # the Ray dashboard; empty when runs are local processes
+    resources: dict[str, list[float]] = field(default_factory=dict)  # {"GPU": [busy, total]} of the cluster
+    jobs: dict[str, tuple[str, str]] = field(default_factory=dict)  # run id -> (Ray state, why it waits)
+    autopilots: tuple[str, ...] = ()  # each running autopilot's line: "autopilot 7/40 · best 1.731 (r0123)"
     held: bool = False  # stopped by a person (`sched stop`): the console does not start it
 
 
@@ -89,3 +93,4 @@ class RunDetail:
     prior_per_pair: PerPairSeries | None
     log_tail: str
     artifacts: str
+    curve: tuple[dict[str, float], ...] = ()  # a training run's curve.jsonl, by step

@@ -362,10 +362,17 @@ class Ledger:
     # Live progress and the queue's state.
 
     def set_progress(
-        self, run: str, stage: str, done: int, total: int, elapsed: float = 0.0, eta: float | None = None
+        self,
+        run: str,
+        stage: str,
+        done: int,
+        total: int,
+        elapsed: float = 0.0,
+        eta: float | None = None,
+        metrics: Mapping[str, float] | None = None,
     ) -> Progress:
         """Say where a running run is (kept apart from the history; see `ledger.progress`)."""
-        return self._progress.set(run, stage, done, total, elapsed, eta)
+        return self._progress.set(run, stage, done, total, elapsed, eta, metrics)
 
     def progress(self) -> dict[str, Progress]:
         """The latest progress of each run that reported some, by run id."""

@@ -11,8 +11,10 @@ next update instead of stopping the lab.
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,10 @@ TABLE = "progress"
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a running run is: stage, units done of total, seconds elapsed and to go (if known)."""
+    """Where a running run is: stage, units done of total, seconds elapsed and to go (if known).
+
+    `metrics` are the stage's latest live figures (a training step's loss terms and score estimate).
+    """
 
     run_id: str
     stage: str
@@ -39,6 +44,7 @@ class Progress:
     elapsed: float
     eta: float | None
     updated: float
+    metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def fraction(self) -> float:
@@ -53,10 +59,20 @@ class ProgressStore:
         self.path = folder / "progress.json"
         self.lock = FileLock.for_path(folder / "progress.lock")
 
-    def set(self, run: str, stage: str, done: int, total: int, elapsed: float, eta: float | None) -> Progress:
-        """Record where run `run` is now (replacing what was said before)."""
+    def set(
+        self,
+        run: str,
+        stage: str,
+        done: int,
+        total: int,
+        elapsed: float,
+        eta: float | None,
+        metrics: Mapping[str, float] | None = None,
+    ) -> Progress:
+        """Record where run `run` is now (replacing what was said before); figures that are not finite are left out."""
+        figures = {str(k): float(v) for k, v in (metrics or {}).items() if math.isfinite(float(v))}
         entry = Progress(
-            run_id(run_number(run)), str(stage), int(done), int(total), float(elapsed), _opt(eta), time.time()
+            run_id(run_number(run)), str(stage), int(done), int(total), float(elapsed), _opt(eta), time.time(), figures
         )
         with self.lock:
             self._write(lambda db: db.table(TABLE).upsert(Document(asdict(entry), doc_id=run_number(run))))

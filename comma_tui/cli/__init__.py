@@ -28,6 +28,7 @@ COMMANDS = {
     "ledger": "ledger",
     "sched": "sched",
     "queue": "sched",
+    "autopilot": "autopilot",
     "spec": "spec",
 }
 

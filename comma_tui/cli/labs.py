@@ -13,16 +13,22 @@ from pathlib import Path
 
 from ledger import DEFAULT_EPSILON, Lab
 from ledger.lab import CONFIG_NAME
+from ledger.scheduler_settings import SchedulerSettings
 
 
 def make_lab(
-    root: Path, clip: Path, models: Path, original_bytes: int | None = None, epsilon: float = DEFAULT_EPSILON
+    root: Path,
+    clip: Path,
+    models: Path,
+    original_bytes: int | None = None,
+    epsilon: float = DEFAULT_EPSILON,
+    scheduler: SchedulerSettings | None = None,
 ) -> Lab:
-    """Check the clip and both weight files, then make the lab."""
+    """Check the clip and both weight files, then make the lab (its queue run as `scheduler` says)."""
     from engine.runs.source import check_source
 
     check_source(clip.expanduser().resolve(), models.expanduser().resolve())
-    return Lab.create(root, clip, models, original_bytes=original_bytes, epsilon=epsilon)
+    return Lab.create(root, clip, models, original_bytes=original_bytes, epsilon=epsilon, scheduler=scheduler)
 
 
 def lab_for_spec(lab_dir: Path | None, spec_path: Path) -> Lab:

@@ -1,6 +1,6 @@
 """`comma-tui init` and `comma-tui ledger ...`: make a lab, and read or judge its runs.
 
-    comma-tui init DIR --clip C --models M [--original-bytes N]
+    comma-tui init DIR --clip C --models M [--original-bytes N] [--backend ray --ray-address URL]
     comma-tui ledger list [--lab DIR] [--track T] [--verdict V] [--status S ...] [--text Q] [--archived] [--json]
     comma-tui ledger show RUN [--json]
     comma-tui ledger promote|reject RUN --note TEXT
@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from comma_tui.cli.labs import make_lab
+from comma_tui.cli.sched import add_backend_options
 from comma_tui.widgets.comparison import comparison_lines
 from comma_tui.widgets.format import duration, run_label
 from ledger import DEFAULT_EPSILON, Lab, Ledger, RunRecord, RunView
@@ -26,6 +27,7 @@ from ledger.errors import UserError
 from ledger.export import FORMATS, export, when
 from ledger.queries import SORT_KEYS, Prior
 from ledger.records import STATUSES
+from ledger.scheduler_settings import parse_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--epsilon", type=float, default=DEFAULT_EPSILON, help=f"how far a run must lower the floor ({DEFAULT_EPSILON})"
     )
+    add_backend_options(p)
+    p.add_argument("--cpus-per-run", type=float, metavar="N", help="CPUs each run asks Ray for (default 1)")
+    p.add_argument("--gpus-per-run", type=float, metavar="N", help="GPUs each run asks Ray for (default 0; 1 on GPUs)")
     p.set_defaults(handler=run_init)
 
     lab = argparse.ArgumentParser(add_help=False)
@@ -93,13 +98,21 @@ def open_ledger(lab_dir: Path | None) -> Ledger:
 
 def run_init(args: argparse.Namespace) -> int:
     """`comma-tui init`: make the lab folder and its lab.toml."""
-    lab = make_lab(args.dir, args.clip, args.models, args.original_bytes, args.epsilon)
+    given = {"backend": args.backend, "ray_address": args.ray_address}
+    given |= {"cpus_per_run": args.cpus_per_run, "gpus_per_run": args.gpus_per_run}
+    settings = parse_settings({k: v for k, v in given.items() if v is not None}, "comma-tui init")
+    lab = make_lab(args.dir, args.clip, args.models, args.original_bytes, args.epsilon, settings)
     source = lab.source()
     print(f"made lab {lab.root}")
     print(f"  clip:   {source.clip}")
     print(f"  models: {source.models}")
     if source.original_bytes is not None:
         print(f"  original size: {source.original_bytes:,} bytes")
+    if settings.backend == "ray":
+        print(
+            f"  queue:  Ray jobs on {settings.ray_address}, each asking {settings.gpus_per_run:g} GPU, "
+            f"{settings.cpus_per_run:g} CPU (the lab must be at {lab.root} on every node)"
+        )
     print(f"settings are in {lab.config_path}; open the console with: comma-tui --lab {lab.root}")
     return 0
 

@@ -1,6 +1,6 @@
 """`comma-tui sched ...` (the scheduler process) and `comma-tui queue ...` (what it runs).
 
-    comma-tui sched start [--lab DIR] [--slots N] [--foreground]
+    comma-tui sched start [--lab DIR] [--slots N] [--backend local|ray] [--ray-address URL] [--foreground]
     comma-tui sched stop [--lab DIR] [--now] [--wait]
     comma-tui sched status [--lab DIR] [--json]
     comma-tui queue add SPEC.toml [--sweep crf=32..36] [--sweep film_grain=0,22] [--priority P] [--again]
@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from comma_tui.cli.labs import lab_for_spec
-from comma_tui.widgets.format import duration
+from comma_tui.widgets.format import cluster, duration
 from engine.runs.spec import lab_source, load_spec
 from engine.sched import control
-from engine.sched.scheduler import Scheduler
+from engine.sched.scheduler import Scheduler, make_backend
 from engine.sched.state import SchedulerError, holder, when
 from ledger import Lab, Ledger, RunRecord
 from ledger.errors import UserError
+from ledger.scheduler_settings import BACKENDS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     group.set_defaults(handler=lambda args: _help(group))
     leaves = group.add_subparsers(dest="sched_command", metavar="COMMAND")
     p = leaves.add_parser("start", parents=[lab], help="start the scheduler, detached from this terminal")
-    p.add_argument("--slots", type=int, help="runs at a time (default: one per visible GPU, else 1)")
+    p.add_argument("--slots", type=int, help="runs at a time (default: one per GPU, else 1; on Ray, from the cluster)")
+    add_backend_options(p)
     p.add_argument("--foreground", action="store_true", help="run it here instead (for tmux or a service)")
     p.set_defaults(handler=run_start)
     p = leaves.add_parser("stop", parents=[lab], help="stop it; running runs finish first unless --now")
@@ -79,6 +81,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.set_defaults(handler=run_pause, paused=paused)
 
 
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """`--backend` and `--ray-address`, for `sched start` and `init`."""
+    parser.add_argument("--backend", choices=BACKENDS, help="run the queue here (local) or on a Ray cluster")
+    parser.add_argument("--ray-address", metavar="URL", help="the Ray head's dashboard, e.g. http://127.0.0.1:8265")
+
+
 def _help(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
     return 0
@@ -97,10 +105,11 @@ def run_start(args: argparse.Namespace) -> int:
     if args.foreground:
         if args.slots is not None and args.slots < 1:
             raise SchedulerError(f"--slots {args.slots} must be at least 1")
-        return Scheduler(lab, args.slots).serve()
-    pid = control.start(lab, args.slots)
+        settings = lab.scheduler_settings().overridden(args.backend, args.ray_address)
+        return Scheduler(lab, args.slots, backend=make_backend(lab, settings)).serve()
+    pid = control.start(lab, args.slots, backend=args.backend, ray_address=args.ray_address)
     state = control.status(lab)
-    print(f"scheduler started for lab {lab.root}: pid {pid}, {state.slots} slot(s), GPUs {_gpus(state.gpus)}")
+    print(f"scheduler started for lab {lab.root}: pid {pid}, {state.slots} slot(s), {_where(state)}")
     print(f"  it keeps running when this terminal closes; its log: {state.log}")
     if state.paused:
         print("  the queue is paused: comma-tui queue resume")
@@ -123,8 +132,8 @@ def run_stop(args: argparse.Namespace) -> int:
     return 0
 
 
-def _gpus(gpus: tuple[str, ...]) -> str:
-    return ",".join(gpus) or "none"
+def _where(s: control.SchedulerStatus) -> str:
+    return cluster(s.address, s.resources) if s.backend == "ray" else f"GPUs {','.join(s.gpus) or 'none'}"
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -142,7 +151,7 @@ def status_lines(s: control.SchedulerStatus) -> list[str]:
     if s.pid is None:
         head = f"scheduler: stopped (start it with comma-tui sched start --lab {s.lab})"
     else:
-        head = f"scheduler: {s.state}, pid {s.pid}, {s.slots} slot(s), GPUs {_gpus(s.gpus)}, since {when(s.since)}"
+        head = f"scheduler: {s.state}, pid {s.pid}, {s.slots} slot(s), {_where(s)}, since {when(s.since)}"
         head += " (stopping: waits for its running runs)" if s.stopping else ""
     lines = [head, f"lab: {s.lab}"]
     if s.paused:
@@ -167,6 +176,8 @@ def queue_lines(s: control.SchedulerStatus) -> list[str]:
         stage = f"{r.stage} {r.done}/{r.total} {r.fraction:4.0%}" if r.stage else "starting"
         elapsed, eta = duration(r.elapsed, "-"), duration(r.eta, "-")
         lines.append(f"  {r.id}  {where:<12} {stage:<22} elapsed {elapsed:>6}  ETA {eta:>6}  {r.label}")
+        if r.job:
+            lines.append(f"         Ray job {r.job}  {r.job_state or '?'}" + (f": {r.job_note}" if r.job_note else ""))
     lines.append(f"queued ({len(s.queued)}):")
     for q in s.queued:
         again = f"  (requeued {q.requeued}x)" if q.requeued else ""

@@ -37,6 +37,7 @@ class MainScreen(RunScreen):
         Binding("slash", "filter", "Filter", key_display="/", tooltip="Filter by text, track, status, verdict"),
         Binding("v", "review", "Review", tooltip="Rejection review mode: rejected runs, newest first"),
         Binding("t", "next_track", "Track", tooltip="Show the next track (then all)", id="track"),
+        Binding("A", "autopilot", "Autopilot", tooltip="Start or stop the autopilot on this track", id="autopilot"),
         Binding("f", "toggle_pareto", "Pareto", tooltip="Switch the plot: score history / bytes-vs-score Pareto"),
         Binding("space", "mark", "Mark", show=False, tooltip="Mark the run (x and r act on every marked run)"),
         Binding("escape", "unmark", "Unmark all", show=False, tooltip="Clear the marks"),
@@ -173,6 +174,11 @@ class MainScreen(RunScreen):
         if action == "unmark":
             return bool(self.table.marked)
         return super().check_action(action, parameters)
+
+    def action_autopilot(self) -> None:
+        """Open the autopilot form on the current track, or stop the autopilot running there."""
+        app = self.lab_app
+        app.toggle_autopilot(app.current_track(self.selected_run()), app.start_scheduler_on_open)
 
     def action_toggle_pareto(self) -> None:
         """Switch the plot between score history and the Pareto view."""

@@ -1,5 +1,6 @@
 """One run in full: its spec (changes from the parent marked), Prior / Current / Delta, the verdict
-and why, stage timings, per-pair distortions against the floor, the log's tail and the artifacts."""
+and why, stage timings, per-pair distortions against the floor, a training run's curves (live),
+the log's tail and the artifacts."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from comma_tui.lab_state import RunDetail, Snapshot
 from comma_tui.screens.run_screen import RUN_BINDINGS, RunScreen
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.comparison import comparison_table
+from comma_tui.widgets.curve_plot import CurvePlot
 from comma_tui.widgets.key_footer import KeyFooter
 from comma_tui.widgets.pair_plot import PairPlot
 from ledger import RunRecord, RunSummary
@@ -121,11 +123,12 @@ class RunDetailScreen(RunScreen):
             super().__init__()
 
     class LogRead(Message):
-        """A running run's log tail was read again."""
+        """A running run's log tail (and training curve) was read again."""
 
-        def __init__(self, run: RunRecord, text: str) -> None:
+        def __init__(self, run: RunRecord, text: str, curve: tuple[dict[str, float], ...]) -> None:
             self.run = run
             self.text = text
+            self.curve = curve
             super().__init__()
 
     def __init__(self, run_id: str) -> None:
@@ -156,6 +159,7 @@ class RunDetailScreen(RunScreen):
             with Horizontal(id="pairs"):
                 yield PairPlot("PoseNet", id="posenet-plot")
                 yield PairPlot("SegNet", id="segnet-plot")
+            yield CurvePlot(id="curve-plot")
             yield Static(id="log")
             yield Static(id="artifacts")
         yield KeyFooter(self.FOOTER_PRIORITY)
@@ -189,13 +193,15 @@ class RunDetailScreen(RunScreen):
 
     @work(thread=True, exclusive=True, group="detail-log", exit_on_error=False)
     def load_log(self, run: RunRecord) -> None:
-        """Read the run's log tail again."""
-        self.post_message(self.LogRead(run, self.lab_app.client.log_tail(run)))
+        """Read the run's log tail and curve again."""
+        client = self.lab_app.client
+        self.post_message(self.LogRead(run, client.log_tail(run), client.curve(run)))
 
     @on(LogRead)
     def _show_log(self, message: LogRead) -> None:
         if self.detail is not None and message.run == self.detail.run:  # not a late answer for an older state
             self._draw_log(message.run, message.text)
+            self.query_one("#curve-plot", CurvePlot).show(message.curve, message.run.status == "running")
 
     def _draw_log(self, run: RunRecord, text: str) -> None:
         log = self.query_one("#log", Static)
@@ -228,6 +234,7 @@ class RunDetailScreen(RunScreen):
         self.query_one("#segnet-plot", PairPlot).show(
             pp.segnet if pp else None, prior_pp.segnet if prior_pp else None, names
         )
+        self.query_one("#curve-plot", CurvePlot).show(detail.curve, run.status == "running")
         self._draw_log(run, detail.log_tail)
         artifacts = fmt.home_path(detail.artifacts) if detail.artifacts else "(none)"
         self.query_one("#artifacts", Static).update(Text(artifacts))

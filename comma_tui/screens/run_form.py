@@ -35,7 +35,6 @@ from engine.runs.spec import (
     SCALERS,
     RunSpec,
     SourceSpec,
-    SpecError,
     parse_axis_value,
     parse_spec,
 )
@@ -92,16 +91,7 @@ def value_text(value: Any) -> str:
 
 
 def parse_value(section: str, key: str, text: str) -> Any:
-    """A field's text as its axis's type; `inflate.loss` also takes `pixel=1,scorer=0.5`."""
-    if section == "inflate" and key == "loss" and "=" in text:
-        weights = {}
-        for item in text.split(","):
-            name, _, weight = item.partition("=")
-            try:
-                weights[name.strip()] = float(weight)
-            except ValueError:
-                raise SpecError(f"inflate.loss weight {item!r} is not name=number (e.g. pixel=1,scorer=0.5)") from None
-        return weights
+    """A field's text as its axis's type; weight tables (`inflate.loss`) also take `pixel=1,scorer=0.5`."""
     return parse_axis_value(f"{section}.{key}", text)
 
 

@@ -7,6 +7,7 @@ colours and to colour-blind eyes: ★ floor, ✓ promoted, ✗ rejected, ! faile
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ledger import Progress, RunRecord, RunSummary
@@ -118,14 +119,29 @@ def home_path(path: str) -> str:
     return "~" + path[len(home) :] if path == home or path.startswith(home + "/") else path
 
 
+#: A training step's figures the queue shows, with their short names.
+LIVE = {"loss": "loss", "segnet": "seg", "posenet": "pose", "pixel": "pix", "estimate": "est"}
+
+
 def progress_text(progress: Progress | None) -> str:
-    """`score 12/30 · 42s left`, `score` as a stage begins, or `starting` before the first report."""
+    """`score 12/30 · 42s left`, `score` as a stage begins, or `starting` before the first report;
+    a training step's latest figures after."""
     if progress is None:
         return "starting"
     if progress.total <= 0:
         return progress.stage
     left = f" · {duration(progress.eta)} left" if progress.eta is not None else ""
-    return f"{progress.stage} {progress.done}/{progress.total}{left}"
+    figures = [f"{short} {progress.metrics[name]:.4g}" for name, short in LIVE.items() if name in progress.metrics]
+    live = f" · {' '.join(figures)}" if figures else ""
+    return f"{progress.stage} {progress.done}/{progress.total}{left}{live}"
+
+
+def cluster(address: str, resources: Mapping[str, Sequence[float]]) -> str:
+    """`ray 127.0.0.1:8265 · 3 of 8 GPUs busy` (CPUs when the cluster has no GPU)."""
+    where = f"ray {address.split('://', 1)[-1]}"
+    kind = "GPU" if (resources.get("GPU") or (0.0, 0.0))[1] else "CPU"
+    busy, total = resources.get(kind) or (0.0, 0.0)
+    return f"{where} · {busy:g} of {total:g} {kind}s busy" if total else where
 
 
 def costliest_term(run: RunRecord | RunSummary, against: RunRecord | RunSummary | None) -> tuple[str, float] | None:

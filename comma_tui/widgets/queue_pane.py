@@ -36,6 +36,11 @@ class QueueState:
         """Whether no scheduler runs the queue (nothing queued will start)."""
         return self.scheduler is not None and self.scheduler.state == "stopped"
 
+    @property
+    def jobs(self) -> dict[str, tuple[str, str]]:
+        """Run id -> (Ray state, why it waits), for runs on a cluster."""
+        return self.scheduler.jobs if self.scheduler is not None else {}
+
 
 def bar(fraction: float, width: int) -> str:
     """A bar `width` cells wide, filled to `fraction` in eighths of a cell."""
@@ -105,8 +110,13 @@ class QueueBody(Widget):
         for run in state.running:
             progress = state.progress.get(run.id)
             text.append(f"▶ {run.id} ", style="bold")
+            job_state, job_note = state.jobs.get(run.id, ("", ""))
+            if job_state:
+                text.append(f"[ray {job_state}] ", style="bold reverse" if job_note else "dim")
             text.append(fmt.progress_text(progress), style="italic")
             text.append(f"  {fmt.run_label(run)}\n")
+            if job_note:
+                text.append(f"  {job_note}\n", style="italic")
             text.append("  ")
             planned = state.stages.get(run.id, ())
             text.append_text(stage_bars(planned, progress, width - 3, colours[0], colours[1]))

@@ -54,6 +54,8 @@ def status_text(
         text.append(" (stopped by hand; S starts it)" if info.held else " (S starts it)")
     if info.slots:
         text.append(f" · {info.slots} slot{'s' if info.slots != 1 else ''}")
+    if info.address:
+        text.append(f"  │ {fmt.cluster(info.address, info.resources)}")
     if snapshot is None or snapshot.newest_only:
         text.append("  │ loading the ledger…")
         return text
@@ -66,6 +68,8 @@ def status_text(
         f"  │ {c.measured} measured · {fmt.PROMOTED}{c.promoted} promoted · "
         f"{fmt.REJECTED}{c.rejected} rejected · !{c.failed} failed"
     )
+    for line in info.autopilots:
+        text.append(f"  │ {line}", style="bold")
     if snapshot.scorer:
         text.append(f"  │ scorer {short_fingerprint(snapshot.scorer, snapshot.scorer_demo)}")
     if filters:

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ from engine.sched.queueing import (
     the_floor,
 )
 from engine.sched.queueing import ledger_of as _ledger
+from engine.sched.ray_backend import PROBE_TIMEOUT
+from engine.sched.ray_client import connect
 from engine.sched.state import (
     SchedulerError,
     SchedulerPaths,
@@ -100,20 +102,34 @@ def _lab(lab: LabLike) -> Lab:
 # The scheduler process.
 
 
-def start(lab: LabLike, slots: int | None = None, timeout: float = START_TIMEOUT) -> int:
+def start(
+    lab: LabLike,
+    slots: int | None = None,
+    timeout: float = START_TIMEOUT,
+    backend: str | None = None,
+    ray_address: str | None = None,
+) -> int:
     """Start a detached scheduler for `lab` and return its pid once it holds the lab.
 
     Raises SchedulerRunning (a UserError) if one already runs, SchedulerError if it fails to start.
-    `slots`: runs at a time (default: one per visible GPU, else 1).
+    `slots`: runs at a time (default: one per visible GPU, else 1; on Ray, from the cluster).
+    `backend`, `ray_address`: override lab.toml's `[scheduler]`. A Ray cluster out of reach is
+    refused here, at once; its probe job runs in the scheduler, so a Ray start may take longer.
     """
     lab = _lab(lab)
     if slots is not None and slots < 1:
         raise SchedulerError(f"--slots {slots} must be at least 1")
     hold(lab, False)  # a start by hand lifts an earlier stop by hand
+    settings = lab.scheduler_settings().overridden(backend, ray_address)
     running = holder(lab)
     if running is not None:
         raise SchedulerRunning(running, lab)
+    if settings.backend == "ray":
+        connect(settings).resources()
+        timeout += PROBE_TIMEOUT
     args = ["--lab", str(lab.root), "--spawn"] + ([] if slots is None else ["--slots", str(slots)])
+    args += [] if backend is None else ["--backend", settings.backend]
+    args += [] if ray_address is None else ["--ray-address", settings.ray_address]
     launcher = subprocess.run(
         python_command("engine.sched.scheduler", *args),
         stdin=subprocess.DEVNULL,
@@ -210,6 +226,9 @@ class RunningRun:
     fraction: float
     eta: float | None  # seconds left in the current stage, when known
     updated: float | None  # when the progress was last reported
+    job: str | None = None  # its Ray job (submission id), on a Ray cluster
+    job_state: str | None = None  # PENDING, RUNNING... as Ray says
+    job_note: str = ""  # why a pending job waits, when it cannot be placed
 
 
 @dataclass(frozen=True)
@@ -266,6 +285,9 @@ class SchedulerStatus:
     floors: tuple[FloorRun, ...]
     failures: tuple[FailedRun, ...]
     log: str  # the scheduler's log file
+    backend: str = "local"
+    address: str = ""  # the Ray dashboard, for backend ray
+    resources: dict[str, list[float]] = field(default_factory=dict)  # {"GPU": [busy, total]} of the cluster
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of everything above."""
@@ -278,6 +300,10 @@ class Glance:
 
     state: str  # running, paused, stopping or stopped
     slots: int | None
+    backend: str = "local"
+    address: str = ""  # the Ray dashboard, for backend ray
+    resources: dict[str, list[float]] = field(default_factory=dict)  # {"GPU": [busy, total]} of the cluster
+    jobs: dict[str, dict[str, str]] = field(default_factory=dict)  # run id -> {job, state, note}
     held: bool = False  # stopped by a person: nothing starts it until they do
 
 
@@ -291,7 +317,9 @@ def glance(lab: LabLike) -> Glance:
     running = holder(ledger.lab)
     stopping = running is not None and running.state == "stopping"
     state = "stopping" if stopping else _state(running, ledger.paused())
-    return Glance(state, running.slots if running else None, held_since(ledger.lab) is not None)
+    if running is None:
+        return Glance(state, None, held=held_since(ledger.lab) is not None)
+    return Glance(state, running.slots, running.backend, running.address, running.resources, running.jobs)
 
 
 def status(lab: LabLike, failures: int = 5) -> SchedulerStatus:
@@ -304,8 +332,10 @@ def status(lab: LabLike, failures: int = 5) -> SchedulerStatus:
     progress = ledger.progress()
     now = time.time()
     runs = []
+    jobs = running.jobs if running else {}
     for r in ledger.running():
         p = progress.get(r.id)
+        job = jobs.get(r.id, {})
         runs.append(
             RunningRun(
                 id=r.id,
@@ -322,6 +352,9 @@ def status(lab: LabLike, failures: int = 5) -> SchedulerStatus:
                 fraction=p.fraction if p else 0.0,
                 eta=p.eta if p else None,
                 updated=p.updated if p else None,
+                job=job.get("job"),
+                job_state=job.get("state"),
+                job_note=job.get("note", ""),
             )
         )
     ended = ledger.latest((RunStatus.FAILED, RunStatus.INTERRUPTED), failures)
@@ -342,6 +375,9 @@ def status(lab: LabLike, failures: int = 5) -> SchedulerStatus:
             FailedRun(r.id, r.track, r.label, r.status, r.failure_reason, r.finished, r.log_tail) for r in ended
         ),
         log=str(SchedulerPaths.of(ledger.lab).log),
+        backend=running.backend if running else "local",
+        address=running.address if running else "",
+        resources=running.resources if running else {},
     )
 
 

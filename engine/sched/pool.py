@@ -22,13 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.runs.codec import CHECKPOINT_NAME
+from engine.sched.backend import Ending
+from ledger import Ledger
+
 TAG_VAR = "COMMA_TUI_RUN"
 LOG_NAME = "log.txt"  # each run's log, in its run folder
 OUTPUT_NAME = "worker.out"
 _MAX_LINE = 64 * 1024
 KILL_GRACE = 3.0
 _PROC = Path("/proc")
-_REPO_ROOT = str(Path(__file__).resolve().parents[2])
+ENGINE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder that holds this engine (for PYTHONPATH)
 _EXIT_HINTS = {
     "SIGKILL": "out of memory, or killed by hand",
     "SIGSEGV": "a crash in native code",
@@ -154,7 +158,7 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Our environment for a child Python, able to import this very engine wherever it runs from."""
     env = dict(os.environ)
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join([_REPO_ROOT, *(p for p in paths if p != _REPO_ROOT)])
+    env["PYTHONPATH"] = os.pathsep.join([ENGINE_ROOT, *(p for p in paths if p != ENGINE_ROOT)])
     env.update(extra or {})
     return env
 
@@ -218,7 +222,7 @@ def progress_event(text: str) -> dict[str, Any] | None:
 
 @dataclass
 class Worker:
-    """One worker process of the pool, and what the scheduler follows of it."""
+    """One worker process of the pool, and what the scheduler follows of it (an `Execution`)."""
 
     run_id: str
     pid: int
@@ -227,11 +231,17 @@ class Worker:
     timeout: int
     run_dir: Path
     proc: subprocess.Popen[bytes] | None = None  # None for a worker adopted from a previous scheduler
+    tag: str = ""  # the run's process tag (see `run_tag`)
     offset: int = 0
     partial: bytes = b""
     progress: dict[str, Any] | None = None  # the latest progress event not yet written to the ledger
     written: float = 0.0
     killed: bool = False
+
+    @property
+    def where(self) -> str:
+        """Which process, on which slot, for the scheduler's log."""
+        return f"worker pid {self.pid} on slot {self.slot}"
 
     @property
     def output(self) -> Path:
@@ -271,12 +281,36 @@ class Worker:
         if other:
             append_log(self.log, other)
 
+    def kill(self) -> None:
+        """Kill the worker and every process of its run."""
+        self.killed = True
+        kill_run(self.tag, self.pid)
+
+    def wait(self, timeout: float) -> None:
+        """Reap our own killed child (an adopted worker is not ours to wait for)."""
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=timeout)
+
+    def settle(self, _ledger: Ledger) -> Ending:
+        """Kill what the ended worker left behind; it recorded its own result, so only say how it exited."""
+        kill_run(self.tag)
+        returncode = self.proc.returncode if self.proc is not None else None
+        return Ending(exit_text(self.pid, returncode), describe_exit(self.pid, returncode))
+
+    def forget(self) -> None:
+        """Remove the worker's stdout file."""
+        self.output.unlink(missing_ok=True)
+
 
 def remove_partial(run_dir: Path) -> None:
-    """Delete what a cancelled run left in its folder, all but its log."""
+    """Delete what a cancelled run left in its folder, all but its log and a codec's checkpoint.
+
+    The checkpoint stays so that a later run can start from it (`init_from`).
+    """
     with contextlib.suppress(OSError):
         for child in list(run_dir.iterdir()):
-            if child.name == LOG_NAME:
+            if child.name in (LOG_NAME, CHECKPOINT_NAME):
                 continue
             if child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child, ignore_errors=True)

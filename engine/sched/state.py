@@ -1,7 +1,8 @@
 """Where a lab's scheduler is: its lock, state file and log, whether one runs, and starting one.
 
     <lab>/scheduler/lock        flocked by the running scheduler for its whole life
-    <lab>/scheduler/state.json  pid, slots, GPUs, since when, starting/running/stopping/stopped
+    <lab>/scheduler/state.json  pid, slots, GPUs, since when, starting/running/stopping/stopped, and
+                                its backend's news (a Ray cluster's address, resources and job states)
     <lab>/scheduler/log.txt     what it did (launches, ends, recoveries), for a person to read
     <lab>/scheduler/held        a person stopped it (`sched stop`): nothing restarts it on its own
 
@@ -18,8 +19,9 @@ import json
 import os
 import subprocess
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from engine.sched.pool import alive, child_env, python_command
 from ledger import Lab
@@ -106,6 +108,10 @@ class SchedulerState:
     state: str  # starting (recovering), running, stopping or stopped
     host: str = ""
     stopped: float | None = None
+    backend: str = "local"
+    address: str = ""  # the Ray dashboard the queue runs on, for backend ray
+    resources: dict[str, list[float]] = field(default_factory=dict)  # {"GPU": [busy, total]} of the cluster
+    jobs: dict[str, dict[str, str]] = field(default_factory=dict)  # run id -> {job, state, note}
 
 
 def slot_gpu(gpus: tuple[str, ...], slot: int | None) -> str | None:
@@ -116,9 +122,10 @@ def slot_gpu(gpus: tuple[str, ...], slot: int | None) -> str | None:
 def read_state(lab: Lab) -> SchedulerState | None:
     """The last state a scheduler of `lab` wrote (it may have died since), or None."""
     try:
-        data = json.loads(SchedulerPaths.of(lab).state.read_text())
-        return SchedulerState(**{**data, "gpus": tuple(data.get("gpus", ()))})
-    except (OSError, ValueError, TypeError):
+        data: dict[str, Any] = json.loads(SchedulerPaths.of(lab).state.read_text())
+        known = {f.name for f in fields(SchedulerState)}  # a newer scheduler's extra keys are let be
+        return SchedulerState(**{k: v for k, v in data.items() if k in known} | {"gpus": tuple(data.get("gpus", ()))})
+    except (OSError, ValueError, TypeError, AttributeError):
         return None
 
 
@@ -160,7 +167,7 @@ def holder(lab: Lab, settle: float = 2.0) -> SchedulerState | None:
     return None
 
 
-def spawn(lab: Lab, slots: int | None = None) -> int:
+def spawn(lab: Lab, slots: int | None = None, backend: str | None = None, ray_address: str | None = None) -> int:
     """Start a detached scheduler for `lab` (its own session, output to its log); returns its pid.
 
     Called in a short-lived launcher process (`--spawn`) so that the scheduler's parent exits at
@@ -172,6 +179,9 @@ def spawn(lab: Lab, slots: int | None = None) -> int:
         if paths.log.stat().st_size > _LOG_ROTATE_BYTES:
             os.replace(paths.log, paths.log.with_suffix(".1.txt"))
     args = ["--lab", str(lab.root)] + ([] if slots is None else ["--slots", str(slots)])
+    args += ([] if backend is None else ["--backend", backend]) + (
+        [] if ray_address is None else ["--ray-address", ray_address]
+    )
     with open(paths.log, "ab") as log:
         proc = subprocess.Popen(
             python_command("engine.sched.scheduler", *args),

@@ -7,7 +7,9 @@ Progress goes to a sink (a terminal bar, or JSON lines for the pool) and the log
 
 Run as `python -m engine.sched.worker --lab DIR --run ID` it is a pool worker: it lowers its own
 CPU priority (and on a small machine its torch threads) so the console stays responsive, prints
-JSON-lines progress on stdout, and exits 0 when the run is done, 1 when it failed.
+JSON-lines progress on stdout, and exits 0 when the run is done, 1 when it failed. With
+`--job SUBMISSION_ID` it is a cluster job: it never opens the ledger, and reports progress and
+its outcome as files in the run's folder (see `engine.sched.job_files`) for the scheduler to record.
 """
 
 from __future__ import annotations
@@ -16,18 +18,21 @@ import argparse
 import contextlib
 import os
 import signal
+import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from engine.runs.pipeline import run_spec
 from engine.runs.progress import Sink, json_lines_sink
 from engine.runs.spec import RunSpec, lab_source, parse_spec
 from engine.runs.submission import OFFICIAL_TIMEOUT, score_submission
+from engine.sched.job_files import JobOutcome, progress_sink, read_ticket, write_outcome
 from engine.sched.pool import LOG_NAME
 from ledger import Lab, Ledger, RunRecord, RunResult
 from ledger.errors import UserError, machine_fault
@@ -97,9 +102,37 @@ def _execute(
     return run_spec(spec, run_dir, sink, log, keep_raw, cache_dir=cache_dir)
 
 
-def _record_bug(ledger: Ledger, run_id: str, log: RunLog, exc: Exception) -> None:
-    log(f"internal error: {exc!r}")
-    ledger.record_failure(run_id, f"internal error: {exc!r} (a bug: see the log)", log.tail())
+@dataclass(frozen=True)
+class Failure:
+    """Why a run failed; `bug` is the exception to raise again once the failure is recorded (not a user error)."""
+
+    reason: str
+    bug: Exception | None = None
+
+
+def _attempt(
+    spec_doc: Mapping[str, Any], lab: Lab, run_dir: Path, sink: Sink | None, log: RunLog, keep_raw: bool
+) -> RunResult | Failure:
+    """Measure a spec in `run_dir`: its result (with the log's tail), or why it failed (said in the log too).
+
+    A user's mistake and a fault of the machine (a full disk...) are failures in one line; anything
+    else is a bug, recorded as such and raised again by the caller.
+    """
+    try:
+        spec = parse_spec(spec_doc, lab_source(lab))
+        with _deadline(spec.run.timeout if not spec.run.submission else 0):
+            result = _execute(spec, run_dir, sink, log, keep_raw, lab.cache_dir)
+    except UserError as exc:
+        log(f"failed: {exc}")
+        return Failure(str(exc))
+    except Exception as exc:
+        fault = machine_fault(exc, run_dir) if isinstance(exc, OSError) else None
+        if fault is not None:
+            log(f"failed: {fault}")
+            return Failure(str(fault))
+        log(f"internal error: {exc!r}")
+        return Failure(f"internal error: {exc!r} (a bug: see the log)", exc)
+    return replace(result, log_tail=log.tail())
 
 
 def execute_run(ledger: Ledger, run_id: str, sink: Sink | None = None, keep_raw: bool = False) -> RunRecord:
@@ -110,30 +143,19 @@ def execute_run(ledger: Ledger, run_id: str, sink: Sink | None = None, keep_raw:
         record = ledger.update(record.id, status="running", started=time.time(), pid=os.getpid())
     elif record.pid is None:
         record = ledger.update(record.id, pid=os.getpid())
-    run_dir = Path(record.artifacts)
-    log = RunLog(run_dir / LOG_NAME)
+    log = RunLog(Path(record.artifacts) / LOG_NAME)
     try:
-        spec = parse_spec(record.spec, lab_source(ledger.lab))
-        with _deadline(spec.run.timeout if not spec.run.submission else 0):
-            result = _execute(spec, run_dir, sink, log, keep_raw, ledger.lab.cache_dir)
-    except UserError as exc:
-        log(f"failed: {exc}")
-        return ledger.record_failure(record.id, str(exc), log.tail())
-    except OSError as exc:
-        fault = machine_fault(exc, run_dir)
-        if fault is None:
-            _record_bug(ledger, record.id, log, exc)
-            raise
-        log(f"failed: {fault}")
-        return ledger.record_failure(record.id, str(fault), log.tail())
+        outcome = _attempt(record.spec, ledger.lab, Path(record.artifacts), sink, log, keep_raw)
     except KeyboardInterrupt:
         log("interrupted")
         ledger.record_failure(record.id, "interrupted by the user", log.tail(), status="interrupted")
         raise
-    except Exception as exc:
-        _record_bug(ledger, record.id, log, exc)
-        raise
-    done = ledger.record_result(record.id, replace(result, log_tail=log.tail()))
+    if isinstance(outcome, Failure):
+        ended = ledger.record_failure(record.id, outcome.reason, log.tail())
+        if outcome.bug is not None:
+            raise outcome.bug
+        return ended
+    done = ledger.record_result(record.id, outcome)
     log(f"verdict: {done.verdict} ({done.verdict_reason})")
     return done
 
@@ -158,15 +180,56 @@ def yield_to_people() -> None:
         torch.set_num_threads(threads)
 
 
+def execute_job(lab: Lab, run_id: str, submission_id: str) -> JobOutcome:
+    """Run the attempt `submission_id` of a run as a cluster job: it reports through files, never the ledger.
+
+    The spec comes from the ticket the scheduler left in the run's folder; progress and the outcome
+    go back beside it (see `engine.sched.job_files`), and the scheduler records them.
+    """
+    run_dir = lab.run_dir(run_id)
+    ticket = read_ticket(run_dir, submission_id)
+    began = time.time()
+    log = RunLog(run_dir / LOG_NAME)
+    log(f"job {submission_id} (attempt {ticket.attempt}) started on {socket.gethostname()}, pid {os.getpid()}")
+    try:
+        outcome = _attempt(ticket.spec, lab, run_dir, progress_sink(run_dir, submission_id), log, keep_raw=False)
+    except KeyboardInterrupt:
+        log("stopped: the job was stopped from outside")
+        raise
+    if isinstance(outcome, Failure):
+        write_outcome(run_dir, JobOutcome(submission_id, None, outcome.reason, log.tail()))
+        if outcome.bug is not None:
+            raise outcome.bug
+        return JobOutcome(submission_id, None, outcome.reason)
+    # The run's own times, not the scheduler's: a job may wait on the cluster before it starts.
+    job = JobOutcome(submission_id, replace(outcome, started=began, finished=time.time()))
+    write_outcome(run_dir, job)
+    return job
+
+
+def _stop_on_sigterm() -> None:
+    # A cluster stops a job with SIGTERM: unwind as for Ctrl-C, so that a submission's scripts
+    # (in sessions of their own) are killed on the way out rather than left running.
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Pool worker entry point: `python -m engine.sched.worker --lab DIR --run ID`."""
+    """Worker entry point: `python -m engine.sched.worker --lab DIR --run ID [--job SUBMISSION_ID]`."""
     parser = argparse.ArgumentParser(description="Execute one queued comma-tui run.")
     parser.add_argument("--lab", required=True)
     parser.add_argument("--run", required=True)
     parser.add_argument("--keep-raw", action="store_true")
+    parser.add_argument("--job", metavar="SUBMISSION_ID", help="run as this cluster job: report through files")
     args = parser.parse_args(argv)
     yield_to_people()
     try:
+        if args.job:
+            _stop_on_sigterm()
+            job = execute_job(Lab.open(args.lab), args.run, args.job)
+            return 0 if job.result is not None else 1
         ledger = Ledger(Lab(args.lab))
         record = execute_run(ledger, args.run, json_lines_sink(sys.stdout), args.keep_raw)
     except UserError as exc:

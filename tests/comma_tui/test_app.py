@@ -12,6 +12,8 @@ import os
 import re
 import subprocess
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,15 +24,20 @@ from textual.widgets import DataTable, Input, Label, Static, TextArea
 from comma_tui import demo
 from comma_tui.cli import main
 from comma_tui.lab_client import LabClient
+from comma_tui.screens.autopilot_form import AutopilotForm
 from comma_tui.screens.ffmpeg_line import FfmpegLinePrompt
 from comma_tui.screens.help import HelpScreen, keys_table
 from comma_tui.screens.review import ReviewScreen
 from comma_tui.screens.run_detail import RunDetailScreen
 from comma_tui.screens.run_form import RunForm
 from comma_tui.screens.sweep_form import SweepForm
-from comma_tui.widgets.queue_pane import stage_bars
+from comma_tui.widgets.curve_plot import CurvePlot
+from comma_tui.widgets.format import progress_text
+from comma_tui.widgets.queue_pane import QueueBody, stage_bars
 from engine.demo.layout import DemoAssets
 from engine.runs.spec import stage_names
+from engine.sched import autopilot
+from engine.sched.state import SchedulerState, acquire_lock, write_state
 from ledger import Lab, Ledger, LedgerError, Progress, segments
 from tests.comma_tui.app_fixtures import spec, stand_in_assets
 from tests.comma_tui.pilot import open_console, select, wait_for, widget_lines
@@ -195,6 +202,48 @@ async def test_detail_of_a_running_run_follows_its_log(lab: tuple[Lab, dict[str,
         await wait_for(pilot, lambda: "frame 30 of 60" in str(shown.content))
 
 
+async def test_detail_of_a_training_run_plots_its_curve_live(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    folder = Path(Ledger(the_lab).get(roles["running"]).artifacts)
+    folder.mkdir(parents=True, exist_ok=True)
+    curve = folder / "curve.jsonl"
+    curve.write_text('{"step":1,"loss":3.5,"segnet":2.0,"posenet":1.0}\n{"step":2,"loss":3.0,"segnet":1.8}\n')
+    async with open_console(the_lab) as (app, pilot, table):
+        await select(pilot, table, roles["running"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run_id == roles["running"])
+        plot = app.screen.query_one("#curve-plot", CurvePlot)
+        await wait_for(pilot, lambda: plot.display and plot.border_title == "Training · step 2 · live")
+        with curve.open("a") as f:
+            f.write('{"step":3,"loss":2.5,"segnet":1.5,"estimate":4.25}\n')
+        await wait_for(pilot, lambda: plot.border_title == "Training · step 3 · live")
+        assert plot.border_subtitle == "loss 2.5 segnet 1.5 estimate 4.25"
+        await pilot.press("escape")
+        await select(pilot, table, roles["floor"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run_id == roles["floor"])
+        await wait_for(pilot, lambda: app.screen.detail is not None and app.screen.detail.run.id == roles["floor"])
+        assert not plot.display  # a run that did not train: no plot
+
+
+async def test_a_queue_on_a_ray_cluster_shows_the_cluster_and_each_jobs_state(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    job = {"job": "comma-tui-abc-r0009-a1", "state": "PENDING", "note": "cannot be placed: each run asks for 1 GPU"}
+    state = SchedulerState(os.getpid(), 8, (), time.time(), "running", backend="ray", address="http://127.0.0.1:8265")
+    state = replace(state, resources={"CPU": [3.0, 64.0], "GPU": [3.0, 8.0]}, jobs={roles["running"]: job})
+    fd = acquire_lock(the_lab)  # this test plays the lab's scheduler, on a Ray cluster
+    try:
+        write_state(the_lab, state)
+        async with open_console(the_lab) as (app, pilot, _):
+            status = app.screen.query_one("#status", Static)
+            await wait_for(pilot, lambda: "ray 127.0.0.1:8265 · 3 of 8 GPUs busy" in str(status.content))
+            body = app.screen.query_one(QueueBody)
+            await wait_for(pilot, lambda: f"▶ {roles['running']} [ray PENDING]" in body.render().plain)
+            assert "cannot be placed: each run asks for 1 GPU" in body.render().plain
+    finally:
+        os.close(fd)
+
+
 async def test_pause_and_resume_queue(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, _ = lab
     async with open_console(the_lab) as (app, pilot, _):
@@ -348,6 +397,40 @@ def test_queue_bars_follow_each_runs_own_stages() -> None:
     assert "█" in bars["trn"] and bars["trn"].endswith("·")
     submission = stage_names({"run": {"submission": "/sub"}})
     assert stage_bars(submission, None, 80).plain.split()[::2] == ["arc", "inf", "scr"]
+
+
+def test_queue_pane_shows_a_training_runs_latest_figures() -> None:
+    figures = {"step": 40.0, "loss": 1.5, "segnet": 0.8, "posenet": 0.31, "pixel": 0.042, "estimate": 2.125}
+    training = Progress("r0001", "train", 40, 100, 8.0, 12.0, 0.0, figures)
+    assert progress_text(training) == "train 40/100 · 12s left · loss 1.5 seg 0.8 pose 0.31 pix 0.042 est 2.125"
+    assert progress_text(Progress("r0001", "score", 1, 4, 1.0, None, 0.0)) == "score 1/4"
+
+
+async def test_key_a_starts_the_autopilot_on_the_track_shows_it_and_stops_it(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, roles = lab
+    async with open_console(the_lab) as (app, pilot, table):
+        await select(pilot, table, roles["floor"])
+        await pilot.press("A")
+        await wait_for(pilot, lambda: isinstance(app.screen, AutopilotForm))
+        axes = app.screen.query_one("#ap-axes", Input).value
+        floor = Ledger(the_lab).get(roles["floor"])
+        crf, grain = floor.spec["encode"]["crf"], floor.spec["encode"]["film_grain"]
+        assert axes.startswith(f"crf={crf - 6}..{crf + 6} film_grain=") and str(grain) in axes  # from the floor
+        await pilot.press("ctrl+a", *"crf=30..31-", "tab")  # a malformed axis shows its error in the form
+        error = app.screen.query_one("#ap-error", Label)
+        await wait_for(pilot, lambda: "needs numbers" in str(error.content))
+        app.screen.query_one("#ap-axes", Input).value = "crf=30..40"
+        app.screen.query_one("#ap-budget", Input).value = "8"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: autopilot.read_state(the_lab, "main") is not None)
+        state = autopilot.read_state(the_lab, "main")
+        assert state is not None and state.state == "running" and state.base == roles["floor"] and state.budget == 8
+        status = app.screen.query_one("#status", Static)
+        await wait_for(pilot, lambda: "autopilot 0/8" in str(status.render()))
+
+        await pilot.press("A")  # again: it stops (no scheduler runs here, so the console stops it itself)
+        await wait_for(pilot, lambda: getattr(autopilot.read_state(the_lab, "main"), "state", "") == "stopped")
+        await wait_for(pilot, lambda: "autopilot 0/8" not in str(status.render()))
 
 
 async def test_rows_and_totals_from_summaries_match_the_full_records(lab: tuple[Lab, dict[str, str]]) -> None:

@@ -143,6 +143,14 @@ def test_record_result_stores_everything_and_reviews(ledger: Ledger) -> None:
         ledger.record_result(run.id, result(2.0))
 
 
+def test_progress_keeps_a_steps_finite_live_figures(ledger: Ledger) -> None:
+    run = ledger.add_run(spec())
+    ledger.set_progress(run.id, "train", 40, 100, 8.0, 12.0, {"loss": 0.25, "estimate": float("nan")})
+    assert ledger.progress()[run.id].metrics == {"loss": 0.25}  # no estimate yet: nothing to show
+    ledger.set_progress(run.id, "score", 1, 10)
+    assert ledger.progress()[run.id].metrics == {}
+
+
 def test_record_result_refuses_malformed_results(ledger: Ledger) -> None:
     run = ledger.add_run(spec())
     with pytest.raises(ValueError, match="device_kind"):

@@ -239,3 +239,15 @@ def test_demo_applies_to_every_command(tmp_path: Path, monkeypatch, capsys) -> N
     assert code == 0 and "first svt-av1" in out
     code, _, err = run(capsys, "--demo", "--lab", str(tmp_path), "ledger", "list")
     assert code == 2 and "--lab DIR or --demo, not both" in one_line_error(err)
+
+
+def test_init_for_a_ray_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clip, models = small_source(tmp_path)
+    argv = ["init", str(tmp_path / "lab"), "--clip", str(clip), "--models", str(models)]
+    code, out, _ = run(capsys, *argv, "--backend", "ray", "--ray-address", "gpu-box:8265", "--gpus-per-run", "1")
+    assert code == 0 and "Ray jobs on http://gpu-box:8265, each asking 1 GPU, 1 CPU" in out
+    settings = Lab.open(tmp_path / "lab").scheduler_settings()
+    assert (settings.backend, settings.ray_address, settings.gpus_per_run) == ("ray", "http://gpu-box:8265", 1.0)
+    code, _, err = run(capsys, argv[0], str(tmp_path / "bad"), *argv[2:], "--cpus-per-run", "-2")
+    assert code == 2 and "[scheduler] cpus_per_run -2.0 must be a number, 0 or more" in one_line_error(err)
+    assert not (tmp_path / "bad").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -250,3 +251,19 @@ def test_sched_start_in_the_foreground_stops_on_sigterm(lab: Lab) -> None:
             proc.kill()
     assert proc.returncode == 0
     assert "stopping (graceful)" in out and out.rstrip().endswith("stopped")
+
+
+def test_sched_start_on_an_unreachable_ray_cluster_is_one_line_and_loses_nothing(lab: Lab) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"  # nothing listens there once the socket closes
+    record = Ledger(lab).add_run({"run": {"label": "waits"}})
+    script = Path(sys.executable).parent / "comma-tui"
+    command = [str(script)] if script.exists() else [sys.executable, "-c", "from comma_tui.cli import main; main()"]
+    for extra in ([], ["--foreground"]):
+        argv = ["sched", "start", "--lab", str(lab.root), "--backend", "ray", "--ray-address", closed, *extra]
+        done = subprocess.run([*command, *argv], capture_output=True, text=True, env=child_env(), timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith(f"comma-tui: error: cannot reach the Ray cluster at {closed} (")
+        assert done.stderr.count("\n") == 1 and "fix --ray-address" in done.stderr
+    assert control.status(lab).pid is None and Ledger(lab).get(record.id).status == "queued"

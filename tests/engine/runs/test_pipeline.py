@@ -15,8 +15,8 @@ import pytest
 from comma_tui.cli import main
 from engine.media.inflate_runtime import FRAME_BYTES, inflate_video, make_postfilter
 from engine.runs.archive import write_archive
-from engine.runs.pipeline import Stages, encode_stage
-from engine.runs.progress import ProgressEvent
+from engine.runs.classical import encode_stage
+from engine.runs.progress import ProgressEvent, Stages
 from engine.runs.spec import SourceSpec, parse_spec, stage_names
 from ledger import Lab, Ledger
 from tests.engine.media.pattern_clip import write_pattern_clip

@@ -1,9 +1,7 @@
 """The scheduler with real processes: slots, cancel, crashes of workers and of itself, pause, stop.
 
-Runs here are "gated" submissions: a real worker scores a submission folder whose inflate.sh
-(in a session of its own, as the engine runs it) waits while its `hold.txt` exists, then writes
-the reference frames. A test holds runs as long as it needs them running, and releases them to
-finish; nothing waits on a fixed sleep. In-process tests drive `Scheduler` ticks by hand.
+Runs here are gated submissions (see `tests.engine.sched.gated`): real workers, held in their
+inflate stage as long as a test needs them running. In-process tests drive `Scheduler` ticks by hand.
 """
 
 from __future__ import annotations
@@ -13,35 +11,20 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from engine.demo.assets import make_demo_assets
-from engine.media.video import RawWriter, iter_frames
-from engine.runs.spec import lab_source, parse_spec
 from engine.sched import control
 from engine.sched.pool import TAG_VAR, Worker, alive, child_env, kill_run, run_tag
 from engine.sched.scheduler import PROGRESS_INTERVAL, Scheduler, SchedulerRunning
 from engine.sched.state import SchedulerPaths, lock_held, slot_gpu
 from ledger import Lab, Ledger, RunRecord
 from tests import polling
+from tests.engine.sched.gated import Assets, Gated, make_assets, queue_gated, schedulers
 from tests.polling import group_exists
-
-FRAMES = 2  # one pair: a run that gets as far as scoring is scored in seconds
-INFLATE = """#!/bin/bash
-# A test submission: says its pid, waits while hold.txt exists, then fails on purpose if told
-# to (fail.txt) or writes the reference frames.
-here="$(dirname "$0")"
-echo $$ >> "$here/pids.txt"
-while [ -e "$here/hold.txt" ]; do sleep 0.05; done
-if [ -e "$here/fail.txt" ]; then echo "failing on purpose"; exit 1; fi
-cp "{reference}" "$2/0.raw"
-"""
 
 
 # Scheduler tests start real workers: give them longer than the default.
@@ -50,23 +33,10 @@ def wait_until(predicate: Callable[[], object], timeout: float = 60.0, what: str
     polling.wait_until(predicate, timeout, what)
 
 
-@dataclass(frozen=True)
-class Assets:
-    clip: Path
-    models: Path
-    reference: Path
-
-
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory: pytest.TempPathFactory) -> Assets:
     """A tiny demo clip and scorer (runs score in seconds), and the clip decoded as a .raw."""
-    root = tmp_path_factory.mktemp("sched-assets")
-    demo = make_demo_assets(root / "demo", frames=FRAMES)
-    reference = root / "reference.bin"
-    with RawWriter(reference) as writer:
-        for frame in iter_frames(demo.clip):
-            writer.write(frame)
-    return Assets(demo.clip, demo.models, reference)
+    return make_assets(tmp_path_factory.mktemp("sched-assets"))
 
 
 @pytest.fixture
@@ -74,68 +44,22 @@ def lab(tmp_path: Path, assets: Assets) -> Lab:
     return Lab.create(tmp_path / "lab", assets.clip, assets.models)
 
 
-@dataclass(frozen=True)
-class Gated:
-    """A queued gated run and its submission folder."""
-
-    id: str
-    folder: Path
-
-    def release(self, fail: bool = False) -> None:
-        """Let the run go on: to be scored, or (`fail`) to fail at once without scoring."""
-        if fail:
-            (self.folder / "fail.txt").write_text("fail\n")
-        (self.folder / "hold.txt").unlink(missing_ok=True)
-
-    def inflate_pids(self) -> list[int]:
-        try:
-            return [int(p) for p in (self.folder / "pids.txt").read_text().split()]
-        except FileNotFoundError:
-            return []
-
-
 @pytest.fixture
 def gated(lab: Lab, assets: Assets, tmp_path: Path) -> Callable[[str], Gated]:
     """Queue a run that holds in its inflate stage until released."""
-    ledger = Ledger(lab)
-
-    def make(name: str) -> Gated:
-        folder = tmp_path / "submissions" / name
-        folder.mkdir(parents=True)
-        with zipfile.ZipFile(folder / "archive.zip", "w") as zf:
-            zf.writestr("payload.bin", b"\0" * 64)
-        (folder / "inflate.sh").write_text(INFLATE.format(reference=assets.reference))
-        (folder / "hold.txt").write_text("held\n")
-        spec = parse_spec({"run": {"submission": str(folder), "label": name}}, lab_source(lab))
-        record = ledger.add_run(spec.to_dict(), label=name)
-        return Gated(record.id, folder)
-
-    return make
+    return lambda name: queue_gated(lab, assets, tmp_path / "submissions" / name, name)
 
 
 @pytest.fixture
 def sched(lab: Lab) -> Iterator[Callable[..., int]]:
-    """Start schedulers on the lab; afterwards stop them and kill anything of the lab left running."""
-    started: list[int] = []
+    """Start schedulers on the lab (`sched(slots=N)`); afterwards stop them and kill what their runs left."""
 
-    def start(slots: int = 1) -> int:
-        pid = control.start(lab, slots)
-        started.append(pid)
-        return pid
+    def leftovers() -> None:
+        for record in Ledger(lab).records(Ledger(lab).all()):
+            kill_run(run_tag(lab.root, record.id), record.pid, grace=1.0)
 
-    try:
+    with schedulers(lab, leftovers, stop_timeout=30) as start:
         yield start
-    finally:
-        try:
-            control.stop(lab, now=True, wait=True, timeout=30)
-        finally:
-            for pid in started:
-                if alive(pid):
-                    os.kill(pid, signal.SIGKILL)
-            for record in Ledger(lab).records(Ledger(lab).all()):
-                kill_run(run_tag(lab.root, record.id), record.pid, grace=1.0)
-            log = SchedulerPaths.of(lab).log
-            print(log.read_text() if log.exists() else "no scheduler log")  # shown when a test fails
 
 
 def running(ledger: Ledger) -> list[RunRecord]:
@@ -330,7 +254,8 @@ def _stand_in(lab: Lab, ledger: Ledger, script: str, timeout: int = 0) -> tuple[
             env=child_env({TAG_VAR: run_tag(lab.root, record.id)}),
         )
     record = ledger.update(record.id, pid=proc.pid)
-    worker = Worker(record.id, proc.pid, 0, record.started or time.time(), timeout, run_dir, proc)
+    tag = run_tag(lab.root, record.id)
+    worker = Worker(record.id, proc.pid, 0, record.started or time.time(), timeout, run_dir, proc, tag)
     return record, worker
 
 
@@ -341,7 +266,8 @@ def test_ticks_follow_progress_at_a_bounded_rate_log_other_output_and_enforce_ti
         "end, i = time.time() + 1.5, 0\n"
         "while time.time() < end:\n"
         "    i += 1\n"
-        "    event = {'event': 'progress', 'stage': 'encode', 'done': i, 'total': 10**6, 'elapsed': 1.0, 'eta': 2.0}\n"
+        "    event = {'event': 'progress', 'stage': 'encode', 'done': i, 'total': 10**6, 'elapsed': 1.0, 'eta': 2.0,\n"
+        "             'metrics': {'loss': 0.5, 'estimate': 1.25}}\n"
         "    print(json.dumps(event), flush=True)\n"
         "    time.sleep(0.002)\n"
         "print('a line that is not JSON', flush=True)\n"
@@ -373,6 +299,7 @@ def test_ticks_follow_progress_at_a_bounded_rate_log_other_output_and_enforce_ti
     assert len(writes) >= 3  # it followed the progress as it went...
     assert len(writes) <= (writes[-1] - writes[0]) / PROGRESS_INTERVAL + 2 < ticks  # ...but not every tick
     assert ledger.progress()[record.id].stage == "encode"
+    assert ledger.progress()[record.id].metrics == {"loss": 0.5, "estimate": 1.25}  # a training step's live figures
     assert "[stdout] a line that is not JSON" in log.read_text() and "a warning on stderr" in log.read_text()
 
     scheduler.timeout_grace = 0.0  # now it is past its 1 s run.timeout
