@@ -8,12 +8,13 @@ without `git lfs pull` never becomes a lab.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from ledger import DEFAULT_EPSILON, Lab
 from ledger.lab import CONFIG_NAME
-from ledger.scheduler_settings import SchedulerSettings
+from ledger.scheduler_settings import BACKENDS, SchedulerSettings
 
 
 def make_lab(
@@ -43,3 +44,9 @@ def lab_for_spec(lab_dir: Path | None, spec_path: Path) -> Lab:
     lab = make_lab(lab_dir, Path(source.clip), Path(source.models), source.original_bytes or None)
     print(f"made lab {lab.root} from the [source] of {spec_path} (clip {source.clip})", file=sys.stderr)
     return lab
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """`--backend` and `--ray-address`, for `sched start` and `init`."""
+    parser.add_argument("--backend", choices=BACKENDS, help="run the queue here (local) or on a Ray cluster")
+    parser.add_argument("--ray-address", metavar="URL", help="the Ray head's dashboard, e.g. http://127.0.0.1:8265")

@@ -18,8 +18,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from comma_tui.cli.labs import make_lab
-from comma_tui.cli.sched import add_backend_options
+from comma_tui.cli.labs import add_backend_options, make_lab
 from comma_tui.widgets.comparison import comparison_lines
 from comma_tui.widgets.format import duration, run_label
 from ledger import DEFAULT_EPSILON, Lab, Ledger, RunRecord, RunView

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from comma_tui.cli.labs import lab_for_spec
+from comma_tui.cli.labs import add_backend_options, lab_for_spec
 from comma_tui.widgets.format import cluster, duration
 from engine.runs.spec import lab_source, load_spec
 from engine.sched import control
@@ -28,7 +28,6 @@ from engine.sched.scheduler import Scheduler, make_backend
 from engine.sched.state import SchedulerError, holder, when
 from ledger import Lab, Ledger, RunRecord
 from ledger.errors import UserError
-from ledger.scheduler_settings import BACKENDS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -79,12 +78,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     for name, paused in (("pause", True), ("resume", False)):
         p = leaves.add_parser(name, parents=[lab], help=f"{name} the queue (running runs go on)")
         p.set_defaults(handler=run_pause, paused=paused)
-
-
-def add_backend_options(parser: argparse.ArgumentParser) -> None:
-    """`--backend` and `--ray-address`, for `sched start` and `init`."""
-    parser.add_argument("--backend", choices=BACKENDS, help="run the queue here (local) or on a Ray cluster")
-    parser.add_argument("--ray-address", metavar="URL", help="the Ray head's dashboard, e.g. http://127.0.0.1:8265")
 
 
 def _help(parser: argparse.ArgumentParser) -> int:
