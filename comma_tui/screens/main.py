@@ -44,6 +44,9 @@ class MainScreen(RunScreen):
         Binding("h", "hide_cancelled", "Hide cancelled", show=False, tooltip="Hide or show cancelled runs"),
     ]
 
+    #: The autopilot's key last: a narrow Footer keeps the track and plot keys before it.
+    FOOTER_PRIORITY = (*RunScreen.FOOTER_PRIORITY, "next_track", "toggle_pareto", "autopilot")
+
     def __init__(self) -> None:
         super().__init__()
         self._pending_select: str | None = None
