@@ -1,8 +1,8 @@
 """`comma-tui --demo`: a demo lab in the user's data folder, with runs already queued.
 
-Made once: demo assets (a 60-frame synthetic clip and the calibrated demo scorer), a lab on
-them, a first svt-av1 run, and a small crf and film-grain sweep around it whose parent is the
-first run. Opening the demo again reuses the lab and its history.
+Made once: demo assets (a 60-frame synthetic clip and the calibrated demo scorer, a few minutes
+on a small machine), a lab on them, a first svt-av1 run, and a small crf and film-grain sweep
+around it whose parent is the first run. Opening the demo again reuses the lab and its history.
 
 The making runs in a child process (`python -m comma_tui.demo DIR`), with its progress bars on
 the terminal: it loads torch to calibrate the scorer, and the console that opens next must not
@@ -79,8 +79,12 @@ def make_demo_lab(root: Path, frames: int = DEMO_FRAMES, stream: TextIO = sys.st
 
     assets = DemoAssets(root / "assets")
     if not assets.exist():
-        print(f"comma-tui: the demo clip and scorer, in {assets.root}", file=stream, flush=True)
-        make_assets(assets.root, frames, stage_progress(ProgressBar(stream)))
+        print(
+            f"comma-tui: making the demo clip and scorer in {assets.root} (once, a few minutes)",
+            file=stream,
+            flush=True,
+        )
+        make_assets(assets.root, frames, stage_progress(ProgressBar(stream, enabled=True)))
     lab = Lab.open(root) if (root / "lab.toml").is_file() else Lab.create(root, assets.clip, assets.models)
     if not Ledger(lab).all():
         queue_demo_runs(lab)
