@@ -1,8 +1,8 @@
 """`comma-tui --demo`: a demo lab in the user's data folder, with runs already queued.
 
-Made once: demo assets (a 60-frame synthetic clip and the calibrated demo scorer, a few minutes
-on a small machine), a lab on them, a first svt-av1 run, and a small crf and film-grain sweep
-around it whose parent is the first run. Opening the demo again reuses the lab and its history.
+Made once: demo assets (a 60-frame synthetic clip and the calibrated demo scorer, about a minute),
+a lab on them, a first svt-av1 run, and a small crf and film-grain sweep around it whose parent
+is the first run. Opening the demo again reuses the lab and its history.
 
 The making runs in a child process (`python -m comma_tui.demo DIR`), with its progress bars on
 the terminal: it loads torch to calibrate the scorer, and the console that opens next must not
@@ -80,7 +80,7 @@ def make_demo_lab(root: Path, frames: int = DEMO_FRAMES, stream: TextIO = sys.st
     assets = DemoAssets(root / "assets")
     if not assets.exist():
         print(
-            f"comma-tui: making the demo clip and scorer in {assets.root} (once, a few minutes)",
+            f"comma-tui: making the demo clip and scorer in {assets.root} (once, about a minute)",
             file=stream,
             flush=True,
         )

@@ -313,7 +313,7 @@ def pareto(
     scores, sizes = table.arrays["score"][rows], table.arrays["total_bytes"][rows]
     rows = rows[np.lexsort((table.numbers[rows], scores, sizes))]
     scores = table.arrays["score"][rows]
-    best_before = np.minimum.accumulate(np.concatenate([[np.inf], scores[:-1]]))
+    best_before = np.minimum.accumulate(np.concatenate([[np.inf], scores])[:-1])
     return [table.row(r) for r in rows[scores < best_before].tolist()]
 
 

@@ -82,7 +82,7 @@ def plot_data(table: SummaryTable, track: str, frontier: Sequence[RunSummary]) -
     # The floor after each run: the score of the latest promotion so far; it steps down at a promotion.
     latest = np.maximum.accumulate(np.where(promoted, np.arange(len(rows)), -1))
     floor = np.where(latest >= 0, scores[np.maximum(latest, 0)], np.nan)
-    before = np.concatenate([[np.nan], floor[:-1]])
+    before = np.concatenate([[np.nan], floor])[:-1]  # the floor before each run (none before the first)
     keep = np.column_stack([promoted & ~np.isnan(before), ~np.isnan(floor)]).ravel()
     steps = _points(np.repeat(xs, 2)[keep], np.column_stack([before, floor]).ravel()[keep])
     sizes = _log_bytes(table.arrays["total_bytes"][rows])

@@ -71,7 +71,8 @@ def _stop_scheduler(lab: Lab) -> None:
     try:
         control.stop(lab, now=True, wait=True, timeout=30)
     finally:
-        for record in Ledger(lab).all():
+        ledger = Ledger(lab)
+        for record in ledger.records(ledger.all()):  # full records: summaries hold no pid
             if record.pid and alive(record.pid):
                 os.kill(record.pid, signal.SIGKILL)
             kill_run(run_tag(lab.root, record.id), record.pid, grace=1.0)

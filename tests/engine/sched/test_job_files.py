@@ -72,6 +72,7 @@ def test_progress_is_written_at_a_bounded_rate_and_read_for_its_own_attempt(tmp_
         "total": 100,
         "elapsed": 9.0,
         "eta": 0.0,
+        "metrics": {},  # a training run's figures (loss terms, estimate) travel with its progress
         "job": "job-1",
     }
     assert read_progress(tmp_path, "job-0") is None
