@@ -21,7 +21,7 @@ from pathlib import Path
 from comma_tui.cli.labs import add_backend_options, make_lab
 from comma_tui.widgets.comparison import comparison_lines
 from comma_tui.widgets.format import duration, run_label
-from ledger import DEFAULT_EPSILON, Lab, Ledger, LedgerError, RunRecord, RunView
+from ledger import DEFAULT_EPSILON, Lab, Ledger, RunRecord, RunView
 from ledger.errors import UserError
 from ledger.export import FORMATS, export, when
 from ledger.queries import SORT_KEYS, Prior
