@@ -76,7 +76,8 @@ class KeyFooter(Footer):
         if not keys or room <= 0:
             return
         rank = {action: i for i, action in enumerate(self.priority)}
-        ranks = [rank.get(k.action.removeprefix("app."), len(rank)) for k in keys]
+        # A priority names the action, not its arguments: "verdict" ranks "verdict('promoted')".
+        ranks = [rank.get(k.action.removeprefix("app.").split("(")[0], len(rank)) for k in keys]
         shown = keys_that_fit([key_width(k) for k in keys], ranks, room)
         for index, key in enumerate(keys):
             key.display = index in shown
