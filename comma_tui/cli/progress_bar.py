@@ -27,8 +27,8 @@ class ProgressBar:
         self._stage: str | None = None
 
     def __call__(self, event: ProgressEvent) -> None:
-        if not self.enabled:
-            return
+        if not self.enabled or event.total <= 0:
+            return  # a stage that has begun but not counted yet: its bar comes with its first count
         if self._stage not in (None, event.stage):
             self.stream.write("\n")
         self._stage = event.stage
