@@ -24,7 +24,16 @@ from typing import Any
 
 from engine.runs.spec import RunSpec, lab_source, parse_spec
 from engine.runs.sweep import grid, neighbours, parse_sweep
-from engine.sched.pool import alive, child_env, kill_run, log_tail, python_command, remove_partial, run_tag
+from engine.sched.pool import (
+    alive,
+    carry_checkpoint,
+    child_env,
+    kill_run,
+    log_tail,
+    python_command,
+    remove_partial,
+    run_tag,
+)
 from engine.sched.ray_backend import PROBE_TIMEOUT
 from engine.sched.ray_client import connect
 from engine.sched.state import (
@@ -386,7 +395,11 @@ def cancel(lab: LabLike, run_id: str) -> RunRecord:
 
 
 def retry(lab: LabLike, run_id: str) -> RunRecord:
-    """Queue a failed, cancelled or interrupted run again, as a new run whose parent is the old one."""
+    """Queue a failed, cancelled or interrupted run again, as a new run whose parent is the old one.
+
+    The new run starts from the old one's checkpoint, when its codec left one (a neural run resumes
+    at that step).
+    """
     ledger = _ledger(lab)
     record = ledger.get(run_id)
     if record.status not in RETRYABLE:
@@ -394,7 +407,7 @@ def retry(lab: LabLike, run_id: str) -> RunRecord:
             f"{record.id} is {record.status}: only failed, cancelled or interrupted runs are retried "
             "(to run a finished one again, clone it)"
         )
-    return ledger.add_run(
+    again = ledger.add_run(
         record.spec,
         track=record.track,
         label=record.label,
@@ -402,6 +415,10 @@ def retry(lab: LabLike, run_id: str) -> RunRecord:
         parent=record.id,
         priority=record.priority,
     )
+    # Queued first: the run needs its id for a folder. A worker reads the checkpoint only after
+    # decoding its clip, seconds later; were it sooner, it would train from the start, never wrongly.
+    carry_checkpoint(Path(record.artifacts or ledger.lab.run_dir(record.id)), Path(again.artifacts))
+    return again
 
 
 def bump(lab: LabLike, run_id: str, delta: int) -> RunRecord:
