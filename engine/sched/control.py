@@ -415,8 +415,8 @@ def retry(lab: LabLike, run_id: str) -> RunRecord:
         parent=record.id,
         priority=record.priority,
     )
-    # Queued first: the run needs its id for a folder. A worker reads the checkpoint only after
-    # decoding its clip, seconds later; were it sooner, it would train from the start, never wrongly.
+    # Carried once queued (the folder is named by the new id): a codec looks for its checkpoint
+    # once its stages run, seconds after a worker starts; sooner, it would start over, never wrongly.
     carry_checkpoint(Path(record.artifacts or ledger.lab.run_dir(record.id)), Path(again.artifacts))
     return again
 

@@ -9,7 +9,9 @@ test trains on the pixel term alone: checkpoints and resuming do not depend on t
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from engine.runs.codec import CHECKPOINT_NAME
 from engine.runs.spec import SourceSpec, SpecError, lab_source, parse_spec, stage_names
 from engine.sched import control
 from engine.sched.pool import alive, kill_run, run_tag
+from engine.sched.worker import execute_run
 from ledger import Lab, Ledger, RunRecord
 from ledger.artifacts import load_curve
 from tests import polling
@@ -102,13 +105,19 @@ def test_a_neural_run_records_an_exact_score_and_its_export_scores_the_same(
     assert exported.metrics == record.metrics
 
 
-def test_init_from_warm_starts_from_that_runs_checkpoint(lab: Lab, trained: str, tmp_path: Path) -> None:
+def test_init_from_warm_starts_and_a_checkpoint_of_other_keys_is_never_resumed(
+    lab: Lab, trained: str, tmp_path: Path
+) -> None:
     # With no steps of its own, a warm-started run ships exactly the decoder and latents it started from.
-    spec = _spec(tmp_path, "neural-warm", steps=0, extra=f'init_from = "{trained}"\nseed = 7')
-    assert main(["run", str(spec), "--lab", str(lab.root)]) == 0
-    warm, source = _record(lab, "neural-warm"), Ledger(lab).get(trained)
+    ledger, source = Ledger(lab), Ledger(lab).get(trained)
+    toml = _spec(tmp_path, "neural-warm", steps=0, extra=f'init_from = "{trained}"\nseed = 7').read_text()
+    warm = ledger.add_run(parse_spec(tomllib.loads(toml), lab_source(lab)).to_dict(), label="neural-warm")
+    stray = Path(warm.artifacts) / CHECKPOINT_NAME
+    shutil.copyfile(Path(source.artifacts) / CHECKPOINT_NAME, stray)  # step 2 of another spec (seed 0, 2 steps)
+    warm = execute_run(ledger, warm.id)
     assert warm.status == "done"
     log = (Path(warm.artifacts) / "log.txt").read_text()
+    assert f"checkpoint {stray} is for other keys: starting over" in log and "resumed at" not in log
     assert f"warm start from {Path(source.artifacts) / CHECKPOINT_NAME} (its step 2)" in log
     assert _archive_file(warm.artifacts) == _archive_file(source.artifacts)
     assert warm.metrics == source.metrics
@@ -119,7 +128,7 @@ def _archive_file(folder: str) -> bytes:
         return zf.read("0.bin")
 
 
-CRASH_STEPS = 8
+CRASH_STEPS = 5
 
 
 def _kill_after_checkpoint(ledger: Ledger, run: str, above: int) -> int:
@@ -156,7 +165,7 @@ def test_a_killed_workers_run_resumes_from_its_checkpoint_when_requeued_and_when
             "upsample": 6,
             "steps": CRASH_STEPS,
             "batch": 1,
-            "checkpoint_every": 2,
+            "checkpoint_every": 1,
             "loss": {"pixel": 1.0},
         },
     }
