@@ -100,7 +100,7 @@ def main() -> None:
         report("local pool", measure(local, assets, args.runs))  # said before the head starts, which may fail
         head = start_head(root / "head")
         try:
-            os.environ["RAY_AUTH_TOKEN"] = head.token
+            os.environ |= {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": head.token}  # the head uses token auth
             settings = SchedulerSettings("ray", head.address, cpus_per_run=1)
             ray = Lab.create(root / "ray", assets.clip, assets.models, scheduler=settings)
             report("ray (local head)", measure(ray, assets, args.runs))

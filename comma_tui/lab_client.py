@@ -17,14 +17,21 @@ from typing import Any
 import numpy as np
 
 from comma_tui.lab_state import Live, PerPairSeries, RunDetail, SchedulerInfo, Snapshot
+from engine.runs.measured import measured_index
 from engine.runs.spec import RunSpec, SourceSpec, lab_source, parse_spec, stage_names
 from engine.sched import autopilot, autopilot_duty, control
 from engine.sched.pool import LOG_NAME, log_tail
-from ledger import Lab, Ledger, RunRecord, RunSummary, load_per_pair, queries
+from ledger import Lab, Ledger, RunRecord, RunSummary, SummaryTable, load_per_pair, queries
 from ledger.artifacts import load_curve
 from ledger.errors import UserError
 
 LOG_TAIL_LINES = 40
+
+
+def in_view(table: SummaryTable) -> SummaryTable:
+    """The table without its archived runs (`ledger archive`): the console shows only the others."""
+    archived = table.arrays["archived"]
+    return table.take(np.flatnonzero(~archived)) if archived.any() else table
 
 
 class LabClient:
@@ -36,6 +43,7 @@ class LabClient:
         self._lock = threading.RLock()
         self._ledger: Ledger | None = None
         self._source: SourceSpec | None = None
+        self._measured: tuple[Any, dict[str, RunRecord]] | None = None
 
     @property
     def ledger(self) -> Ledger:
@@ -55,13 +63,14 @@ class LabClient:
     # Reading.
 
     def snapshot(self, since: Any = None) -> Snapshot | None:
-        """Every run's summary at the history's current revision, or None when it is still `since`."""
+        """The summaries of the runs in view (archived runs left out) at the history's current revision,
+        or None when it is still `since`."""
         with self._lock:
             ledger = self.ledger
             revision = ledger.revision()
             if since is not None and revision == since:
                 return None
-            table = ledger.table()
+            table = in_view(ledger.table())
             running = ledger.running()
             latest = queries.latest_measured(table)
             return Snapshot(
@@ -77,12 +86,13 @@ class LabClient:
                 stages={r.id: stage_names(r.spec) for r in running},
                 scorer=latest.scorer_fingerprint if latest else None,
                 scorer_demo=bool(latest and latest.scorer_demo),
+                latest_track=latest.track if latest else "",
             )
 
     def first_page(self, rows: int) -> Snapshot:
         """The newest `rows` runs' summaries alone, read before the rest of a long history (`newest_only`)."""
         with self._lock:
-            table = self.ledger.newest(rows)
+            table = in_view(self.ledger.newest(rows))
         unknown = queries.Deltas(table, np.full(len(table), np.nan))
         return Snapshot(None, table, unknown, {}, queries.Counts(), [], False, (), (), newest_only=True)
 
@@ -100,29 +110,24 @@ class LabClient:
             glance = control.glance(self.ledger)
         lines = tuple(s.line() for s in autopilot.states(self.lab) if s.active)
         jobs = {run: (job.get("state", "?"), job.get("note", "")) for run, job in glance.jobs.items()}
-        info = SchedulerInfo(glance.state, glance.slots, glance.address, glance.resources, jobs, lines)
+        info = SchedulerInfo(
+            glance.state, glance.slots, glance.address, glance.resources, jobs, lines, held=glance.held
+        )
         return Live(info, progress)
 
     def detail(self, run_id: str) -> RunDetail:
-        """A run, the run it is compared with, per-pair distortions of both, and its log's tail."""
+        """A run, the run it is compared with (`ledger.queries.prior_of`), both per-pair distortions, its log's tail."""
         with self._lock:
             ledger = self.ledger
             run = ledger.get(run_id)
             parent = ledger.get(run.parent) if run.parent else None
-            prior, kind = None, ""
-            if run.compared_with:
-                prior, kind = ledger.get(run.compared_with), "floor"
-            elif (floor := ledger.floor(run.track)) is not None and floor.id != run.id:
-                prior, kind = ledger.get(floor.id), "floor"
-            elif parent is not None:
-                prior, kind = parent, "parent"
+            prior = ledger.prior_of(run.id)
         return RunDetail(
             run=run,
             prior=prior,
-            prior_kind=kind,
             parent=parent,
             per_pair=self._per_pair(run),
-            prior_per_pair=self._per_pair(prior) if prior is not None else None,
+            prior_per_pair=self._per_pair(prior.run) if prior is not None else None,
             log_tail=self.log_tail(run),
             artifacts=run.artifacts,
             curve=self.curve(run),
@@ -152,6 +157,14 @@ class LabClient:
         with self._lock:
             return self.ledger.get(run_id)
 
+    def measured(self) -> dict[str, RunRecord]:
+        """Each spec a finished run measured (by `engine.runs.measured.measure_key`), kept until the history changes."""
+        with self._lock:
+            revision = self.ledger.revision()
+            if self._measured is None or self._measured[0] != revision:
+                self._measured = (revision, measured_index(self.ledger.records(self.ledger.measured()), self.source()))
+            return self._measured[1]
+
     def spec_of(self, run_id: str | None) -> RunSpec:
         """A run's spec, validated with the lab's source; the defaults when `run_id` is None."""
         source = self.source()
@@ -162,9 +175,21 @@ class LabClient:
     # Changing the queue.
 
     def ensure_scheduler(self) -> str:
-        """Start the lab's scheduler unless one runs already (never a second); says which runs."""
+        """Start the lab's scheduler unless one runs, or a person stopped it (never a second one); says which."""
         # Not under the lock: starting waits for the new process (seconds), and the lab is enough.
-        return f"Scheduler running (pid {control.ensure_running(self.lab)})"
+        pid = control.ensure_running(self.lab)
+        if pid is None:
+            return "The scheduler was stopped by hand (sched stop) and stays stopped: S starts it"
+        return f"Scheduler running (pid {pid})"
+
+    def start_scheduler(self) -> str:
+        """Start the lab's scheduler (lifting a stop by hand); says so."""
+        return f"Scheduler started (pid {control.start(self.lab)})"
+
+    def stop_scheduler(self) -> str:
+        """Ask the scheduler to stop once its running runs finish; it stays stopped until started."""
+        pid = control.stop(self.lab, wait=False)
+        return "No scheduler was running; it stays stopped" if pid is None else f"Scheduler (pid {pid}) is stopping"
 
     def set_paused(self, paused: bool) -> None:
         """Pause or resume the whole queue (running runs finish)."""
@@ -178,15 +203,15 @@ class LabClient:
         self.set_paused(paused)
         return paused
 
-    def cancel(self, run_id: str) -> RunRecord:
-        """Cancel a queued or running run (the scheduler kills a running one's process group)."""
+    def cancel(self, run_ids: list[str]) -> list[RunRecord]:
+        """Cancel queued or running runs (the scheduler kills a running one's process group)."""
         with self._lock:
-            return control.cancel(self.ledger, run_id)
+            return control.cancel(self.ledger, *run_ids)
 
-    def retry(self, run_id: str) -> RunRecord:
-        """Queue a failed, cancelled or interrupted run again, as a new run whose parent is the old one."""
+    def retry(self, run_ids: list[str]) -> list[RunRecord]:
+        """Queue failed, cancelled or interrupted runs again, each as a new run whose parent is the old one."""
         with self._lock:
-            return control.retry(self.ledger, run_id)
+            return control.retry(self.ledger, *run_ids)
 
     def bump(self, run_id: str, delta: int) -> RunRecord:
         """Raise (positive delta) or lower a queued run's priority."""
@@ -212,11 +237,18 @@ class LabClient:
     ) -> list[RunRecord]:
         """Queue one run per point of the grid `sweeps` ({axis: values}) around `base`, in `track`.
 
-        All or nothing (see `engine.sched.control.queue_sweep`); labels name the point alone.
+        All or nothing (see `engine.sched.control.queue_sweep`); labels name the point alone;
+        points a finished run measured already are left out.
         """
         base = base.with_value("run.track", track).with_value("run.label", "")
         with self._lock:
-            return control.queue_sweep(self.ledger, base, sweeps, priority, parent=parent)
+            return control.queue_sweep(self.ledger, base, sweeps, priority, parent=parent, again=False)
+
+    def around_floor(self, track: str, offsets: str) -> list[RunRecord]:
+        """Queue the floor's neighbours on `offsets` (`crf=-2,+2`), leaving out what was measured already."""
+        axis, values = control.parse_sweep(offsets)
+        with self._lock:
+            return control.around_floor_axes(self.ledger, track, {axis: values}, again=False)
 
     # Verdicts and exports.
 

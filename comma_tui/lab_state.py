@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger import Counts, Deltas, Progress, RunRecord, RunSummary, RunView, SummaryTable, run_number
+from ledger.queries import Prior
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Snapshot:
     stages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # of the running runs
     scorer: str | None = None
     scorer_demo: bool = False
+    latest_track: str = ""  # the track of the run measured last
     newest_only: bool = False
 
     @property
@@ -61,6 +63,7 @@ class SchedulerInfo:
     resources: dict[str, list[float]] = field(default_factory=dict)  # {"GPU": [busy, total]} of the cluster
     jobs: dict[str, tuple[str, str]] = field(default_factory=dict)  # run id -> (Ray state, why it waits)
     autopilots: tuple[str, ...] = ()  # each running autopilot's line: "autopilot 7/40 · best 1.731 (r0123)"
+    held: bool = False  # stopped by a person (`sched stop`): the console does not start it
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,7 @@ class RunDetail:
     """One run with what the detail screen compares it against."""
 
     run: RunRecord
-    prior: RunRecord | None
-    prior_kind: str  # "floor", "parent" or ""
+    prior: Prior[RunRecord] | None
     parent: RunRecord | None
     per_pair: PerPairSeries | None
     prior_per_pair: PerPairSeries | None

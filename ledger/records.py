@@ -200,6 +200,7 @@ class RunRecord:
     requeued: int = 0
     pid: int | None = None
     slot: int | None = None
+    archived: bool = False  # moved out of the views by `ledger archive`; kept on disk
     extra: dict[str, Any] = field(default_factory=dict)
 
     @cached_property

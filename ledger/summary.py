@@ -68,6 +68,7 @@ class RunSummary:
     scorer_demo: bool = column("bool", lambda r: r.scorer_demo)
     clip_fingerprint: str | None = column("category", lambda r: r.clip_fingerprint)
     device_kind: str | None = column("category", lambda r: r.device_kind)
+    archived: bool = column("bool", lambda r: r.archived)
 
     @classmethod
     def of(cls, record: RunRecord) -> RunSummary:
@@ -78,6 +79,11 @@ class RunSummary:
     def id(self) -> str:
         """The run's id: 42 -> "r0042"."""
         return run_id(self.number)
+
+    @property
+    def measured(self) -> bool:
+        """Whether the run finished and has metrics (as `RunRecord.measured`)."""
+        return self.status == RunStatus.DONE and self.score is not None
 
     @property
     def terms(self) -> dict[str, float] | None:

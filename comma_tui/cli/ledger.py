@@ -1,9 +1,10 @@
 """`comma-tui init` and `comma-tui ledger ...`: make a lab, and read or judge its runs.
 
     comma-tui init DIR --clip C --models M [--original-bytes N] [--backend ray --ray-address URL]
-    comma-tui ledger list [--lab DIR] [--track T] [--verdict V] [--status S] [--text Q] [--json]
+    comma-tui ledger list [--lab DIR] [--track T] [--verdict V] [--status S ...] [--text Q] [--archived] [--json]
     comma-tui ledger show RUN [--json]
     comma-tui ledger promote|reject RUN --note TEXT
+    comma-tui ledger archive RUN... [--restore]
     comma-tui ledger export --format csv|json|md [--output FILE]
 
 Without `--lab`, a command uses the lab holding the current folder.
@@ -18,10 +19,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from comma_tui.cli.labs import add_backend_options, make_lab
-from ledger import DEFAULT_EPSILON, Lab, Ledger, LedgerError, RunRecord, RunView
+from comma_tui.widgets.comparison import comparison_lines
+from comma_tui.widgets.format import duration, run_label
+from ledger import DEFAULT_EPSILON, Lab, Ledger, RunRecord, RunView
 from ledger.errors import UserError
 from ledger.export import FORMATS, export, when
-from ledger.queries import SORT_KEYS
+from ledger.queries import SORT_KEYS, Prior
 from ledger.records import STATUSES
 from ledger.scheduler_settings import parse_settings
 
@@ -46,10 +49,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     filters = argparse.ArgumentParser(add_help=False)
     filters.add_argument("--track", help="only this track")
     filters.add_argument("--verdict", help="promoted, rejected or none")
-    filters.add_argument("--status", help=", ".join(STATUSES))
+    filters.add_argument("--status", action="append", help=f"{', '.join(STATUSES)}; repeat it for any of several")
     filters.add_argument("--text", help="only runs whose id, label, notes, changes or spec contain this")
     filters.add_argument("--sort", default="id", help=f"sort by {', '.join(SORT_KEYS)} (default id)")
     filters.add_argument("--reverse", action="store_true", help="sort the other way")
+    filters.add_argument("--archived", action="store_true", help="the archived runs instead (see ledger archive)")
 
     group = sub.add_parser("ledger", help="list, show, promote, reject or export the lab's runs")
     group.set_defaults(handler=lambda args: _print_help(group))
@@ -69,6 +73,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("run", help="run id, e.g. r0042")
         p.add_argument("--note", required=True, help="why (kept with the verdict)")
         p.set_defaults(handler=run_override, verdict=verdict)
+
+    p = leaves.add_parser("archive", parents=[lab], help="move ended runs out of the views (kept on disk)")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run ids, e.g. r0042 r0043")
+    p.add_argument("--restore", action="store_true", help="bring archived runs back into the views")
+    p.set_defaults(handler=run_archive)
 
     p = leaves.add_parser("export", parents=[lab, filters], help="the runs as CSV, JSON or Markdown")
     p.add_argument("--format", required=True, help=" | ".join(FORMATS))
@@ -109,7 +118,13 @@ def run_init(args: argparse.Namespace) -> int:
 
 def _filtered(ledger: Ledger, args: argparse.Namespace) -> RunView:
     return ledger.runs(
-        status=args.status, track=args.track, verdict=args.verdict, text=args.text, sort=args.sort, reverse=args.reverse
+        status=args.status,
+        track=args.track,
+        verdict=args.verdict,
+        text=args.text,
+        sort=args.sort,
+        reverse=args.reverse,
+        archived=args.archived,
     )
 
 
@@ -122,9 +137,16 @@ def run_list(args: argparse.Namespace) -> int:
         rows = [r.to_dict() | {"delta_vs_floor": deltas.get(r.id)} for r in ledger.records(runs)]
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
-    total = len(ledger.all())
+    total = len(ledger.runs(archived=args.archived))
     if not runs:
-        print("no runs match these filters" if total else "no runs yet: queue one with comma-tui queue add SPEC.toml")
+        if args.archived:
+            print(
+                "no archived runs match" if total else "no archived runs (comma-tui ledger archive RUN... makes some)"
+            )
+        else:
+            print(
+                "no runs match these filters" if total else "no runs yet: queue one with comma-tui queue add SPEC.toml"
+            )
         return 0
     floor_runs = ledger.floors()
     print(_table(runs, deltas, {r.id for r in floor_runs.values()}))
@@ -144,7 +166,7 @@ def _table(runs: RunView, deltas: Mapping[str, float], floors: set[str]) -> str:
             [
                 r.id + ("*" if r.id in floors else ""),
                 r.track,
-                _clip(r.label, 28),
+                _clip(run_label(r), 28),
                 r.status + (" ~" if r.approximate else ""),
                 "" if r.score is None else f"{r.score:.3f}",
                 "" if delta is None else f"{delta:+.3f}",
@@ -175,27 +197,16 @@ def run_show(args: argparse.Namespace) -> int:
     """`comma-tui ledger show RUN`: everything about one run."""
     ledger = open_ledger(args.lab)
     record = ledger.get(args.run)
-    prior = _prior(ledger, record)
+    prior = ledger.prior_of(record.id)
     if args.json:
-        payload = record.to_dict() | {"prior": prior.id if prior else None}
+        payload = record.to_dict() | {"prior": prior.run.id if prior else None}
         print(json.dumps(payload, indent=2, ensure_ascii=False))
         return 0
     print("\n".join(show_lines(record, prior)))
     return 0
 
 
-def _prior(ledger: Ledger, record: RunRecord) -> RunRecord | None:
-    """What a run is compared with: the floor it was reviewed against, else its parent."""
-    for candidate in (record.compared_with, record.parent):
-        if candidate:
-            try:
-                return ledger.get(candidate)
-            except LedgerError:
-                continue
-    return None
-
-
-def show_lines(r: RunRecord, prior: RunRecord | None) -> list[str]:
+def show_lines(r: RunRecord, prior: Prior[RunRecord] | None) -> list[str]:
     """The report of `ledger show`, line by line."""
     title = f"{r.id}  track {r.track}  {r.status}" + (f"  {r.verdict}" if r.verdict else "")
     lines = [title + (f"  “{r.label}”" if r.label else "")]
@@ -209,18 +220,17 @@ def show_lines(r: RunRecord, prior: RunRecord | None) -> list[str]:
     if r.finished:
         times += f", finished {when(r.finished)}"
     if r.elapsed is not None:
-        times += f" ({_duration(r.elapsed)})"
+        times += f" ({duration(r.elapsed)})"
     lines.append(times)
     if r.metrics is not None:
-        lines += ["", *_delta_table(r, prior)]
-        m = r.metrics
-        terms = f"terms: SegNet {m.segnet_term:.3f}  PoseNet {m.posenet_term:.3f}  rate {m.rate_term:.3f}"
-        lines.append(terms + ("  (approximate score)" if r.approximate else ""))
+        lines += ["", *comparison_lines(r, prior)]
+        if r.approximate:
+            lines.append("(approximate score: never promoted)")
         scorer = (r.scorer_fingerprint or "?") + (" (demo)" if r.scorer_demo else "")
         lines.append(f"scored by {scorer} on {r.device_kind or '?'}, decoder {r.decoder or '?'}, host {r.host or '?'}")
         lines.append(f"clip {r.clip_fingerprint or '?'}, engine {r.engine_version or '?'}")
     if r.stage_timings:
-        lines.append("stages: " + ", ".join(f"{k} {_duration(v)}" for k, v in r.stage_timings.items()))
+        lines.append("stages: " + ", ".join(f"{k} {duration(v)}" for k, v in r.stage_timings.items()))
     for o in r.overrides:
         lines.append(f"{o.verdict} by hand {when(o.at)} ({o.user or '?'}@{o.host or '?'}): {o.note}")
     if r.failure_reason:
@@ -236,28 +246,6 @@ def show_lines(r: RunRecord, prior: RunRecord | None) -> list[str]:
     return lines
 
 
-def _delta_table(r: RunRecord, prior: RunRecord | None) -> list[str]:
-    current = r.metrics
-    before = prior.metrics if prior else None
-    head = ["", f"Prior {prior.id}" if prior else "Prior", f"Current {r.id}", "Delta"]
-    rows = []
-    for name, fmt, get in (
-        ("score", "{:.3f}", lambda m: m.ranked_score),
-        ("bytes", "{:,}", lambda m: m.total_bytes),
-        ("PoseNet", "{:.5f}", lambda m: m.posenet),
-        ("SegNet", "{:.5f}", lambda m: m.segnet),
-    ):
-        now = get(current)
-        old = get(before) if before else None
-        delta = "" if old is None else ("+" if now - old >= 0 else "-") + fmt.format(abs(now - old))
-        rows.append([name, "-" if old is None else fmt.format(old), fmt.format(now), delta])
-    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(4)]
-    return [
-        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-        for row in [head, *rows]
-    ]
-
-
 def _spec_lines(spec: dict) -> list[str]:
     lines = []
     for section, values in spec.items():
@@ -268,13 +256,16 @@ def _spec_lines(spec: dict) -> list[str]:
     return lines
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0.0, float(seconds))
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+def run_archive(args: argparse.Namespace) -> int:
+    """`comma-tui ledger archive RUN... [--restore]`: out of the views, or back; never deleted."""
+    ledger = open_ledger(args.lab)
+    records = ledger.archive(args.runs, archived=not args.restore)
+    ids = " ".join(r.id for r in records)
+    if args.restore:
+        print(f"restored {ids}: back in the views")
+    else:
+        print(f"archived {ids}: out of the views, kept on disk (ledger list --archived lists them)")
+    return 0
 
 
 def run_override(args: argparse.Namespace) -> int:

@@ -3,10 +3,10 @@
     comma-tui sched start [--lab DIR] [--slots N] [--backend local|ray] [--ray-address URL] [--foreground]
     comma-tui sched stop [--lab DIR] [--now] [--wait]
     comma-tui sched status [--lab DIR] [--json]
-    comma-tui queue add SPEC.toml [--sweep crf=32..36] [--sweep film_grain=0,22] [--priority P]
-    comma-tui queue add --around-floor TRACK crf=-2..+2 [film_grain=-5,+5]
+    comma-tui queue add SPEC.toml [--sweep crf=32..36] [--sweep film_grain=0,22] [--priority P] [--again]
+    comma-tui queue add --around-floor TRACK crf=-2..+2 [film_grain=-5,+5] [--again]
     comma-tui queue list | pause | resume [--json]
-    comma-tui queue cancel|retry RUN
+    comma-tui queue cancel|retry RUN...
     comma-tui queue bump RUN --by N
 
 Without `--lab`, a command uses the lab holding the current folder.
@@ -59,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sweep", action="append", default=[], metavar="AXIS=VALUES", help="e.g. crf=32..36 or crf=0,22")
     p.add_argument("--around-floor", metavar="TRACK", help="queue the floor's neighbours, one axis changed at a time")
     p.add_argument("--priority", type=int, default=0, help="higher starts first (default 0)")
+    p.add_argument("--again", action="store_true", help="queue specs a finished run measured already, too")
     p.set_defaults(handler=run_add)
     p = leaves.add_parser("list", parents=[lab], help="running and queued runs, in launch order")
     p.add_argument("--json", action="store_true", help="print a JSON object")
@@ -68,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("retry", run_retry, "queue a failed, cancelled or interrupted run again, as a new run"),
     ):
         p = leaves.add_parser(name, parents=[lab], help=text)
-        p.add_argument("run", help="run id, e.g. r0042")
+        p.add_argument("runs", nargs="+", metavar="RUN", help="run ids, e.g. r0042 r0043")
         p.set_defaults(handler=handler)
     p = leaves.add_parser("bump", parents=[lab], help="raise or lower a queued run's priority")
     p.add_argument("run", help="run id, e.g. r0042")
@@ -198,26 +199,43 @@ def _print_queued(records: list[RunRecord], lab: Lab) -> None:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    """`queue add`: a spec (optionally swept), or a floor's neighbours."""
+    """`queue add`: a spec (optionally swept), or a floor's neighbours; measured specs skipped unless --again."""
+    parent, notes, track = None, None, None
     if args.around_floor is not None:
         lab = _lab(args)
+        ledger = Ledger(lab)
         if args.sweep:
             raise UserError("--around-floor takes AXIS=OFFSETS as arguments, not --sweep: e.g. crf=-2..+2")
         if not args.items:
             raise UserError("--around-floor needs offsets: e.g. comma-tui queue add --around-floor main crf=-2..+2")
-        axes = _parse_sweeps(args.items)
-        records = control.around_floor_axes(lab, args.around_floor, axes, priority=args.priority)
+        floor = control.the_floor(ledger, args.around_floor)
+        points = control.floor_points(ledger, args.around_floor, _parse_sweeps(args.items))
+        parent, notes, track = floor.id, f"around the floor {floor.id}", floor.track
     else:
         if len(args.items) != 1:
             raise UserError("queue add takes one SPEC.toml (sweep it with --sweep crf=32..36)")
         path = Path(args.items[0])
         lab = lab_for_spec(args.lab, path)
+        ledger = Ledger(lab)
         spec = load_spec(path, lab_source(lab))
         if not spec.run.label:
             spec = replace(spec, run=replace(spec.run, label=path.stem))
-        records = control.queue_sweep(lab, spec, _parse_sweeps(args.sweep), priority=args.priority)
+        points = control.sweep_points(ledger, spec, _parse_sweeps(args.sweep))
+        parent = spec.run.parent or None
+    measured = [p for p in points if p.measured_by is not None]
+    fresh = points if args.again else [p for p in points if p.measured_by is None]
+    records = control.queue_points(ledger, fresh, args.priority, parent, notes, track)
+    if measured and not args.again:
+        print(measured_line(measured, len(points)) + " (skipped: --again queues them too)")
     _print_queued(records, lab)
     return 0
+
+
+def measured_line(measured: list[control.Point], total: int) -> str:
+    """`3 of 12 already measured: r0001 (crf=34), r0002 (crf=35), …`."""
+    named = ", ".join(f"{p.measured_by.id} ({p.label})" for p in measured[:4] if p.measured_by is not None)
+    more = ", …" if len(measured) > 4 else ""
+    return f"{len(measured)} of {total} already measured: {named}{more}"
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -235,19 +253,20 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_cancel(args: argparse.Namespace) -> int:
-    """`queue cancel RUN`."""
-    record = control.cancel(_lab(args), args.run)
-    if record.status == "cancelled":
-        print(f"{record.id} cancelled")
-    else:
-        print(f"{record.id} had already ended: {record.status}")
+    """`queue cancel RUN...`: every run is checked before any is cancelled."""
+    for record in control.cancel(_lab(args), *args.runs):
+        print(
+            f"{record.id} cancelled"
+            if record.status == "cancelled"
+            else f"{record.id} had already ended: {record.status}"
+        )
     return 0
 
 
 def run_retry(args: argparse.Namespace) -> int:
-    """`queue retry RUN`."""
-    record = control.retry(_lab(args), args.run)
-    print(f"queued {record.id}, a retry of {record.parent} ({record.label or 'no label'})")
+    """`queue retry RUN...`: every run is checked before any is queued again."""
+    for record in control.retry(_lab(args), *args.runs):
+        print(f"queued {record.id}, a retry of {record.parent} ({record.label or 'no label'})")
     return 0
 
 

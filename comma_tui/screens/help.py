@@ -34,7 +34,9 @@ def keys_table(screen: Screen) -> Table:
     seen = set()
     for active in screen.active_bindings.values():
         binding = active.binding
-        if not binding.description or binding.system:
+        # Textual's own keys (focus, copy) carry no tooltip: they are not this console's.
+        ours = binding.tooltip or active.node not in (screen, screen.app)
+        if not binding.description or binding.system or not ours:
             continue
         display = binding.key_display or screen.app.get_key_display(binding)
         if (binding.action, display) in seen:

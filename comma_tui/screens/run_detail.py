@@ -4,8 +4,8 @@ the log's tail and the artifacts."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+import re
+from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -14,44 +14,22 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Static
 
 from comma_tui.lab_state import RunDetail, Snapshot
-from comma_tui.screens.main import RUN_BINDINGS
+from comma_tui.screens.run_screen import RUN_BINDINGS, RunScreen
 from comma_tui.widgets import format as fmt
+from comma_tui.widgets.comparison import comparison_table
 from comma_tui.widgets.curve_plot import CurvePlot
+from comma_tui.widgets.key_footer import KeyFooter
 from comma_tui.widgets.pair_plot import PairPlot
-from ledger import Metrics, RunRecord, RunSummary
+from ledger import RunRecord, RunSummary
 from ledger.specdiff import flatten
 
-if TYPE_CHECKING:
-    from comma_tui.app import CommaApp
-
 LIVE_SECONDS = 1.0
-
-
-def comparison_rows(run: RunRecord, prior: RunRecord | None) -> list[tuple[str, str, str, str]]:
-    """(metric, prior, current, delta) for the score, bytes, distortions and the three terms."""
-    m, p = run.metrics, prior.metrics if prior else None
-    cost = fmt.costliest_term(run, prior)
-    rows = []
-    specs: list[tuple[str, Callable[[Metrics], float], Callable[[Any], str], Callable[[float | None], str]]] = [
-        ("score", lambda x: x.ranked_score, fmt.score, fmt.delta),
-        ("bytes", lambda x: x.total_bytes, fmt.size, lambda d: fmt.signed_size(None if d is None else int(d))),
-        ("PoseNet", lambda x: x.posenet, fmt.small, lambda d: fmt.delta(d, 5)),
-        ("SegNet", lambda x: x.segnet, fmt.small, lambda d: fmt.delta(d, 5)),
-        ("SegNet term", lambda x: x.segnet_term, fmt.score, fmt.delta),
-        ("PoseNet term", lambda x: x.posenet_term, fmt.score, fmt.delta),
-        ("rate term", lambda x: x.rate_term, fmt.score, fmt.delta),
-    ]
-    for name, get, show, show_delta in specs:
-        current = get(m) if m else None
-        before = get(p) if p else None
-        change = current - before if current is not None and before is not None else None
-        mark = " ◀ most" if cost and name == f"{cost[0]} term" and cost[1] > 0 else ""
-        rows.append((name, show(before), show(current), show_delta(change) + mark))
-    return rows
+FAILED_LOG_LINES = 6
+_STAGE_START = re.compile(r"\bstage ([\w-]+): start\b")
+_STAGE_DONE = re.compile(r"\bstage ([\w-]+): done\b")
 
 
 def spec_table(run: RunRecord) -> Table:
@@ -80,13 +58,30 @@ def spec_table(run: RunRecord) -> Table:
     return table
 
 
+def failed_stage(log: str) -> str | None:
+    """The stage a run's log says was running when it stopped: started, never done."""
+    started = [m.group(1) for m in _STAGE_START.finditer(log)]
+    finished = {m.group(1) for m in _STAGE_DONE.finditer(log)}
+    unfinished = [stage for stage in started if stage not in finished]
+    return unfinished[-1] if unfinished else None
+
+
 def verdict_text(detail: RunDetail) -> Text:
-    """The verdict and its reason; for a rejection, what it lost to and which term cost most."""
-    run, prior = detail.run, detail.prior
+    """The verdict and its reason; for a rejection, what it lost to and which term cost most.
+
+    A failed run says the stage it died in and the last lines of its log.
+    """
+    run = detail.run
+    prior = detail.prior.run if detail.prior is not None else None
     text = Text()
     if run.status == "failed":
-        text.append("! failed: ", style="bold")
+        stage = failed_stage(detail.log_tail)
+        text.append(f"! failed{f' in stage {stage}' if stage else ''}: ", style="bold")
         text.append(run.failure_reason or "no reason recorded")
+        lines = [line for line in detail.log_tail.splitlines() if line.strip()][-FAILED_LOG_LINES:]
+        if lines:
+            text.append("\nLast log lines:\n", style="bold")
+            text.append("\n".join(lines), style="dim")
         return text
     if run.verdict is None:
         text.append(f"{fmt.status_text(run.status)}: no verdict until it is measured", style="italic")
@@ -111,13 +106,14 @@ def timings_text(run: RunRecord) -> Text:
     return Text(" · ".join(parts))
 
 
-class RunDetailScreen(Screen[None]):
+class RunDetailScreen(RunScreen):
     """The detail of one run; Escape goes back. Keys act on this run."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="back"),
         *RUN_BINDINGS,
     ]
+    FOOTER_PRIORITY = ("pop_screen", *RunScreen.FOOTER_PRIORITY)
 
     class Loaded(Message):
         """The run's detail was read."""
@@ -150,18 +146,13 @@ class RunDetailScreen(Screen[None]):
             body.focus()
             self.load()
 
-    @property
-    def lab_app(self) -> CommaApp:
-        """The app, typed."""
-        return cast("CommaApp", self.app)
-
     def compose(self) -> ComposeResult:
         yield Static(f"{self.run_id} · loading…", id="detail-title")
         with VerticalScroll(id="detail-body"):
             with Horizontal(id="detail-top"):
                 # The comparison first: on a narrow terminal it stacks above the (long) spec.
                 with Vertical(id="detail-right"):
-                    yield DataTable(id="delta", cursor_type="none", zebra_stripes=True)
+                    yield Static(id="delta")
                     yield Static(id="verdict")
                     yield Static(id="timings")
                 yield Static(id="spec")
@@ -171,7 +162,7 @@ class RunDetailScreen(Screen[None]):
             yield CurvePlot(id="curve-plot")
             yield Static(id="log")
             yield Static(id="artifacts")
-        yield Footer(compact=True)
+        yield KeyFooter(self.FOOTER_PRIORITY)
 
     def on_mount(self) -> None:
         for widget_id, title in (("spec", "Spec"), ("delta", "Prior / Current / Delta"), ("verdict", "Verdict")):
@@ -179,8 +170,7 @@ class RunDetailScreen(Screen[None]):
         self.query_one("#timings").border_title = "Stage timings"
         self.query_one("#log").border_title = "Log tail"
         self.query_one("#artifacts").border_title = "Artifacts"
-        # The body takes the keys (arrows, page up/down, home/end scroll it); the table only shows.
-        self.query_one("#delta", DataTable).can_focus = False
+        # The body takes the keys (arrows, page up/down, home/end scroll it).
         self.query_one("#detail-body", VerticalScroll).focus()
         self.lab_app.ledger_changed.subscribe(self, self._on_ledger)
         self.set_interval(LIVE_SECONDS, self._live)
@@ -223,7 +213,8 @@ class RunDetailScreen(Screen[None]):
         if message.detail.run.id != self.run_id:
             return  # a late answer for the run shown before
         self.detail = detail = message.detail
-        run, prior = detail.run, detail.prior
+        run = detail.run
+        prior = detail.prior.run if detail.prior is not None else None
         label = f" · {run.label}" if run.label else ""
         verdict = f" · {fmt.verdict_text(run, False)}" if run.verdict else ""
         self.query_one("#detail-title", Static).update(
@@ -232,11 +223,7 @@ class RunDetailScreen(Screen[None]):
         parent = f" · ● changed from parent {run.parent}" if run.parent else ""
         self.query_one("#spec", Static).border_title = f"Spec{parent}"
         self.query_one("#spec", Static).update(spec_table(run))
-        table = self.query_one("#delta", DataTable)
-        table.clear(columns=True)
-        prior_name = f"{detail.prior_kind.title()} {prior.id}" if prior else "Prior"
-        table.add_columns("", prior_name, f"Current {run.id}", "Delta")
-        table.add_rows(comparison_rows(run, prior))
+        self.query_one("#delta", Static).update(comparison_table(run, detail.prior))
         self.query_one("#verdict", Static).update(verdict_text(detail))
         self.query_one("#timings", Static).update(timings_text(run))
         names = (run.id, prior.id if prior else "")
@@ -249,7 +236,9 @@ class RunDetailScreen(Screen[None]):
         )
         self.query_one("#curve-plot", CurvePlot).show(detail.curve, run.status == "running")
         self._draw_log(run, detail.log_tail)
-        self.query_one("#artifacts", Static).update(Text(detail.artifacts or "(none)"))
+        artifacts = fmt.home_path(detail.artifacts) if detail.artifacts else "(none)"
+        self.query_one("#artifacts", Static).update(Text(artifacts))
+        self.selection_changed()
 
     def selected_run(self) -> RunSummary | None:
         """The run shown."""

@@ -42,10 +42,10 @@ class Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("id", "id", 6),
+    Column("id", "id", 7),
     Column("track", "track", 7, drop=3),
     Column("label", "label", 0),
-    Column("status", "status", 9),
+    Column("status", "status", max(len(text) for text in fmt.STATUS_TEXT.values())),
     Column("score", "score", 7, right=True),
     Column("delta", "Δ floor", 8, right=True),
     Column("bytes", "bytes", 7, right=True, drop=1),
@@ -54,7 +54,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("verdict", "verdict", 10),
 )
 SORTABLE = tuple(c.key for c in COLUMNS)
-MIN_LABEL = 10
+MIN_LABEL = 14  # below this a run's label says too little: columns go first
 
 
 class LedgerTable(ScrollView, can_focus=True):
@@ -111,6 +111,9 @@ class LedgerTable(ScrollView, can_focus=True):
             self.run = run
             super().__init__()
 
+    class Marked(Message):
+        """Runs were marked or unmarked (space, escape)."""
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._runs = SummaryTable.of([]).view()
@@ -119,6 +122,9 @@ class LedgerTable(ScrollView, can_focus=True):
         self._cells: dict[int, tuple[list[str], str]] = {}
         self._columns: list[tuple[Column, int]] = []
         self._highlighted: str | None = None
+        self.marked: dict[str, RunSummary] = {}
+        #: What the table says when it has no row (no runs yet, or a filter that matches none).
+        self.empty_text = ""
 
     # Data.
 
@@ -161,12 +167,46 @@ class LedgerTable(ScrollView, can_focus=True):
     def _resort(self) -> None:
         if self._deltas is not None:
             self.set_runs(self._runs, self._deltas, self._floor_ids)
+        self.border_subtitle = f"{self.sort_key} {'▼' if self.sort_reverse else '▲'} (o: sort)"
 
     def watch_sort_key(self) -> None:
         self._resort()
 
     def watch_sort_reverse(self) -> None:
         self._resort()
+
+    # Marks (several runs for cancel and retry).
+
+    def marked_runs(self) -> list[RunSummary]:
+        """The marked runs, in the table's order (found by their rows, not by reading every run)."""
+        table = self._runs.table
+        rows = [row for run_id in self.marked if (row := table.index_of(run_number(run_id))) is not None]
+        return [self._runs[int(i)] for i in np.flatnonzero(np.isin(self._runs.rows, rows))]
+
+    def toggle_mark(self) -> None:
+        """Mark the run under the cursor (or unmark it) and move down."""
+        run = self.current
+        if run is None:
+            return
+        if self.marked.pop(run.id, None) is None:
+            self.marked[run.id] = run
+        self._cells.clear()
+        self.action_cursor(1)
+        self.refresh()
+        self.post_message(self.Marked())
+
+    def clear_marks(self) -> None:
+        """Unmark every run."""
+        if self.marked:
+            self.marked.clear()
+            self._cells.clear()
+            self.refresh()
+            self.post_message(self.Marked())
+
+    def keep_marks(self, table: SummaryTable) -> None:
+        """Keep the marks on runs that still exist, with their new summaries."""
+        rows = {run_id: table.index_of(run_number(run_id)) for run_id in self.marked}
+        self.marked = {run_id: table.row(row) for run_id, row in rows.items() if row is not None}
 
     # Cursor.
 
@@ -265,9 +305,9 @@ class LedgerTable(ScrollView, can_focus=True):
         run = self._runs[row]
         is_floor = run.id in self._floor_ids
         values = {
-            "id": run.id,
+            "id": ("•" if run.id in self.marked else "") + run.id,
             "track": run.track,
-            "label": run.label or run.brief,
+            "label": fmt.run_label(run),
             "status": fmt.status_text(run.status),
             "score": fmt.score(run.score),
             "delta": fmt.delta(self._deltas.get(run.id) if self._deltas else None),
@@ -303,6 +343,10 @@ class LedgerTable(ScrollView, can_focus=True):
             ]
             return self._line(titles, header)
         row = round(self.scroll_y) + y - 1
+        if not self._runs and y == 1 and self.empty_text:
+            return Strip([Segment(f" {self.empty_text}", base + Style(italic=True))]).crop_extend(
+                0, self.size.width, base
+            )
         if not 0 <= row < len(self._runs):
             return Strip.blank(self.size.width, base)
         cells, kind = self._row_cells(row)

@@ -48,6 +48,16 @@ class PlotData:
     pareto_points: list[Point] = field(default_factory=list)  # (log10 bytes, score), by bytes
     pareto_range: tuple[Point, Point] = ((0.0, 0.0), (0.0, 0.0))  # bytes, then score
     frontier: list[Point] = field(default_factory=list)
+    history_at: dict[str, Point] = field(default_factory=dict)  # each measured run's place in the history
+    pareto_at: dict[str, Point] = field(default_factory=dict)  # each exact run's place in the Pareto view
+
+    def history_point(self, run_id: str | None) -> Point | None:
+        """Where a run sits in the score history, if it is there."""
+        return self.history_at.get(run_id or "")
+
+    def pareto_point(self, run_id: str | None) -> Point | None:
+        """Where a run sits in the Pareto view, if it is there."""
+        return self.pareto_at.get(run_id or "")
 
 
 def _points(x: np.ndarray, y: np.ndarray) -> list[Point]:
@@ -76,6 +86,7 @@ def plot_data(table: SummaryTable, track: str, frontier: Sequence[RunSummary]) -
     keep = np.column_stack([promoted & ~np.isnan(before), ~np.isnan(floor)]).ravel()
     steps = _points(np.repeat(xs, 2)[keep], np.column_stack([before, floor]).ravel()[keep])
     sizes = _log_bytes(table.arrays["total_bytes"][rows])
+    ids = np.array(table.view(rows).ids, dtype=object)
     edge = [(math.log10(max(1, r.total_bytes or 1)), r.score if r.score is not None else math.nan) for r in frontier]
     return PlotData(
         track=track,
@@ -87,6 +98,8 @@ def plot_data(table: SummaryTable, track: str, frontier: Sequence[RunSummary]) -
         pareto_points=thin(sorted(_points(sizes[exact], scores[exact]))),
         pareto_range=(_range(sizes[exact]), _range(scores[exact])),
         frontier=edge,
+        history_at=dict(zip(ids, _points(xs, scores), strict=True)),
+        pareto_at=dict(zip(ids[exact].tolist(), _points(sizes[exact], scores[exact]), strict=True)),
     )
 
 
@@ -142,6 +155,7 @@ class Colours:
     run: tuple[int, int, int]
     mark: tuple[int, int, int]
     floor: tuple[int, int, int]
+    selected: tuple[int, int, int]
 
 
 class ScorePlot(PlotextPlot):
@@ -157,6 +171,7 @@ class ScorePlot(PlotextPlot):
     """
 
     pareto: reactive[bool] = reactive(False)
+    highlighted: reactive[str | None] = reactive(None)
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -185,14 +200,23 @@ class ScorePlot(PlotextPlot):
         self._titles()
         self.refresh()
 
+    def watch_highlighted(self) -> None:
+        self._titles()
+        self.refresh()
+
+    def _highlight(self) -> tuple[float, float] | None:
+        """Where the selected run sits in the view shown (None: it is not plotted there)."""
+        return self.data.pareto_point(self.highlighted) if self.pareto else self.data.history_point(self.highlighted)
+
     def _titles(self) -> None:
         track = self.data.track or "no track"
+        selected = f"  ◉ {self.highlighted}" if self._highlight() is not None else ""
         if self.pareto:
             self.border_title = Text(f"Pareto · {track} · bytes (log) vs score")
-            self.border_subtitle = "· run  ◆ frontier"
+            self.border_subtitle = f"· run  ◆ frontier{selected}"
         else:
             self.border_title = Text(f"Score history · {track}")
-            self.border_subtitle = "· run  ★ promoted  ─ floor"
+            self.border_subtitle = f"· run  ★ promoted  ─ floor{selected}"
 
     def render(self) -> RenderResult:
         """The plot for the current size, data and theme once built (meanwhile the last one); or words."""
@@ -201,7 +225,8 @@ class ScorePlot(PlotextPlot):
             return Text("(plot: make the terminal larger)", style="dim")
         if not self.data.runs:
             return Text(f"no measured runs in track {self.data.track or '-'} yet", style="dim")
-        key = (width, height, self._version, self.pareto, self.app.theme)
+        # The highlight's place, not its run: moving the cursor over unplotted runs (queued ones) draws nothing anew.
+        key = (width, height, self._version, self.pareto, self._highlight(), self.app.theme)
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         if self._building != key:
@@ -210,12 +235,22 @@ class ScorePlot(PlotextPlot):
                 theme_rgb(self.app, "primary", "#4a90d9"),
                 theme_rgb(self.app, "success", "#2e9d4f"),
                 theme_rgb(self.app, "warning", "#d9a400"),
+                theme_rgb(self.app, "accent", "#e0559a"),
             )
-            self._build(key, self.data, self.pareto, colours, self._get_plotext_theme_name(self.app.theme))
+            theme = self._get_plotext_theme_name(self.app.theme)
+            self._build(key, self.data, self.pareto, self._highlight(), colours, theme)
         return self._cache[1] if self._cache is not None else Text("drawing the plot…", style="dim")
 
     @work(thread=True, group="plot", exit_on_error=False, description="build the score plot")
-    def _build(self, key: tuple[object, ...], data: PlotData, pareto: bool, colours: Colours, theme: str) -> None:
+    def _build(
+        self,
+        key: tuple[object, ...],
+        data: PlotData,
+        pareto: bool,
+        selected: Point | None,
+        colours: Colours,
+        theme: str,
+    ) -> None:
         """Build one plot off the UI thread and hand it to the pane."""
         width, height = key[0], key[1]
         assert isinstance(width, int) and isinstance(height, int)
@@ -224,6 +259,8 @@ class ScorePlot(PlotextPlot):
             try:
                 plt.clear_figure()
                 (draw_pareto if pareto else draw_history)(plt, data, colours)
+                if selected is not None:  # last, over everything: the cursor's run is always found
+                    plt.scatter([selected[0]], [selected[1]], marker="◉", color=colours.selected)
                 plt.plotsize(width, height)
                 plt._set_size(width, height)  # as `PlotextPlot.render` does: resizing needs both
                 plt.theme(theme)

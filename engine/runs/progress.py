@@ -71,6 +71,9 @@ class Stages:
     def stage(self, name: str) -> Iterator[StageClock]:
         """Run one stage: logged, timed, and reported through the clock it yields."""
         self.log(f"stage {name}: start")
+        if self.sink is not None:
+            # Said at once (0 of an unknown total): the console shows the stage that runs, not the last one's 60/60.
+            self.sink(ProgressEvent(name, 0, 0, 0.0, None))
         clock = StageClock(name, self.sink)
         start = time.monotonic()
         yield clock

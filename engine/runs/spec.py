@@ -438,7 +438,8 @@ def parse_axis_value(axis: str, text: str, spec: RunSpec | None = None) -> Any:
     try:
         return converters.get(kind, str)(text.strip())
     except (ValueError, KeyError):
-        raise SpecError(f"{section}.{key} value {text!r} is not a {kind}") from None
+        wanted = {"int": "a whole number", "float": "a number", "bool": "true or false"}.get(kind, kind)
+        raise SpecError(f"{section}.{key} value {text!r} is not {wanted}") from None
 
 
 def _weights_text(where: str, text: str) -> dict[str, float]:

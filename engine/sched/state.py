@@ -4,6 +4,7 @@
     <lab>/scheduler/state.json  pid, slots, GPUs, since when, starting/running/stopping/stopped, and
                                 its backend's news (a Ray cluster's address, resources and job states)
     <lab>/scheduler/log.txt     what it did (launches, ends, recoveries), for a person to read
+    <lab>/scheduler/held        a person stopped it (`sched stop`): nothing restarts it on its own
 
 The lock answers "is one running?" (the kernel frees a flock however its holder dies, so a
 crashed scheduler never blocks the next); the state file answers "which one, since when?".
@@ -72,6 +73,28 @@ class SchedulerPaths:
     @property
     def log(self) -> Path:
         return self.folder / "log.txt"
+
+    @property
+    def held(self) -> Path:
+        return self.folder / "held"
+
+
+def hold(lab: Lab, held: bool) -> None:
+    """Remember that a person stopped the scheduler (True), or that one started it again (False)."""
+    paths = SchedulerPaths.of(lab)
+    if held:
+        paths.folder.mkdir(parents=True, exist_ok=True)
+        paths.held.write_text(f"{time.time()}\n")
+    else:
+        paths.held.unlink(missing_ok=True)
+
+
+def held_since(lab: Lab) -> float | None:
+    """When a person stopped the scheduler, if it is still held stopped; else None."""
+    try:
+        return float(SchedulerPaths.of(lab).held.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,11 @@ to do (its spec); the result, or the reason it failed, goes back with one ledger
 Progress goes to a sink (a terminal bar, or JSON lines for the pool) and the log to the run's
 `log.txt`.
 
-Run as `python -m engine.sched.worker --lab DIR --run ID` it is a pool worker: JSON-lines progress on
-stdout, exit status 0 when the run is done, 1 when it failed. With `--job SUBMISSION_ID` it is a
-cluster job: it never opens the ledger, and reports progress and its outcome as files in the run's
-folder (see `engine.sched.job_files`) for the scheduler to record.
+Run as `python -m engine.sched.worker --lab DIR --run ID` it is a pool worker: it lowers its own
+CPU priority (and on a small machine its torch threads) so the console stays responsive, prints
+JSON-lines progress on stdout, and exits 0 when the run is done, 1 when it failed. With
+`--job SUBMISSION_ID` it is a cluster job: it never opens the ledger, and reports progress and
+its outcome as files in the run's folder (see `engine.sched.job_files`) for the scheduler to record.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from ledger import Lab, Ledger, RunRecord, RunResult
 from ledger.errors import UserError, machine_fault
 
 _LOG_TAIL_LINES = 20
+WORKER_NICE = 10  # added to the scheduler's niceness: the console and shells come first
+FEW_CORES = 4  # up to this many cores, a worker leaves one free for the console
 
 
 class RunTimeout(UserError):
@@ -157,6 +160,26 @@ def execute_run(ledger: Ledger, run_id: str, sink: Sink | None = None, keep_raw:
     return done
 
 
+def worker_threads(cores: int) -> int | None:
+    """Torch threads for a worker on a machine with `cores` cores: one fewer on a small machine (None: torch's own)."""
+    return max(1, cores - 1) if cores <= FEW_CORES else None
+
+
+def yield_to_people() -> None:
+    """Make this worker give way to the person at the console: a lower CPU priority, and a free core on a small box.
+
+    A run keeps every core busy for minutes; at the same priority the console's keys wait
+    behind it for seconds. Children (encoders, inflate.sh) inherit the priority.
+    """
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICE)
+    threads = worker_threads(os.cpu_count() or 1)
+    if threads is not None:
+        import torch  # the worker scores with it anyway
+
+        torch.set_num_threads(threads)
+
+
 def execute_job(lab: Lab, run_id: str, submission_id: str) -> JobOutcome:
     """Run the attempt `submission_id` of a run as a cluster job: it reports through files, never the ledger.
 
@@ -201,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-raw", action="store_true")
     parser.add_argument("--job", metavar="SUBMISSION_ID", help="run as this cluster job: report through files")
     args = parser.parse_args(argv)
+    yield_to_people()
     try:
         if args.job:
             _stop_on_sigterm()

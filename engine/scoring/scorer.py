@@ -100,6 +100,9 @@ class Distortions:
         return len(self.posenet_per_pair)
 
 
+ProgressFn = Callable[[int, int], None]
+
+
 class Scorer:
     """PoseNet and SegNet with their weights, on one device, ready to score batches."""
 
@@ -139,9 +142,9 @@ class Scorer:
         return batch if isinstance(batch, NetworkInputs) else prepare_inputs(batch, self.device)
 
     @torch.inference_mode()
-    def _outputs(self, inputs: NetworkInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    def _outputs(self, inputs: NetworkInputs, on_chunk: ProgressFn | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         pose = self.posenet(inputs.pose)
-        seg = self.segnet.classes(inputs.seg)
+        seg = self.segnet.classes(inputs.seg, on_chunk)
         return pose, seg
 
     def reference(self, batch: np.ndarray | NetworkInputs) -> ReferenceOutputs:
@@ -151,17 +154,17 @@ class Scorer:
 
     @torch.inference_mode()
     def distortions(
-        self, ref: ReferenceOutputs, batch: np.ndarray | NetworkInputs
+        self, ref: ReferenceOutputs, batch: np.ndarray | NetworkInputs, on_chunk: ProgressFn | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-pair (PoseNet, SegNet) distortions of candidate pairs against reference outputs."""
-        pose, seg = self._outputs(self.prepare(batch))
+        """Per-pair (PoseNet, SegNet) distortions of candidate pairs against reference outputs.
+
+        `on_chunk(done, total)` follows the pairs of this batch through SegNet's last layers.
+        """
+        pose, seg = self._outputs(self.prepare(batch), on_chunk)
         d = networks.POSE_DISTORTION_DIMS
         pose_d = (ref.pose[..., :d] - pose[..., :d]).pow(2).mean(dim=1)
         seg_d = (ref.seg.to(seg.dtype) != seg).float().mean(dim=(1, 2))
         return pose_d, seg_d
-
-
-ProgressFn = Callable[[int, int], None]
 
 
 def score_batches(
@@ -180,15 +183,19 @@ def score_batches(
     count = torch.zeros([], device=scorer.device)
     pose_all: list[np.ndarray] = []
     seg_all: list[np.ndarray] = []
+    done = 0
+    if progress:
+        progress(0, total_pairs)  # scoring has begun: the first batch can take a while on CPU
     for ref, cand in pairs:
-        pose_d, seg_d = scorer.distortions(ref, cand)
+        # Progress inside the batch too, as SegNet finishes its frames (a batch is long on CPU).
+        inside = (lambda n, _total, before=done: progress(before + n, total_pairs)) if progress else None
+        pose_d, seg_d = scorer.distortions(ref, cand, inside)
         pose_sum += pose_d.sum()
         seg_sum += seg_d.sum()
         count += pose_d.shape[0]
+        done += pose_d.shape[0]
         pose_all.append(pose_d.cpu().numpy())
         seg_all.append(seg_d.cpu().numpy())
-        if progress:
-            progress(int(count.item()), total_pairs)
     if not pose_all:
         raise UserError("no frame pairs to score: the clip needs at least two frames")
     return Distortions(

@@ -173,6 +173,25 @@ def test_record_failure_and_first_ending_wins(ledger: Ledger) -> None:
         ledger.record_failure(run.id, "x", status="done")
 
 
+def test_archive_moves_ended_runs_out_of_the_views_and_back(ledger: Ledger, lab: Lab) -> None:
+    floor = measured(ledger, 2.0)
+    worse = measured(ledger, 2.5, parent=floor.id)
+    broken = ledger.add_run(spec(), status="running")
+    ledger.record_failure(broken.id, "exit status 1")
+    waiting = ledger.add_run(spec())
+    with pytest.raises(LedgerError, match=f"{waiting.id} is queued: cancel it before archiving it"):
+        ledger.archive([worse.id, waiting.id])
+    with pytest.raises(LedgerError, match=f"{floor.id} is the floor of main"):
+        ledger.archive([floor.id])
+    assert not ledger.get(worse.id).archived  # all or nothing
+    assert [r.archived for r in ledger.archive([worse.id, broken.id])] == [True, True]
+    assert [r.id for r in ledger.runs()] == [floor.id, waiting.id]
+    assert [r.id for r in Ledger(lab).runs(archived=True)] == [worse.id, broken.id]  # kept on disk
+    assert Ledger(lab).get(worse.id).metrics == worse.metrics
+    ledger.archive([worse.id], archived=False)
+    assert [r.id for r in ledger.runs()] == [floor.id, worse.id, waiting.id]
+
+
 def test_interrupted_failure_can_be_requeued(ledger: Ledger) -> None:
     run = ledger.add_run(spec(), status="running")
     ledger.record_failure(run.id, "scheduler died", status="interrupted")

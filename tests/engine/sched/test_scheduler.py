@@ -90,7 +90,7 @@ def test_slot_limit_gpu_pinning_cancel_and_stop_now(
 
     worker, inflate = ledger.get(a.id).pid, a.inflate_pids()[0]
     assert worker is not None and os.getpgid(inflate) != worker  # inflate.sh left the worker's group
-    cancelled = control.cancel(lab, a.id)
+    (cancelled,) = control.cancel(lab, a.id)
     assert cancelled.status == "cancelled"
     wait_until(lambda: not group_exists(worker), 15, "the cancelled worker's process group to go")
     assert not alive(inflate)

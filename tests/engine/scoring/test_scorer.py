@@ -113,6 +113,14 @@ def test_score_formula() -> None:
     ]
 
 
+def test_scoring_reports_progress_inside_each_batch(demo_assets, reference_raw: Path, scorer: Scorer) -> None:
+    # 6 pairs in one batch: on CPU SegNet's last layers take two frames at a time, and each step is
+    # said (the first batch of a long clip takes minutes on a CPU; "0 of 6" says scoring has begun).
+    said: list[tuple[int, int]] = []
+    evaluate(scorer, demo_assets.clip, reference_raw, archive_bytes=0, batch_size=6, progress=lambda *p: said.append(p))
+    assert said == [(0, 6), (2, 6), (4, 6), (6, 6)]
+
+
 def test_segnet_in_frame_chunks_gives_the_whole_batch_classes(demo_assets) -> None:
     # On CPU the scorer makes SegNet's largest maps two frames at a time to save memory; every
     # class must be what the plain whole-batch forward gives, odd last chunk included.

@@ -185,7 +185,8 @@ def test_a_killed_workers_run_resumes_from_its_checkpoint_when_requeued_and_when
 
         second = _kill_after_checkpoint(ledger, crashed, first)  # twice lost: left interrupted, for a person
         polling.wait_until(lambda: ledger.get(crashed).status == "interrupted", 60, "the run left interrupted")
-        retried = control.retry(lab, crashed).id
+        (retry,) = control.retry(lab, crashed)
+        retried = retry.id
         polling.wait_until(lambda: ledger.get(retried).status in ("done", "failed"), 1800, "the retry to end")
 
     done = ledger.get(retried)
