@@ -23,7 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from engine.runs.sweep import parse_sweep
-from engine.sched.pool import alive, child_env, kill_run, log_tail, python_command, remove_partial, run_tag
+from engine.sched.pool import (
+    alive,
+    carry_checkpoint,
+    child_env,
+    kill_run,
+    log_tail,
+    python_command,
+    remove_partial,
+    run_tag,
+)
 from engine.sched.queueing import (
     LabLike,
     Point,
@@ -450,20 +459,26 @@ def _cancel(ledger: Ledger, record: RunRecord) -> RunRecord:
 def retry(lab: LabLike, *run_ids: str) -> list[RunRecord]:
     """Queue failed, cancelled or interrupted runs again, each as a new run whose parent is the old one.
 
-    Every run is checked before any is queued.
+    Every run is checked before any is queued. A new run starts from its parent's checkpoint, when
+    its codec left one (a neural run resumes at that step).
     """
     ledger = _ledger(lab)
-    return [
-        ledger.add_run(
-            record.spec,
-            track=record.track,
-            label=record.label,
-            notes=f"retry of {record.id}",
-            parent=record.id,
-            priority=record.priority,
-        )
-        for record in [_checked(ledger.get(run), why_not_retry) for run in run_ids]
-    ]
+    return [_again(ledger, record) for record in [_checked(ledger.get(run), why_not_retry) for run in run_ids]]
+
+
+def _again(ledger: Ledger, record: RunRecord) -> RunRecord:
+    again = ledger.add_run(
+        record.spec,
+        track=record.track,
+        label=record.label,
+        notes=f"retry of {record.id}",
+        parent=record.id,
+        priority=record.priority,
+    )
+    # Carried once queued (the folder is named by the new id): a codec looks for its checkpoint
+    # once its stages run, seconds after a worker starts; sooner, it would start over, never wrongly.
+    carry_checkpoint(Path(record.artifacts or ledger.lab.run_dir(record.id)), Path(again.artifacts))
+    return again
 
 
 def bump(lab: LabLike, run_id: str, delta: int) -> RunRecord:

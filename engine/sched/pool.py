@@ -25,6 +25,7 @@ from typing import Any
 from engine.runs.codec import CHECKPOINT_NAME
 from engine.sched.backend import Ending
 from ledger import Ledger
+from ledger.artifacts import CURVE_NAME
 
 TAG_VAR = "COMMA_TUI_RUN"
 LOG_NAME = "log.txt"  # each run's log, in its run folder
@@ -293,10 +294,16 @@ class Worker:
                 self.proc.wait(timeout=timeout)
 
     def settle(self, _ledger: Ledger) -> Ending:
-        """Kill what the ended worker left behind; it recorded its own result, so only say how it exited."""
+        """Kill what the ended worker left behind; it recorded its own result, so only say how it exited.
+
+        A worker killed by a signal the scheduler did not send (the OOM killer, a person, a crash in
+        native code) lost its run rather than failed it: the run is requeued once, as after a crash,
+        and a codec with a checkpoint resumes from it.
+        """
         kill_run(self.tag)
         returncode = self.proc.returncode if self.proc is not None else None
-        return Ending(exit_text(self.pid, returncode), describe_exit(self.pid, returncode))
+        lost = returncode is not None and returncode < 0 and not self.killed
+        return Ending(exit_text(self.pid, returncode), describe_exit(self.pid, returncode), lost=lost)
 
     def forget(self) -> None:
         """Remove the worker's stdout file."""
@@ -316,3 +323,25 @@ def remove_partial(run_dir: Path) -> None:
                 shutil.rmtree(child, ignore_errors=True)
             else:
                 child.unlink(missing_ok=True)
+
+
+def carry_checkpoint(parent_dir: Path, run_dir: Path) -> bool:
+    """Give a retry its parent's checkpoint (and the curve up to it), so that it resumes where the parent stopped.
+
+    A retry runs its parent's very spec, and a codec resumes only a checkpoint made under the same
+    keys. Nothing is ever written over a file the new run made itself; returns whether a checkpoint came.
+    """
+    if not (parent_dir / CHECKPOINT_NAME).is_file():
+        return False
+    for name in (CURVE_NAME, CHECKPOINT_NAME):  # the checkpoint last: whoever sees it sees its curve too
+        source, dest = parent_dir / name, run_dir / name
+        temp = run_dir / f".{name}.carry"
+        try:
+            shutil.copyfile(source, temp)
+            os.link(temp, dest)  # all at once, and never over a file that is there already
+        except OSError:
+            if name == CHECKPOINT_NAME:
+                return False
+        finally:
+            temp.unlink(missing_ok=True)
+    return True

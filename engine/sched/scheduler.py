@@ -16,6 +16,8 @@ How it stays up and cleans up:
 - On start, what an earlier scheduler left is adopted: live executions are followed, ended ones
   recorded, and runs whose execution is lost are marked interrupted and requeued once (a run that
   was requeued already stays interrupted).
+- A worker killed by a signal the scheduler did not send (the OOM killer, a person) lost its run:
+  interrupted and requeued once, as after a crash. One that exits without a result failed it.
 - SIGTERM: launch nothing more, let running runs finish, exit. SIGUSR1 (`sched stop --now`): stop
   the executions, mark their runs interrupted and requeue them, exit. SIGHUP is ignored.
 - Each tick also runs its duties: the autopilots (`engine.sched.autopilot_duty`) and the lab's

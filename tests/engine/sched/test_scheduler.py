@@ -112,21 +112,32 @@ def test_slot_limit_gpu_pinning_cancel_and_stop_now(
     assert ledger.get(a.id).status == "cancelled"
 
 
-def test_a_worker_killed_by_sigkill_fails_its_run_and_the_next_starts(
+def test_a_worker_killed_by_sigkill_is_requeued_once_then_left_interrupted_and_the_next_starts(
     lab: Lab, gated: Callable[[str], Gated], sched: Callable[..., int]
 ) -> None:
     a, b = gated("a"), gated("b")
     ledger = Ledger(lab)
     sched(slots=1)
     wait_until(lambda: [r.id for r in running(ledger)] == [a.id] and a.inflate_pids(), what="a holding")
-    inflate = a.inflate_pids()[0]
-    os.kill(ledger.get(a.id).pid or 0, signal.SIGKILL)
-    wait_until(lambda: ledger.get(a.id).status == "failed", 15, "a to be marked failed")
-    failed = ledger.get(a.id)
-    assert "SIGKILL" in failed.failure_reason
-    assert "stage archive" in failed.log_tail  # the tail of the run's log comes with it
+    inflate, first = a.inflate_pids()[0], ledger.get(a.id).pid or 0
+    os.kill(first, signal.SIGKILL)  # lost, not failed: a runs again from the queue, ahead of b
+
+    def a_holding_again() -> bool:
+        record = ledger.get(a.id)
+        return record.status == "running" and record.pid not in (None, first) and len(a.inflate_pids()) == 2
+
+    wait_until(a_holding_again, what="a requeued and holding again")
+    lost = ledger.get(a.id)
+    assert lost.requeued == 1 and f"worker (pid {first}) was killed by SIGKILL" in lost.failure_reason
+    assert "stage archive" in lost.log_tail  # the tail of the run's log comes with it
+    assert not alive(inflate)  # the dead worker's inflate.sh was killed too
+    assert ledger.get(b.id).status == "queued"
+
+    os.kill(ledger.get(a.id).pid or 0, signal.SIGKILL)  # lost again: a crash that repeats is not retried forever
+    wait_until(lambda: ledger.get(a.id).status == "interrupted", 15, "a to be left interrupted")
+    assert ledger.get(a.id).requeued == 1
+    assert "requeued once already, so left interrupted" in SchedulerPaths.of(lab).log.read_text()
     wait_until(lambda: [r.id for r in running(ledger)] == [b.id], what="b to start")
-    wait_until(lambda: not alive(inflate), 10, "the dead worker's inflate.sh to be killed too")
 
 
 def test_scheduler_crash_adopts_live_workers_and_requeues_dead_ones_once(

@@ -8,23 +8,26 @@ test trains on the pixel term alone: checkpoints and resuming do not depend on t
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
-import subprocess
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from comma_tui.cli import main
-from engine.codecs.neural.checkpoint import read_header
+from engine.codecs.neural.checkpoint import CheckpointError, read_header
 from engine.runs.codec import CHECKPOINT_NAME
 from engine.runs.spec import SourceSpec, SpecError, lab_source, parse_spec, stage_names
-from engine.sched.pool import child_env, python_command
-from engine.sched.scheduler import Scheduler
+from engine.sched import control
+from engine.sched.pool import alive, kill_run, run_tag
 from engine.sched.worker import execute_run
 from ledger import Lab, Ledger, RunRecord
 from ledger.artifacts import load_curve
 from tests import polling
+from tests.engine.sched.gated import schedulers
 
 NEURAL = """
 [run]
@@ -102,13 +105,19 @@ def test_a_neural_run_records_an_exact_score_and_its_export_scores_the_same(
     assert exported.metrics == record.metrics
 
 
-def test_init_from_warm_starts_from_that_runs_checkpoint(lab: Lab, trained: str, tmp_path: Path) -> None:
+def test_init_from_warm_starts_and_a_checkpoint_of_other_keys_is_never_resumed(
+    lab: Lab, trained: str, tmp_path: Path
+) -> None:
     # With no steps of its own, a warm-started run ships exactly the decoder and latents it started from.
-    spec = _spec(tmp_path, "neural-warm", steps=0, extra=f'init_from = "{trained}"\nseed = 7')
-    assert main(["run", str(spec), "--lab", str(lab.root)]) == 0
-    warm, source = _record(lab, "neural-warm"), Ledger(lab).get(trained)
+    ledger, source = Ledger(lab), Ledger(lab).get(trained)
+    toml = _spec(tmp_path, "neural-warm", steps=0, extra=f'init_from = "{trained}"\nseed = 7').read_text()
+    warm = ledger.add_run(parse_spec(tomllib.loads(toml), lab_source(lab)).to_dict(), label="neural-warm")
+    stray = Path(warm.artifacts) / CHECKPOINT_NAME
+    shutil.copyfile(Path(source.artifacts) / CHECKPOINT_NAME, stray)  # step 2 of another spec (seed 0, 2 steps)
+    warm = execute_run(ledger, warm.id)
     assert warm.status == "done"
     log = (Path(warm.artifacts) / "log.txt").read_text()
+    assert f"checkpoint {stray} is for other keys: starting over" in log and "resumed at" not in log
     assert f"warm start from {Path(source.artifacts) / CHECKPOINT_NAME} (its step 2)" in log
     assert _archive_file(warm.artifacts) == _archive_file(source.artifacts)
     assert warm.metrics == source.metrics
@@ -119,7 +128,33 @@ def _archive_file(folder: str) -> bytes:
         return zf.read("0.bin")
 
 
-def test_a_worker_killed_mid_training_resumes_from_its_checkpoint_when_requeued(lab: Lab) -> None:
+CRASH_STEPS = 5
+
+
+def _kill_after_checkpoint(ledger: Ledger, run: str, above: int) -> int:
+    """SIGKILL the run's worker once its checkpoint is past step `above`; returns the checkpoint's step."""
+    checkpoint = ledger.lab.run_dir(run) / CHECKPOINT_NAME
+
+    def saved_past() -> bool:
+        try:
+            return ledger.get(run).status == "running" and read_header(checkpoint).step > above
+        except CheckpointError:  # not written yet
+            return False
+
+    polling.wait_until(saved_past, 900, f"{run}'s checkpoint past step {above}")
+    worker = ledger.get(run).pid
+    assert worker is not None
+    os.kill(worker, signal.SIGKILL)
+    polling.wait_until(lambda: not alive(worker), 30, "the worker to die")
+    saved = read_header(checkpoint).step
+    assert above < saved < CRASH_STEPS
+    return saved
+
+
+def test_a_killed_workers_run_resumes_from_its_checkpoint_when_requeued_and_when_retried(
+    demo_assets, tmp_path: Path
+) -> None:
+    lab = Lab.create(tmp_path / "lab", demo_assets.clip, demo_assets.models)
     ledger = Ledger(lab)
     tables = {
         "run": {"label": "neural-crash"},
@@ -128,37 +163,38 @@ def test_a_worker_killed_mid_training_resumes_from_its_checkpoint_when_requeued(
             "latent_dim": 4,
             "channels": 8,
             "upsample": 6,
-            "steps": 16,
+            "steps": CRASH_STEPS,
             "batch": 1,
-            "checkpoint_every": 2,
+            "checkpoint_every": 1,
             "loss": {"pixel": 1.0},
         },
     }
-    record = ledger.add_run(parse_spec(tables, lab_source(lab)).to_dict(), label="neural-crash")
-    checkpoint = lab.run_dir(record.id) / CHECKPOINT_NAME
-    worker = subprocess.Popen(
-        python_command("engine.sched.worker", "--lab", str(lab.root), "--run", record.id),
-        stdout=subprocess.DEVNULL,
-        env=child_env(),
-        start_new_session=True,
-    )
-    try:
-        polling.wait_until(checkpoint.exists, 900, "the first checkpoint")
-    finally:
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(30)
-    saved = read_header(checkpoint).step
-    assert 2 <= saved < 16 and ledger.get(record.id).status == "running"
+    crashed = ledger.add_run(parse_spec(tables, lab_source(lab)).to_dict(), label="neural-crash").id
 
-    Scheduler(lab, slots=1, gpus=()).recover()  # the lost worker's run goes back to the queue
-    assert ledger.get(record.id).status == "queued"
-    done = execute_run(ledger, record.id)
-    assert done.status == "done" and done.metrics is not None
-    log = (lab.run_dir(record.id) / "log.txt").read_text()
-    assert f"resumed at step {saved} from" in log
-    assert read_header(checkpoint).step == 16
-    steps = [p["step"] for p in load_curve(lab.run_dir(record.id))]
-    assert steps == sorted(set(steps)) and steps[-1] == 16  # the curve goes on from the resume, no step twice
+    def leftovers() -> None:
+        for record in ledger.records(ledger.all()):
+            kill_run(run_tag(lab.root, record.id), record.pid, grace=1.0)
+
+    with schedulers(lab, leftovers, stop_timeout=30) as start:
+        start(slots=1)
+        first = _kill_after_checkpoint(ledger, crashed, 0)
+        log = lab.run_dir(crashed) / "log.txt"
+        own = lab.run_dir(crashed) / CHECKPOINT_NAME
+        polling.wait_until(lambda: f"resumed at step {first} from {own}" in log.read_text(), 900, "the requeued run")
+        assert ledger.get(crashed).requeued == 1 and "was killed by SIGKILL" in ledger.get(crashed).failure_reason
+
+        second = _kill_after_checkpoint(ledger, crashed, first)  # twice lost: left interrupted, for a person
+        polling.wait_until(lambda: ledger.get(crashed).status == "interrupted", 60, "the run left interrupted")
+        (retry,) = control.retry(lab, crashed)
+        retried = retry.id
+        polling.wait_until(lambda: ledger.get(retried).status in ("done", "failed"), 1800, "the retry to end")
+
+    done = ledger.get(retried)
+    assert done.status == "done" and done.metrics is not None, done.failure_reason
+    folder = Path(done.artifacts)
+    assert f"resumed at step {second} from {folder / CHECKPOINT_NAME}" in (folder / "log.txt").read_text()
+    assert done.extra["neural"]["resumed_at"] == second and read_header(folder / CHECKPOINT_NAME).step == CRASH_STEPS
+    assert [p["step"] for p in load_curve(folder)] == list(range(1, CRASH_STEPS + 1))  # the parent's curve goes on
 
 
 @pytest.mark.parametrize(
