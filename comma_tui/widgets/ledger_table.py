@@ -122,6 +122,8 @@ class LedgerTable(ScrollView, can_focus=True):
         self._cells: dict[int, tuple[list[str], str]] = {}
         self._columns: list[tuple[Column, int]] = []
         self._highlighted: str | None = None
+        self._current: tuple[int, RunSummary] | None = None  # the cursor's row and its summary, read once
+        self._drawn: tuple[int, int] = (0, 0)  # the cursor and the scroll as last drawn
         self.marked: dict[str, RunSummary] = {}
         #: What the table says when it has no row (no runs yet, or a filter that matches none).
         self.empty_text = ""
@@ -135,14 +137,19 @@ class LedgerTable(ScrollView, can_focus=True):
 
     @property
     def current(self) -> RunSummary | None:
-        """The run under the cursor."""
-        return self._runs[self.cursor] if 0 <= self.cursor < len(self._runs) else None
+        """The run under the cursor (every key asks which keys apply to it: it is read once per row)."""
+        cursor = self.cursor
+        if not 0 <= cursor < len(self._runs):
+            return None
+        if self._current is None or self._current[0] != cursor:
+            self._current = (cursor, self._runs[cursor])
+        return self._current[1]
 
     def set_runs(self, runs: RunView, deltas: Deltas, floor_ids: set[str]) -> None:
         """Show these runs (sorted by the table's sort), keeping the cursor on the same run."""
         keep = self.current.id if self.current is not None else None
         self._deltas, self._floor_ids = deltas, floor_ids
-        self._runs = self._sorted(runs)
+        self._runs, self._current = self._sorted(runs), None
         self._cells.clear()
         self.virtual_size = Size(self.size.width, len(self._runs) + 1)
         if keep is None or not self.select(keep):
@@ -216,12 +223,21 @@ class LedgerTable(ScrollView, can_focus=True):
             self.cursor = max(0, min(cursor, count - 1))
             return
         self._scroll_to_cursor()
-        self.refresh()
+        self._refresh_cursor()
         run = self.current
         run_id = run.id if run else None
         if run_id != self._highlighted:
             self._highlighted = run_id
             self.post_message(self.Highlighted(run))
+
+    def _refresh_cursor(self) -> None:
+        # Within the page only the rows the cursor left and reached change: repaint those two lines.
+        drawn, self._drawn = self._drawn, (self.cursor, round(self.scroll_y))
+        if drawn[1] != self._drawn[1]:
+            self.refresh()
+            return
+        for row in {drawn[0], self.cursor}:
+            self.refresh_line(row + 1)  # line 0 is the header
 
     def _rows_visible(self) -> int:
         return max(1, self.scrollable_content_region.height - 1)
