@@ -19,7 +19,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -127,6 +127,7 @@ class LedgerTable(ScrollView, can_focus=True):
         self.marked: dict[str, RunSummary] = {}
         #: What the table says when it has no row (no runs yet, or a filter that matches none).
         self.empty_text = ""
+        self._styles: dict[str, Style] = {}  # read once per paint (`render_lines`)
 
     # Data.
 
@@ -167,7 +168,8 @@ class LedgerTable(ScrollView, can_focus=True):
 
     def _sorted(self, runs: RunView) -> RunView:
         table = runs.table
-        values = self._deltas.column if self.sort_key == "delta" and self._deltas else sort_values(table, self.sort_key)
+        deltas = self._deltas  # compared with None, never tested for truth: its len counts every run
+        values = deltas.column if self.sort_key == "delta" and deltas is not None else sort_values(table, self.sort_key)
         # Runs without a value (no score yet) stay together at the end, newest first.
         return table.view(order(table, runs.rows, values, self.sort_reverse, empty_newest_first=True))
 
@@ -326,7 +328,7 @@ class LedgerTable(ScrollView, can_focus=True):
             "label": fmt.run_label(run),
             "status": fmt.status_text(run.status),
             "score": fmt.score(run.score),
-            "delta": fmt.delta(self._deltas.get(run.id) if self._deltas else None),
+            "delta": fmt.delta(self._deltas.get(run.id) if self._deltas is not None else None),
             "bytes": fmt.size(run.total_bytes),
             "posenet": fmt.small(run.posenet),
             "segnet": fmt.small(run.segnet),
@@ -344,15 +346,27 @@ class LedgerTable(ScrollView, can_focus=True):
             padded = text.rjust(width) if column.right else text.ljust(width)
             cell_style = style + accents[i] if accents and i in accents else style
             segments += [Segment(padded, cell_style), Segment(" ", style)]
-        return Strip(segments).crop_extend(0, self.size.width, style)
+        line, width = Strip(segments), self.size.width
+        return line if line.cell_length == width else line.crop_extend(0, width, style)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines in `crop`, with the styles read once for all of them (each read walks the DOM)."""
+        self._styles.clear()
+        return super().render_lines(crop)
+
+    def _component(self, part: str) -> Style:
+        """A component's style (the table's own for ""), read once per paint."""
+        if part not in self._styles:
+            self._styles[part] = self.get_component_rich_style(part) if part else self.rich_style
+        return self._styles[part]
 
     def render_line(self, y: int) -> Strip:
         """Line 0 is the header; the others are rows, scrolled."""
         if not self._columns:
             self._columns = self._fit(self.scrollable_content_region.width)
-        base = self.rich_style
+        base = self._component("")
         if y == 0:
-            header = base + self.get_component_rich_style("ledger-table--header")
+            header = base + self._component("ledger-table--header")
             titles = [
                 c.title + ((" ▼" if self.sort_reverse else " ▲") if c.key == self.sort_key else "")
                 for c, _ in self._columns
@@ -369,10 +383,10 @@ class LedgerTable(ScrollView, can_focus=True):
         style = base
         accents: dict[int, Style] = {}
         if kind != "plain":
-            accent = self.get_component_rich_style(f"ledger-table--{kind}")
+            accent = self._component(f"ledger-table--{kind}")
             marked = ("id", "status", "verdict") if kind in ("floor", "failed", "running") else ("verdict",)
             accents = {i: accent for i, (c, _) in enumerate(self._columns) if c.key in marked}
         if row == self.cursor:
-            style = base + self.get_component_rich_style("ledger-table--cursor")
+            style = base + self._component("ledger-table--cursor")
             accents = {i: Style(bold=True) for i in accents}
         return self._line(cells, style, accents)

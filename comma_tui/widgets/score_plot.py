@@ -255,7 +255,8 @@ class ScorePlot(PlotextPlot):
                 width, style = self.size.width, self.visual_style.rich_style
                 if y >= len(self._shown):
                     return Strip.blank(width, style)
-                return self._shown[y].crop_extend(0, width, style)
+                line = self._shown[y]
+                return line if line.cell_length == width else line.crop_extend(0, width, style)
         return super().render_line(y)
 
     def _start_build(self, key: tuple[object, ...]) -> None:
