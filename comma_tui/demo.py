@@ -62,8 +62,9 @@ def make_assets(root: Path, frames: int, progress: Callable[[str, int, int], Non
     return make_demo_assets(root, frames=frames, progress=progress)
 
 
-def ensure_demo_lab(stream: TextIO = sys.stderr, frames: int = DEMO_FRAMES) -> Lab:
+def ensure_demo_lab(stream: TextIO | None = None, frames: int = DEMO_FRAMES) -> Lab:
     """The demo lab, made the first time by a child process that shows its progress on `stream`."""
+    stream = stream or sys.stderr
     root = demo_lab_dir()
     if not demo_ready(root):
         print(f"comma-tui: making the demo lab in {root} (once; progress below)", file=stream, flush=True)
@@ -73,9 +74,11 @@ def ensure_demo_lab(stream: TextIO = sys.stderr, frames: int = DEMO_FRAMES) -> L
     return Lab.open(root)
 
 
-def make_demo_lab(root: Path, frames: int = DEMO_FRAMES, stream: TextIO = sys.stderr) -> Lab:
+def make_demo_lab(root: Path, frames: int = DEMO_FRAMES, stream: TextIO | None = None) -> Lab:
     """Make what is missing of the demo lab in `root`: assets, lab, first runs (the child's work)."""
     from comma_tui.cli.progress_bar import ProgressBar, stage_progress
+
+    stream = stream or sys.stderr
 
     assets = DemoAssets(root / "assets")
     if not assets.exist():

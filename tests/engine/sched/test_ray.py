@@ -148,8 +148,12 @@ def test_three_runs_complete_through_ray_jobs_with_progress_and_job_ids(
     assert f"ray 127.0.0.1:{head.address.rsplit(':', 1)[1]} · " in lines and "of 2 CPUs busy" in lines
 
     # Progress, from the job's file through the scheduler into the ledger, while the job runs.
-    wait_until(lambda: {a.id, b.id} <= set(ledger.progress()), 30, "progress of the held runs")
-    assert ledger.progress()[a.id].stage == "archive" and ledger.get(a.id).status == "running"
+    def held_in_inflate() -> bool:
+        progress = ledger.progress()
+        return all(run.id in progress and progress[run.id].stage == "inflate" for run in (a, b))
+
+    wait_until(held_in_inflate, 30, "progress of the held runs: their inflate began")
+    assert ledger.get(a.id).status == "running"
     glance = control.glance(lab)
     assert glance.backend == "ray" and glance.jobs[a.id]["state"] == "RUNNING"
 
@@ -190,7 +194,7 @@ def test_cancel_stops_the_job_and_failed_runs_carry_their_reason(
 
     # Cancel: the job is stopped, its processes end (inflate.sh's session too), its partial files go.
     inflate = a.inflate_pids()[0]
-    assert control.cancel(lab, a.id).status == "cancelled"
+    assert [r.status for r in control.cancel(lab, a.id)] == ["cancelled"]
     wait_until(lambda: job_status(head, submission_id(lab_id, a.id, 1)) == "STOPPED", 60, "a's job to stop")
     wait_until(lambda: not alive(inflate), 30, "a's inflate.sh to end with its job")
     log = SchedulerPaths.of(lab).log
