@@ -10,6 +10,7 @@ keys and say which run they act on; the app does the work (`comma_tui.lab_action
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
 from collections.abc import Iterable
@@ -40,6 +41,7 @@ MAX_BACKOFF = 30.0
 LOG_NAME = "console.log"
 #: Rows read before the rest of the history (more than a tall terminal shows).
 FIRST_PAGE_ROWS = 200
+FIRST_PAINT_WAIT = 2.0  # seconds the rest of the history waits for the first page to be painted
 
 
 class CommaApp(LabActions):
@@ -85,6 +87,7 @@ class CommaApp(LabActions):
         self._backoff = 0.0
         self._next_poll = 0.0
         self._toasted: set[str] = set()
+        self._first_painted = threading.Event()
         self.sub_title = str(lab.root)
 
     def get_default_screen(self) -> Screen:
@@ -111,6 +114,8 @@ class CommaApp(LabActions):
             if self.snapshot is None and self._seen_revision is None:
                 # A long history: the newest runs first, so the first screen of rows paints at once.
                 self.post_message(self.LedgerLoaded(self.client.first_page(FIRST_PAGE_ROWS), {}))
+                # Reading the rest holds the GIL for long stretches: let the first page paint first.
+                self._first_painted.wait(FIRST_PAINT_WAIT)
             snapshot = self.client.snapshot(since=self._seen_revision)
             if snapshot is not None:
                 self._seen_revision = snapshot.revision
@@ -130,6 +135,8 @@ class CommaApp(LabActions):
     def _ledger_loaded(self, message: LedgerLoaded) -> None:
         self.snapshot, self.plots = message.snapshot, message.plots
         self.ledger_changed.publish(message.snapshot)
+        if message.snapshot.newest_only:
+            self.call_after_refresh(self._first_painted.set)
 
     @on(LiveUpdated)
     def _live_updated(self, message: LiveUpdated) -> None:

@@ -141,10 +141,11 @@ class RunDetailScreen(RunScreen):
         super().__init__()
         self.run_id = run_id
         self.detail: RunDetail | None = None
+        self._summary: RunSummary | None = None  # the run's, made once: every key asks which keys apply to it
 
     def show_run(self, run_id: str) -> None:
         """Show another run (the app keeps one detail screen: composing it anew costs ~0.3 s)."""
-        self.run_id, self.detail = run_id, None
+        self.run_id, self.detail, self._summary = run_id, None, None
         if self.is_mounted:
             self.query_one("#detail-title", Static).update(Text(f"{run_id} · loading…"))
             body = self.query_one("#detail-body", VerticalScroll)
@@ -189,7 +190,7 @@ class RunDetailScreen(RunScreen):
 
     def _on_ledger(self, snapshot: Snapshot) -> None:
         current = snapshot.find(self.run_id)
-        if self.is_current and self.detail is not None and current not in (None, RunSummary.of(self.detail.run)):
+        if self.is_current and self.detail is not None and current not in (None, self._summary):
             self.load()
 
     def _live(self) -> None:
@@ -220,6 +221,7 @@ class RunDetailScreen(RunScreen):
             return  # a late answer for the run shown before
         self.detail = detail = message.detail
         run = detail.run
+        self._summary = RunSummary.of(run)
         prior = detail.prior.run if detail.prior is not None else None
         label = f" · {run.label}" if run.label else ""
         verdict = f" · {fmt.verdict_text(run, False)}" if run.verdict else ""
@@ -248,4 +250,4 @@ class RunDetailScreen(RunScreen):
 
     def selected_run(self) -> RunSummary | None:
         """The run shown."""
-        return RunSummary.of(self.detail.run) if self.detail else None
+        return self._summary
