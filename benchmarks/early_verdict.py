@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from engine.demo.assets import DemoAssets, make_demo_assets
-from engine.sched.worker import as_floor
+from engine.sched.floors import as_floor
 from engine.scoring.early import EarlyPlan, EarlyRule, Floor, replay, visiting_order
 from engine.scoring.reference_cache import batch_sizes
 from engine.scoring.report import score_terms

@@ -36,7 +36,8 @@ from engine.media.inflate_runtime import FPS, HEIGHT, WIDTH, inflate_chain, spli
 from engine.media.preprocess import preprocess_chain
 from engine.media.video import count_frames
 from engine.runs.archive import write_archive
-from engine.runs.pipeline import VIDEO_NAME, encode_stage, inflate_stage
+from engine.runs.classical import VIDEO_NAME, encode_stage
+from engine.runs.pipeline import inflate_stage
 from engine.runs.spec import RunSpec, SourceSpec, parse_spec
 
 TARGET = 1.25

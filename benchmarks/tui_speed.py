@@ -1,14 +1,22 @@
-"""How the console feels on a big ledger (10,000 runs; try --runs 100000): first paint, keys, memory.
+"""How the console feels: on a big ledger (10,000 runs; try --runs 100000), and while a run scores.
 
     python benchmarks/tui_speed.py [--runs 10000] [--repeat 20] [--size 160x48] [--keep DIR]
+    python benchmarks/tui_speed.py --while-scoring [--assets DIR] [--hog N] [--repeat 10]
 
-Runs the real app headless under Pilot on a generated lab (`benchmarks/ledger_speed.py`'s, with
-its --keep: written straight into segment files, whose summaries are built before timing
-starts, as any lab's are after its first open). Prints figures with their targets;
-asserts nothing. Targets on the 2-core dev box: first paint (the first screen of rows) <= 1.5 s,
-every key <= 50 ms net of Pilot's overhead, resident memory <= 400 MB. "key to repaint" is the
-wall time from a key press until the app is idle again after the repaint it caused; "net" takes
-away Pilot's own overhead (the "no-op key").
+Runs the real app headless under Pilot. Prints figures with their targets; asserts nothing.
+"key to repaint" is the wall time from a key press until the app is idle again after the
+repaint it caused; "net" takes away Pilot's own overhead (the "no-op key").
+
+The first mode uses a generated lab (`benchmarks/ledger_speed.py`'s, with its --keep: written
+straight into segment files, whose summaries are built before timing starts, as any lab's are
+after its first open). Targets on the 2-core dev box: first paint (the first screen of rows)
+<= 1.5 s, every key <= 50 ms net of Pilot's overhead, resident memory <= 400 MB.
+
+The second (`tui_scoring.py`) makes demo assets (or reuses `--assets`), lets a run score, and
+times keys while it does: with no run, beside a pool worker (lower priority, a core left free),
+and beside a plain `comma-tui run` at the console's own priority, as every run was before.
+`--hog N` adds N busy processes, as a second heavy job on the machine would. Target: a key
+answers within 150 ms on a 2-core machine while a run scores.
 """
 
 from __future__ import annotations
@@ -159,9 +167,16 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--size", default="160x48", help="terminal size, WIDTHxHEIGHT")
+    parser.add_argument("--while-scoring", action="store_true", help="time keys while a run scores beside the console")
+    parser.add_argument("--assets", type=Path, help="demo assets to reuse (made in a temporary folder otherwise)")
+    parser.add_argument("--hog", type=int, default=0, help="busy processes to add beside the run (a loaded machine)")
     parser.add_argument("--keep", type=Path, help="the lab's folder: made there and kept, or reused when there")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
+    if args.while_scoring:
+        from tui_scoring import while_scoring
+
+        return while_scoring(args.assets, args.hog, args.repeat, (width, height))
     with tempfile.TemporaryDirectory() as tmp:
         lab = lab_in(args.keep or Path(tmp), args.runs)  # its summaries built, as after any first open
         runs = len(Ledger(lab).all())

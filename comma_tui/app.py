@@ -1,51 +1,55 @@
 """The comma-tui console: one App over one lab, live, keyboard-first, never blocking.
 
 Every call into the lab runs in a thread worker through `LabClient` and reports back by posting
-a message; worker errors are shown in one place (`on_worker_state_changed`). A timer polls the
-ledger's revision and reloads only when it changed. The app owns the actions (new run, clone,
-cancel...) and asks the screen on top which run is selected; screens own the bindings, so the
-Footer and the command palette always list the keys of the screen in front.
+a message; worker errors end in one place (`on_worker_state_changed`): a user's mistake is a
+line, anything else is a bug whose traceback goes to `console.log` in the lab. A timer polls
+the ledger's revision and reloads only when it changed; a read that fails shows once, stays in
+the status line, and is retried less and less often. Screens of runs (`RunScreen`) own the run
+keys and say which run they act on; the app does the work (`comma_tui.lab_actions`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import threading
+import time
+import traceback
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on, work
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
-from comma_tui.lab_client import LabClient
+from comma_tui.lab_actions import LabActions
 from comma_tui.lab_state import Live, Snapshot
-from comma_tui.screens.compare import CompareScreen
-from comma_tui.screens.filter import FilterScreen, RunFilter
+from comma_tui.palette import RunCommands
 from comma_tui.screens.help import HelpScreen
 from comma_tui.screens.main import MainScreen
-from comma_tui.screens.prompt import TextPrompt
-from comma_tui.screens.review import ReviewScreen
-from comma_tui.screens.run_detail import RunDetailScreen
-from comma_tui.screens.run_form import RunForm, RunRequest
-from comma_tui.screens.sweep_form import SweepForm, SweepRequest
+from comma_tui.screens.run_screen import RunScreen
 from comma_tui.widgets.score_plot import PlotData, track_plots
-from ledger import Lab, RunSummary
+from ledger import Lab
 from ledger.errors import UserError
 
 POLL_SECONDS = 0.5
+MAX_BACKOFF = 30.0
+LOG_NAME = "console.log"
 #: Rows read before the rest of the history (more than a tall terminal shows).
 FIRST_PAGE_ROWS = 200
+FIRST_PAINT_WAIT = 2.0  # seconds the rest of the history waits for the first page to be painted
 
 
-class CommaApp(App[None]):
+class CommaApp(LabActions):
     """The lab console. `start_scheduler=False` keeps it from starting one (tests, read-only use)."""
 
     CSS_PATH = "app.tcss"
     TITLE = "comma-tui"
+    COMMANDS = LabActions.COMMANDS | {RunCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012 (typed by App)
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -68,30 +72,23 @@ class CommaApp(App[None]):
             self.live = live
             super().__init__()
 
-    class ActionDone(Message):
-        """An action on the lab succeeded: say so, and maybe move the cursor to a run."""
-
-        def __init__(self, text: str, select: str | None = None) -> None:
-            self.text = text
-            self.select = select
-            super().__init__()
-
     def __init__(self, lab: Lab, *, start_scheduler: bool = True, poll_seconds: float = POLL_SECONDS) -> None:
-        super().__init__()
-        self.client = LabClient(lab)
-        self.start_scheduler = start_scheduler
+        super().__init__(lab)
+        self.start_scheduler_on_open = start_scheduler
         self.poll_seconds = poll_seconds
-        self.snapshot: Snapshot | None = None
-        self.plots: dict[str, PlotData] = {}
-        self.live: Live | None = None
-        self.filters = RunFilter()
+        #: What is wrong now, for the status line: a read that fails, a bug that was logged.
+        self.problems: dict[str, str] = {}
+        self.farewell = ""
         self.ledger_changed: Signal[Snapshot] = Signal(self, "ledger-changed")
         self.live_changed: Signal[Live] = Signal(self, "live-changed")
-        self.filters_changed: Signal[RunFilter] = Signal(self, "filters-changed")
-        self._detail_screen: RunDetailScreen | None = None
+        self.problems_changed: Signal[dict[str, str]] = Signal(self, "problems-changed")
         self._seen_revision: Any = None
         self._polling = False
-        self.sub_title = lab.root.name
+        self._backoff = 0.0
+        self._next_poll = 0.0
+        self._toasted: set[str] = set()
+        self._first_painted = threading.Event()
+        self.sub_title = str(lab.root)
 
     def get_default_screen(self) -> Screen:
         return MainScreen()
@@ -99,13 +96,14 @@ class CommaApp(App[None]):
     def on_mount(self) -> None:
         self.poll()
         self.set_interval(self.poll_seconds, self._tick)
-        if self.start_scheduler:
+        if self.start_scheduler_on_open:
             self.ensure_scheduler()
 
     # Reading the lab.
 
     def _tick(self) -> None:
-        if not self._polling:  # a slow read (a huge ledger) must not pile up readers
+        # A slow read (a huge ledger) must not pile up readers; a failing one waits its backoff.
+        if not self._polling and time.monotonic() >= self._next_poll:
             self.poll()
 
     @work(thread=True, exclusive=True, group="poll", exit_on_error=False)
@@ -116,6 +114,8 @@ class CommaApp(App[None]):
             if self.snapshot is None and self._seen_revision is None:
                 # A long history: the newest runs first, so the first screen of rows paints at once.
                 self.post_message(self.LedgerLoaded(self.client.first_page(FIRST_PAGE_ROWS), {}))
+                # Reading the rest holds the GIL for long stretches: let the first page paint first.
+                self._first_painted.wait(FIRST_PAINT_WAIT)
             snapshot = self.client.snapshot(since=self._seen_revision)
             if snapshot is not None:
                 self._seen_revision = snapshot.revision
@@ -128,212 +128,107 @@ class CommaApp(App[None]):
 
     @work(thread=True, group="scheduler", exit_on_error=False)
     def ensure_scheduler(self) -> None:
-        """Start the lab's scheduler when none runs (never a second one)."""
+        """Start the lab's scheduler when none runs and nobody stopped it by hand (never a second one)."""
         self.post_message(self.ActionDone(self.client.ensure_scheduler()))
 
     @on(LedgerLoaded)
     def _ledger_loaded(self, message: LedgerLoaded) -> None:
         self.snapshot, self.plots = message.snapshot, message.plots
         self.ledger_changed.publish(message.snapshot)
+        if message.snapshot.newest_only:
+            self.call_after_refresh(self._first_painted.set)
 
     @on(LiveUpdated)
     def _live_updated(self, message: LiveUpdated) -> None:
+        self._backoff, self._next_poll = 0.0, 0.0
+        self._set_problem("read", None)
         if message.live == self.live:
             return  # nothing moved since the last poll: nothing to redraw
         self.live = message.live
         self.live_changed.publish(message.live)
 
-    @on(ActionDone)
-    def _action_done(self, message: ActionDone) -> None:
+    @on(LabActions.ActionDone)
+    def _action_done(self, message: LabActions.ActionDone) -> None:
         self.notify(message.text, timeout=4, markup=False)
-        if message.select is not None:
-            selector = getattr(self.screen, "select_run", None)
-            if selector is not None:
-                selector(message.select)
+        if message.select is not None and isinstance(self.screen, RunScreen):
+            self.screen.select_run(message.select)
+        if message.after is not None:
+            message.after()
         self.poll()
 
+    # Errors: each in one place, none lost.
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Every worker's failure ends here: a user error as one line, anything else with its type."""
-        if event.state != WorkerState.ERROR or event.worker.error is None:
+        """Every worker's failure ends here (see `report`)."""
+        if event.state == WorkerState.ERROR and isinstance(event.worker.error, Exception):
+            self.report(event.worker.error, reading=event.worker.group == "poll")
+
+    def report(self, error: Exception, reading: bool = False) -> None:
+        """Say what went wrong: a user error as its line; a bug with its traceback logged in the lab.
+
+        A failing read is said once per distinct message, stays in the status line until a read
+        works, and is retried after a backoff that doubles up to `MAX_BACKOFF` seconds.
+        """
+        if isinstance(error, UserError):
+            text = str(error)
+        else:
+            text = f"{type(error).__name__}: {error} (a bug: its traceback is in {self.log_error(error)})"
+            self._set_problem("bug", text)
+        if reading:
+            self._backoff = min(MAX_BACKOFF, max(1.0, 2 * self._backoff))
+            self._next_poll = time.monotonic() + self._backoff
+            self._set_problem("read", f"cannot read the lab: {text} (retrying every {self._backoff:.0f} s)")
+        if reading and text in self._toasted:
             return
-        error = event.worker.error
-        text = str(error) if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+        self._toasted.add(text)
         self.notify(text, title="Could not do that", severity="error", timeout=8, markup=False)
 
-    # Which run the keys act on.
+    def log_error(self, error: BaseException) -> Path:
+        """Append the error's traceback to `console.log` in the lab; returns the log's path."""
+        path = self.lab.root / LOG_NAME
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        try:
+            with open(path, "a") as log:
+                log.write(f"{stamp} {''.join(traceback.format_exception(error))}\n")
+        except OSError:
+            pass  # the lab folder is gone or read-only: the message on screen must do
+        return path
 
-    def selected_run(self) -> RunSummary | None:
-        """The run selected on the screen in front (the ledger's cursor, or the run shown)."""
-        getter: Callable[[], RunSummary | None] | None = getattr(self.screen, "selected_run", None)
-        return getter() if getter is not None else None
-
-    def _need_run(self, doing: str) -> RunSummary | None:
-        run = self.selected_run()
-        if run is None:
-            self.notify(f"Select a run to {doing} first", severity="warning")
-        return run
-
-    @work(thread=True, group="action", exit_on_error=False)
-    def run_on_lab(
-        self, call: Callable[[], Any], done: Callable[[Any], str], select: Callable[[Any], str | None]
-    ) -> None:
-        """Make one blocking call on the lab and report what it did."""
-        result = call()
-        self.post_message(self.ActionDone(done(result), select(result)))
-
-    def _do(self, call: Callable[[], Any], done: Callable[[Any], str], select_new: bool = False) -> None:
-        self.run_on_lab(call, done, (lambda r: getattr(r, "id", None)) if select_new else (lambda _r: None))
-
-    # Actions (bound on the screens, so the Footer shows the ones that apply).
-
-    def action_new_run(self) -> None:
-        """Open the new-run form, prefilled from the selected run."""
-        self._open_run_form(self.selected_run())
-
-    @work(thread=True, group="form", exit_on_error=False)
-    def _open_run_form(self, base: RunSummary | None) -> None:
-        spec = self.client.spec_of(base.id if base else None)
-        source = self.client.source()
-        form = RunForm(spec, source, parent=base, tracks=self.snapshot.tracks if self.snapshot else [])
-        self.call_from_thread(self.push_screen, form, self._queue_from_form)
-
-    def _queue_from_form(self, request: RunRequest | None) -> None:
-        if request is None:
+    def _set_problem(self, kind: str, text: str | None) -> None:
+        if self.problems.get(kind) == text:
             return
-        self._do(
-            lambda: self.client.queue_run(request.spec, request.track, request.label, request.parent, request.priority),
-            lambda r: f"Queued {r.id}",
-            select_new=True,
-        )
-
-    def action_clone(self) -> None:
-        """Queue the selected run's spec again, as its child."""
-        if (run := self._need_run("clone")) is not None:
-            self._do(lambda: self.client.clone(run.id), lambda r: f"Queued {r.id}, a clone of {run.id}", True)
-
-    def action_sweep(self) -> None:
-        """Open the sweep form around the selected run."""
-        self._open_sweep_form(self.selected_run())
-
-    @work(thread=True, group="form", exit_on_error=False)
-    def _open_sweep_form(self, base: RunSummary | None) -> None:
-        spec = self.client.spec_of(base.id if base else None)
-        form = SweepForm(spec, parent=base)
-        self.call_from_thread(self.push_screen, form, self._queue_sweep)
-
-    def _queue_sweep(self, request: SweepRequest | None) -> None:
-        if request is None:
-            return
-        self._do(
-            lambda: self.client.queue_sweep(
-                request.base, request.sweeps, request.parent, request.track, request.priority
-            ),
-            lambda runs: f"Queued {len(runs)} runs: {', '.join(r.id for r in runs[:6])}{'…' if len(runs) > 6 else ''}",
-        )
-
-    def action_cancel(self) -> None:
-        """Cancel the selected queued or running run."""
-        if (run := self._need_run("cancel")) is not None:
-            self._do(lambda: self.client.cancel(run.id), lambda r: f"{run.id} cancelled")
-
-    def action_retry(self) -> None:
-        """Queue a failed, cancelled or interrupted run again (a new run; parent is the old one)."""
-        if (run := self._need_run("retry")) is not None:
-            self._do(lambda: self.client.retry(run.id), lambda r: f"Queued {r.id} to retry {run.id}", True)
-
-    def action_bump(self, delta: int) -> None:
-        """Raise or lower the selected queued run's priority."""
-        if (run := self._need_run("reprioritise")) is not None:
-            self._do(lambda: self.client.bump(run.id, delta), lambda r: f"{run.id} priority {r.priority:+d}")
-
-    def action_score_fully(self) -> None:
-        """Queue the selected run rejected early to be scored fully (its kept archive, every pair)."""
-        if (run := self._need_run("score fully")) is not None:
-            self._do(lambda: self.client.rescore(run.id), lambda r: f"Queued {r.id} to be scored fully")
-
-    def action_toggle_pause(self) -> None:
-        """Pause the queue (running runs finish) or resume it."""
-        self._do(self.client.toggle_pause, lambda paused: "Queue paused" if paused else "Queue resumed")
-
-    def action_detail(self) -> None:
-        """Open the selected run's detail screen."""
-        if (run := self._need_run("open")) is None or isinstance(self.screen, RunDetailScreen):
-            return
-        if self._detail_screen is None:
-            self._detail_screen = RunDetailScreen(run.id)
-            self.install_screen(self._detail_screen, name="detail")
-        self._detail_screen.show_run(run.id)
-        self.push_screen(self._detail_screen)
-
-    def action_compare(self) -> None:
-        """Open the compare view of the selected run's frames."""
-        if (run := self._need_run("see its frames")) is not None and not isinstance(self.screen, CompareScreen):
-            self.push_screen(CompareScreen(run.id))
-
-    def action_filter(self) -> None:
-        """Filter the ledger by text, track, status and verdict."""
-        tracks = self.snapshot.tracks if self.snapshot else []
-        self.push_screen(FilterScreen(self.filters, tracks), self.set_filters)
-
-    def set_filters(self, filters: RunFilter | None) -> None:
-        """Apply new filters (None: leave them)."""
-        if filters is not None:
-            self.filters = filters
-            self.filters_changed.publish(filters)
-
-    def action_next_track(self) -> None:
-        """Show the next track (all tracks, then each in turn)."""
-        tracks: list[str | None] = [None, *(self.snapshot.tracks if self.snapshot else [])]
-        following = (
-            tracks[(tracks.index(self.filters.track) + 1) % len(tracks)] if self.filters.track in tracks else None
-        )
-        self.set_filters(self.filters.with_track(following))
-        self.notify(f"Track: {following or 'all'}", timeout=2, markup=False)
-
-    def action_review(self) -> None:
-        """Open rejection review mode."""
-        self.push_screen(ReviewScreen())
-
-    def action_verdict(self, verdict: str) -> None:
-        """Promote or reject the selected measured run by hand, with a note."""
-        if (run := self._need_run(verdict[:-1])) is None:
-            return
-        verb = "Promote" if verdict == "promoted" else "Reject"
-
-        def give(note: str | None) -> None:
-            if note:
-                self._do(lambda: self.client.override(run.id, verdict, note), lambda r: f"{r.id} {r.verdict}")
-
-        self.push_screen(TextPrompt(f"{verb} {run.id}: why?", placeholder="a note kept with the verdict"), give)
-
-    def action_export(self) -> None:
-        """Export the selected finished run as an official-layout submission folder."""
-        if (run := self._need_run("export")) is None:
-            return
-        default = str(self.client.default_export_dir(run.id))
-
-        def export(dest: str | None) -> None:
-            if dest:
-                self._do(lambda: self.client.export(run.id, Path(dest)), lambda path: f"Exported {run.id} to {path}")
-
-        self.push_screen(TextPrompt(f"Export {run.id} to folder", value=default), export)
-
-    def action_clone_variant(self) -> None:
-        """Open the new-run form on the selected run (review mode's clone into a new variant)."""
-        if (run := self._need_run("clone")) is not None:
-            self._open_run_form(run)
+        if text is None:
+            self.problems.pop(kind, None)
+        else:
+            self.problems[kind] = text
+        self.problems_changed.publish(self.problems)
 
     def action_help(self) -> None:
         """Show every key and what the symbols mean."""
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
 
+    async def action_quit(self) -> None:
+        """Quit the console; the scheduler and its queue go on, and the last line says so."""
+        self.farewell = self.quit_message()
+        self.exit(message=Text(self.farewell))  # printed as it is, not read as markup
+
+    def quit_message(self) -> str:
+        """What quitting leaves behind: the scheduler still running the queue, and how to stop it."""
+        lab = self.lab.root
+        queued = len(self.snapshot.queued) if self.snapshot else 0
+        running = len(self.snapshot.running) if self.snapshot else 0
+        work = f"{running} running, {queued} queued"
+        if self.live is not None and self.live.scheduler.state in ("running", "paused", "stopping"):
+            return f"comma-tui: the scheduler keeps running ({work}); stop it with comma-tui sched stop --lab {lab}"
+        return f"comma-tui: the scheduler is stopped ({work}); start it with comma-tui sched start --lab {lab}"
+
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The palette lists the keys of the screen in front as commands, then Textual's own."""
+        """The palette lists the keys that apply on the screen in front as commands, then Textual's own."""
         seen = set()
         for key, active in screen.active_bindings.items():
             binding = active.binding
-            if not binding.description or binding.action in seen or binding.system:
+            if not binding.description or binding.action in seen or binding.system or not active.enabled:
                 continue
             seen.add(binding.action)
             display = binding.key_display or key

@@ -18,14 +18,22 @@ import numpy as np
 from PIL import Image
 
 from comma_tui.lab_state import Compare, Live, PerPairSeries, PreviewPair, RunDetail, SchedulerInfo, Snapshot
+from engine.runs.measured import measured_index
 from engine.runs.spec import RunSpec, SourceSpec, lab_source, parse_spec, stage_names
-from engine.sched import control
+from engine.sched import autopilot, autopilot_duty, control
 from engine.sched.pool import LOG_NAME, log_tail
-from ledger import Lab, Ledger, RunRecord, RunSummary, load_per_pair, queries
+from ledger import Lab, Ledger, RunRecord, RunSummary, SummaryTable, load_per_pair, queries
+from ledger.artifacts import load_curve
 from ledger.errors import UserError
 from ledger.previews import PreviewIndex, load_preview_index
 
 LOG_TAIL_LINES = 40
+
+
+def in_view(table: SummaryTable) -> SummaryTable:
+    """The table without its archived runs (`ledger archive`): the console shows only the others."""
+    archived = table.arrays["archived"]
+    return table.take(np.flatnonzero(~archived)) if archived.any() else table
 
 
 class LabClient:
@@ -37,6 +45,7 @@ class LabClient:
         self._lock = threading.RLock()
         self._ledger: Ledger | None = None
         self._source: SourceSpec | None = None
+        self._measured: tuple[Any, dict[str, RunRecord]] | None = None
 
     @property
     def ledger(self) -> Ledger:
@@ -56,13 +65,14 @@ class LabClient:
     # Reading.
 
     def snapshot(self, since: Any = None) -> Snapshot | None:
-        """Every run's summary at the history's current revision, or None when it is still `since`."""
+        """The summaries of the runs in view (archived runs left out) at the history's current revision,
+        or None when it is still `since`."""
         with self._lock:
             ledger = self.ledger
             revision = ledger.revision()
             if since is not None and revision == since:
                 return None
-            table = ledger.table()
+            table = in_view(ledger.table())
             running = ledger.running()
             latest = queries.latest_measured(table)
             return Snapshot(
@@ -78,12 +88,13 @@ class LabClient:
                 stages={r.id: stage_names(r.spec, r.job) for r in running},
                 scorer=latest.scorer_fingerprint if latest else None,
                 scorer_demo=bool(latest and latest.scorer_demo),
+                latest_track=latest.track if latest else "",
             )
 
     def first_page(self, rows: int) -> Snapshot:
         """The newest `rows` runs' summaries alone, read before the rest of a long history (`newest_only`)."""
         with self._lock:
-            table = self.ledger.newest(rows)
+            table = in_view(self.ledger.newest(rows))
         unknown = queries.Deltas(table, np.full(len(table), np.nan))
         return Snapshot(None, table, unknown, {}, queries.Counts(), [], False, (), (), newest_only=True)
 
@@ -99,33 +110,29 @@ class LabClient:
         with self._lock:
             progress = self.ledger.progress()
             glance = control.glance(self.ledger)
-        return Live(SchedulerInfo(glance.state, glance.slots), progress)
-
-    def _prior(self, run: RunRecord) -> tuple[RunRecord | None, str, RunRecord | None]:
-        """(the run `run` is compared with, "floor" or "parent" or "", its parent)."""
-        with self._lock:
-            ledger = self.ledger
-            parent = ledger.get(run.parent) if run.parent else None
-            if run.compared_with:
-                return ledger.get(run.compared_with), "floor", parent
-            if (floor := ledger.floor(run.track)) is not None and floor.id != run.id:
-                return ledger.get(floor.id), "floor", parent  # its per-pair values and spec: the full record
-            return parent, "parent" if parent is not None else "", parent
+        lines = tuple(s.line() for s in autopilot.states(self.lab) if s.active)
+        jobs = {run: (job.get("state", "?"), job.get("note", "")) for run, job in glance.jobs.items()}
+        info = SchedulerInfo(
+            glance.state, glance.slots, glance.address, glance.resources, jobs, lines, held=glance.held
+        )
+        return Live(info, progress)
 
     def detail(self, run_id: str) -> RunDetail:
-        """A run, the run it is compared with, per-pair distortions of both, and its log's tail."""
+        """A run, the run it is compared with (`ledger.queries.prior_of`), both per-pair distortions, its log's tail."""
         with self._lock:
-            run = self.ledger.get(run_id)
-        prior, kind, parent = self._prior(run)
+            ledger = self.ledger
+            run = ledger.get(run_id)
+            parent = ledger.get(run.parent) if run.parent else None
+            prior = ledger.prior_of(run.id)
         return RunDetail(
             run=run,
             prior=prior,
-            prior_kind=kind,
             parent=parent,
             per_pair=self._per_pair(run),
-            prior_per_pair=self._per_pair(prior) if prior is not None else None,
+            prior_per_pair=self._per_pair(prior.run) if prior is not None else None,
             log_tail=self.log_tail(run),
             artifacts=run.artifacts,
+            curve=self.curve(run),
         )
 
     def _per_pair(self, run: RunRecord) -> PerPairSeries | None:
@@ -150,8 +157,9 @@ class LabClient:
             return Compare(
                 run, missing=f"{run.id} has no previews (scored before runs kept them): `comma-tui frames {run.id}`"
             )
-        prior, kind, _ = self._prior(run)
-        floor = prior if kind == "floor" and prior is not None and prior.artifacts else None
+        with self._lock:
+            prior = self.ledger.prior_of(run.id)
+        floor = prior.run if prior is not None and prior.kind == "floor" and prior.run.artifacts else None
         floor_index = load_preview_index(Path(floor.artifacts)) if floor is not None else None
         floor_pairs = {e.pair for e in floor_index.entries} if floor_index is not None else set()
         pairs = tuple(
@@ -179,10 +187,23 @@ class LabClient:
         live = log_tail(Path(run.artifacts) / LOG_NAME, LOG_TAIL_LINES) if run.artifacts else ""
         return live or run.log_tail
 
+    @staticmethod
+    def curve(run: RunRecord) -> tuple[dict[str, float], ...]:
+        """A training run's curve (loss terms and score estimate by step; live while it trains), else ()."""
+        return tuple(load_curve(run.artifacts)) if run.artifacts else ()
+
     def get(self, run_id: str) -> RunRecord:
         """One run's record, fresh from the ledger."""
         with self._lock:
             return self.ledger.get(run_id)
+
+    def measured(self) -> dict[str, RunRecord]:
+        """Each spec a finished run measured (by `engine.runs.measured.measure_key`), kept until the history changes."""
+        with self._lock:
+            revision = self.ledger.revision()
+            if self._measured is None or self._measured[0] != revision:
+                self._measured = (revision, measured_index(self.ledger.records(self.ledger.measured()), self.source()))
+            return self._measured[1]
 
     def spec_of(self, run_id: str | None) -> RunSpec:
         """A run's spec, validated with the lab's source; the defaults when `run_id` is None."""
@@ -194,9 +215,21 @@ class LabClient:
     # Changing the queue.
 
     def ensure_scheduler(self) -> str:
-        """Start the lab's scheduler unless one runs already (never a second); says which runs."""
+        """Start the lab's scheduler unless one runs, or a person stopped it (never a second one); says which."""
         # Not under the lock: starting waits for the new process (seconds), and the lab is enough.
-        return f"Scheduler running (pid {control.ensure_running(self.lab)})"
+        pid = control.ensure_running(self.lab)
+        if pid is None:
+            return "The scheduler was stopped by hand (sched stop) and stays stopped: S starts it"
+        return f"Scheduler running (pid {pid})"
+
+    def start_scheduler(self) -> str:
+        """Start the lab's scheduler (lifting a stop by hand); says so."""
+        return f"Scheduler started (pid {control.start(self.lab)})"
+
+    def stop_scheduler(self) -> str:
+        """Ask the scheduler to stop once its running runs finish; it stays stopped until started."""
+        pid = control.stop(self.lab, wait=False)
+        return "No scheduler was running; it stays stopped" if pid is None else f"Scheduler (pid {pid}) is stopping"
 
     def set_paused(self, paused: bool) -> None:
         """Pause or resume the whole queue (running runs finish)."""
@@ -210,15 +243,15 @@ class LabClient:
         self.set_paused(paused)
         return paused
 
-    def cancel(self, run_id: str) -> RunRecord:
-        """Cancel a queued or running run (the scheduler kills a running one's process group)."""
+    def cancel(self, run_ids: list[str]) -> list[RunRecord]:
+        """Cancel queued or running runs (the scheduler kills a running one's process group)."""
         with self._lock:
-            return control.cancel(self.ledger, run_id)
+            return control.cancel(self.ledger, *run_ids)
 
-    def retry(self, run_id: str) -> RunRecord:
-        """Queue a failed, cancelled or interrupted run again, as a new run whose parent is the old one."""
+    def retry(self, run_ids: list[str]) -> list[RunRecord]:
+        """Queue failed, cancelled or interrupted runs again, each as a new run whose parent is the old one."""
         with self._lock:
-            return control.retry(self.ledger, run_id)
+            return control.retry(self.ledger, *run_ids)
 
     def rescore(self, run_id: str) -> RunRecord:
         """Queue a run rejected early to be scored fully (its kept archive; the estimate is replaced)."""
@@ -249,11 +282,18 @@ class LabClient:
     ) -> list[RunRecord]:
         """Queue one run per point of the grid `sweeps` ({axis: values}) around `base`, in `track`.
 
-        All or nothing (see `engine.sched.control.queue_sweep`); labels name the point alone.
+        All or nothing (see `engine.sched.control.queue_sweep`); labels name the point alone;
+        points a finished run measured already are left out.
         """
         base = base.with_value("run.track", track).with_value("run.label", "")
         with self._lock:
-            return control.queue_sweep(self.ledger, base, sweeps, priority, parent=parent)
+            return control.queue_sweep(self.ledger, base, sweeps, priority, parent=parent, again=False)
+
+    def around_floor(self, track: str, offsets: str) -> list[RunRecord]:
+        """Queue the floor's neighbours on `offsets` (`crf=-2,+2`), leaving out what was measured already."""
+        axis, values = control.parse_sweep(offsets)
+        with self._lock:
+            return control.around_floor_axes(self.ledger, track, {axis: values}, again=False)
 
     # Verdicts and exports.
 
@@ -271,6 +311,30 @@ class LabClient:
         from engine.runs.export import export_run
 
         return export_run(self.get(run_id), self.source(), Path(dest).expanduser())
+
+    # The autopilot.
+
+    def autopilot_running(self, track: str) -> bool:
+        """Whether an autopilot runs on `track` now."""
+        state = autopilot.read_state(self.lab, track)
+        return state is not None and state.active
+
+    def start_autopilot(self, track: str, text: str, start_scheduler: bool = True) -> str:
+        """Start an autopilot from a search file's text (the form's); make sure a scheduler runs it."""
+        path = autopilot.folder(self.lab, track).with_suffix(".console.toml")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        with self._lock:
+            state = autopilot.start(self.lab, path)
+        if start_scheduler:
+            control.ensure_running(self.lab)
+        return f"Autopilot started on {track}: {state.budget} runs around {state.base}"
+
+    def stop_autopilot(self, track: str) -> str:
+        """Stop `track`'s autopilot (its queued proposals are cancelled)."""
+        with self._lock:
+            state = autopilot_duty.stop(self.lab, track, lambda _line: None)
+        return f"Autopilot on {track} {state.state} ({state.line()})"
 
 
 def _image(index: PreviewIndex, pair: int, kind: str) -> np.ndarray:

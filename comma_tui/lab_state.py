@@ -14,6 +14,7 @@ import numpy as np
 
 from ledger import Counts, Deltas, Progress, RunRecord, RunSummary, RunView, SummaryTable, run_number
 from ledger.previews import PreviewEntry
+from ledger.queries import Prior
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Snapshot:
     stages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # of the running runs
     scorer: str | None = None
     scorer_demo: bool = False
+    latest_track: str = ""  # the track of the run measured last
     newest_only: bool = False
 
     @property
@@ -56,10 +58,15 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class SchedulerInfo:
-    """The scheduler as the status line shows it."""
+    """The scheduler as the status line shows it, and the Ray cluster when its queue runs on one."""
 
     state: str = "unknown"  # running, paused, stopping, stopped, unknown
     slots: int | None = None
+    address: str = ""  # the Ray dashboard; empty when runs are local processes
+    resources: dict[str, list[float]] = field(default_factory=dict)  # {"GPU": [busy, total]} of the cluster
+    jobs: dict[str, tuple[str, str]] = field(default_factory=dict)  # run id -> (Ray state, why it waits)
+    autopilots: tuple[str, ...] = ()  # each running autopilot's line: "autopilot 7/40 · best 1.731 (r0123)"
+    held: bool = False  # stopped by a person (`sched stop`): the console does not start it
 
 
 @dataclass(frozen=True)
@@ -83,13 +90,13 @@ class RunDetail:
     """One run with what the detail screen compares it against."""
 
     run: RunRecord
-    prior: RunRecord | None
-    prior_kind: str  # "floor", "parent" or ""
+    prior: Prior[RunRecord] | None
     parent: RunRecord | None
     per_pair: PerPairSeries | None
     prior_per_pair: PerPairSeries | None
     log_tail: str
     artifacts: str
+    curve: tuple[dict[str, float], ...] = ()  # a training run's curve.jsonl, by step
 
 
 @dataclass(frozen=True)

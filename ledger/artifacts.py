@@ -56,3 +56,28 @@ def load_per_pair(lab: Lab, run: str, artifacts: str | Path | None = None) -> Pe
             f"{path} cannot be read ({exc}): the run's per-pair file is damaged; rescore the run"
         ) from None
     return PerPair(posenet.astype(np.float64), segnet.astype(np.float64), path)
+
+
+CURVE_NAME = "curve.jsonl"
+
+
+def load_curve(folder: str | Path) -> list[dict[str, float]]:
+    """A training run's curve (`curve.jsonl`: one point per line, by step), [] when it has none.
+
+    It is read while the run appends to it, so a last line still being written is skipped.
+    """
+    import json
+
+    try:
+        lines = (Path(folder) / CURVE_NAME).read_text().splitlines()
+    except OSError:
+        return []
+    points = []
+    for line in lines:
+        try:
+            point = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(point, dict) and isinstance(point.get("step"), int | float):
+            points.append({k: float(v) for k, v in point.items() if isinstance(v, int | float)})
+    return points

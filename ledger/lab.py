@@ -1,6 +1,6 @@
 """A lab: the folder that holds one line of experiments on one clip.
 
-    lab.toml          the default source (clip, scorer models, original size) and settings
+    lab.toml          the lab's id, the default source (clip, scorer models, original size), settings
     ledger/           the run history, the queue's state and live progress (see `Ledger`)
     runs/<run_id>/    each run's artifacts: archive, logs, per-pair distortions
     cache/            anything the engine may rebuild (decoded references, network outputs)
@@ -12,6 +12,8 @@ relative to the lab folder.
 from __future__ import annotations
 
 import math
+import re
+import secrets
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +21,13 @@ from typing import Any
 
 from ledger.errors import LedgerError
 from ledger.promotion import DEFAULT_EPSILON
+from ledger.scheduler_settings import SchedulerSettings, parse_settings
 
 CONFIG_NAME = "lab.toml"
 EARLY_MODES = ("auto", "off")
 INIT_HINT = "comma-tui init DIR --clip CLIP --models MODELS"
+_LAB_ID = re.compile(r"^[a-z0-9]{6,32}$")
+_ID_COMMENT = "# This lab's own id: it names the lab's jobs on a shared cluster."
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class Lab:
         models: str | Path,
         original_bytes: int | None = None,
         epsilon: float = DEFAULT_EPSILON,
+        scheduler: SchedulerSettings | None = None,
     ) -> Lab:
         """Make a lab in `root` (made if missing) for this clip and scorer; refuses to overwrite one."""
         lab = cls(root)
@@ -84,7 +90,8 @@ class Lab:
             raise LedgerError(f"promotion epsilon {epsilon} must be a non-negative number")
         for folder in (lab.root, lab.ledger_dir, lab.runs_dir, lab.cache_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        lab.config_path.write_text(_config_text(clip, models, original_bytes, epsilon), encoding="utf-8")
+        text = _config_text(new_lab_id(), clip, models, original_bytes, epsilon, scheduler or SchedulerSettings())
+        lab.config_path.write_text(text, encoding="utf-8")
         return lab
 
     @classmethod
@@ -149,6 +156,32 @@ class Lab:
             raise LedgerError(f"{self.config_path}: [score] early {value!r} must be one of {', '.join(EARLY_MODES)}")
         return value
 
+    def scheduler_settings(self) -> SchedulerSettings:
+        """Where the queue runs (`[scheduler]`; local worker processes when the table is absent)."""
+        return parse_settings(self.config().get("scheduler"), str(self.config_path))
+
+    def lab_id(self) -> str | None:
+        """The lab's own id (`[lab] id`), which names its jobs on a shared cluster; None in labs made before ids."""
+        section = self.config().get("lab")
+        value = section.get("id") if isinstance(section, dict) else None
+        if value is None:
+            return None
+        if not isinstance(value, str) or not _LAB_ID.match(value):
+            raise LedgerError(f"{self.config_path}: [lab] id {value!r} must be 6 to 32 lower-case letters and digits")
+        return value
+
+    def ensure_id(self) -> str:
+        """The lab's id, first giving an older lab one (a `[lab]` table appended to lab.toml)."""
+        found = self.lab_id()
+        if found is not None:
+            return found
+        if isinstance(self.config().get("lab"), dict):
+            raise LedgerError(f'{self.config_path}: [lab] has no id: add id = "{new_lab_id()}" under [lab]')
+        made = new_lab_id()
+        with open(self.config_path, "a", encoding="utf-8") as f:
+            f.write(f"\n[lab]\n{_ID_COMMENT}\nid = {_toml_string(made)}\n")
+        return made
+
     def _path(self, value: object) -> Path:
         if not isinstance(value, str) or not value:
             raise LedgerError(f"{self.config_path}: [source] paths must be strings, not {value!r}")
@@ -169,9 +202,20 @@ def _toml_string(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def _config_text(clip: Path, models: Path, original_bytes: int | None, epsilon: float) -> str:
+def new_lab_id() -> str:
+    """A fresh lab id: 12 random hex digits."""
+    return secrets.token_hex(6)
+
+
+def _config_text(
+    lab_id: str, clip: Path, models: Path, original_bytes: int | None, epsilon: float, scheduler: SchedulerSettings
+) -> str:
     lines = [
         "# A comma-tui lab. Edit freely; relative paths are relative to this folder.",
+        "",
+        "[lab]",
+        _ID_COMMENT,
+        f"id = {_toml_string(lab_id)}",
         "",
         "[source]",
         f"clip = {_toml_string(str(clip))}",
@@ -190,6 +234,15 @@ def _config_text(clip: Path, models: Path, original_bytes: int | None, epsilon: 
         "[score]",
         "# auto: a run that has clearly lost to its floor is rejected early (a spec's [score] early wins).",
         'early = "auto"',
+        "",
+        "[scheduler]",
+        '# Where the queue runs: "local" (worker processes here) or "ray" (jobs on a Ray cluster, which must',
+        "# see this lab at the same path on every node).",
+        f"backend = {_toml_string(scheduler.backend)}",
+        f"ray_address = {_toml_string(scheduler.ray_address)}",
+        "# What each run asks Ray for: on GPU nodes, gpus_per_run = 1 gives each run a GPU of its own.",
+        f"cpus_per_run = {scheduler.cpus_per_run:g}",
+        f"gpus_per_run = {scheduler.gpus_per_run:g}",
         "",
     ]
     return "\n".join(lines)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import getpass
 import socket
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -246,6 +246,21 @@ class Ledger:
         self._progress.clear(ended.id)
         return ended
 
+    def archive(self, runs: Sequence[str], archived: bool = True) -> list[RunRecord]:
+        """Move ended runs out of the views (`archived=False` brings them back); nothing is deleted.
+
+        All or nothing: a queued or running run, or the floor of a track, refuses the whole call.
+        """
+        with self._lock:
+            records = [self.get(run) for run in runs]
+            floors = {r.id for r in self.floors().values()}
+            for record in records:
+                if record.status in ("queued", "running"):
+                    raise LedgerError(f"{record.id} is {record.status}: cancel it before archiving it")
+                if archived and record.id in floors:
+                    raise LedgerError(f"{record.id} is the floor of {record.track}: the score to beat stays in view")
+            return [self._runs.update(r.number, {"archived": archived}) for r in records]
+
     def override(self, run: str, verdict: str, note: str) -> RunRecord:
         """A person's verdict on a measured run, with a note; stored as an event beside the run."""
         if verdict not in tuple(Verdict):
@@ -298,15 +313,16 @@ class Ledger:
 
     def runs(
         self,
-        status: str | None = None,
+        status: str | Collection[str] | None = None,
         track: str | None = None,
         verdict: str | None = None,
         text: str | None = None,
         sort: str = "id",
         reverse: bool = False,
+        archived: bool | None = False,
     ) -> RunView:
         """Summaries of the runs matching the filters, sorted (see `queries.filter_runs`, `queries.SORT_KEYS`)."""
-        found = queries.filter_runs(self._runs.table(), status, track, verdict, text)
+        found = queries.filter_runs(self._runs.table(), status, track, verdict, text, archived)
         return queries.sort_runs(found, sort, reverse)
 
     def all(self) -> RunView:
@@ -320,6 +336,10 @@ class Ledger:
     def running(self) -> list[RunRecord]:
         """Runs now running, by id, in full (they are few, and whoever asks needs their pid and spec)."""
         return self.records(queries.filter_runs(self._runs.table(), status=S.RUNNING))
+
+    def measured(self) -> RunView:
+        """Summaries of the exact (not approximate) measured runs, by id."""
+        return queries.measured(self._runs.table())
 
     def latest(self, statuses: Iterable[RunStatus], count: int) -> list[RunRecord]:
         """In full, the last `count` runs to end (else to be made) in one of these statuses, most recent first."""
@@ -335,6 +355,10 @@ class Ledger:
     ) -> RunSummary | None:
         """The floor of a track (its latest promotion), within the scorer, clip and device given."""
         return queries.floor(self._runs.table(), track, scorer_fingerprint, clip_fingerprint, device_kind)
+
+    def group_floors(self, track: str) -> list[RunSummary]:
+        """The floor of each comparison group (scorer, clip, device) of a track: what a run of it may be judged by."""
+        return queries.group_floors(self._runs.table(), track)
 
     def floors(self) -> dict[str, RunSummary]:
         """The floor of each track that has one."""
@@ -352,6 +376,11 @@ class Ledger:
     def pareto(self, track: str | None = None) -> list[RunSummary]:
         """The bytes-vs-score frontier of exact measured runs (of one track, or all), by bytes."""
         return queries.pareto(self._runs.table(), track)
+
+    def prior_of(self, run: str) -> queries.Prior[RunRecord] | None:
+        """What a run is compared with, in full (see `queries.prior_of`): reads that run and this one."""
+        prior = queries.prior_of(self._runs.table(), self.get(run))
+        return None if prior is None else queries.Prior(self.get(prior.run.id), prior.kind)
 
     def neighbourhood(self, run: str) -> list[queries.NeighbourRow]:
         """The runs whose parent is `run`, with Δscore, Δbytes, changed axes and verdict."""
@@ -386,9 +415,10 @@ class Ledger:
         elapsed: float = 0.0,
         eta: float | None = None,
         detail: str = "",
+        metrics: Mapping[str, float] | None = None,
     ) -> Progress:
         """Say where a running run is (kept apart from the history; see `ledger.progress`)."""
-        return self._progress.set(run, stage, done, total, elapsed, eta, detail)
+        return self._progress.set(run, stage, done, total, elapsed, eta, detail, metrics)
 
     def progress(self) -> dict[str, Progress]:
         """The latest progress of each run that reported some, by run id."""

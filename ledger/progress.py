@@ -11,8 +11,10 @@ next update instead of stopping the lab.
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,11 @@ TABLE = "progress"
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a running run is: stage, units done of total, seconds elapsed and to go (if known), and a detail."""
+    """Where a running run is: stage, units done of total, seconds elapsed and to go (if known).
+
+    `detail` says a few more words (`batches · bound 23.91 vs floor 23.08` while scoring); `metrics`
+    are the stage's latest live figures (a training step's loss terms and score estimate).
+    """
 
     run_id: str
     stage: str
@@ -40,6 +46,7 @@ class Progress:
     eta: float | None
     updated: float
     detail: str = ""  # e.g. `batches · bound 23.91 vs floor 23.08` while scoring
+    metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def fraction(self) -> float:
@@ -55,12 +62,29 @@ class ProgressStore:
         self.lock = FileLock.for_path(folder / "progress.lock")
 
     def set(
-        self, run: str, stage: str, done: int, total: int, elapsed: float, eta: float | None, detail: str = ""
+        self,
+        run: str,
+        stage: str,
+        done: int,
+        total: int,
+        elapsed: float,
+        eta: float | None,
+        detail: str = "",
+        metrics: Mapping[str, float] | None = None,
     ) -> Progress:
-        """Record where run `run` is now (replacing what was said before)."""
+        """Record where run `run` is now (replacing what was said before); figures that are not finite are left out."""
+        figures = {str(k): float(v) for k, v in (metrics or {}).items() if math.isfinite(float(v))}
         number = run_number(run)
         entry = Progress(
-            run_id(number), str(stage), int(done), int(total), float(elapsed), _opt(eta), time.time(), str(detail)
+            run_id(number),
+            str(stage),
+            int(done),
+            int(total),
+            float(elapsed),
+            _opt(eta),
+            time.time(),
+            str(detail),
+            figures,
         )
         with self.lock:
             self._write(lambda db: db.table(TABLE).upsert(Document(asdict(entry), doc_id=number)))

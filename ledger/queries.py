@@ -10,8 +10,9 @@ measured run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, fields
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -59,23 +60,29 @@ SORT_KEYS: dict[str, Callable[[SummaryTable], np.ndarray]] = {
 
 def filter_runs(
     table: SummaryTable,
-    status: str | None = None,
+    status: str | Collection[str] | None = None,
     track: str | None = None,
     verdict: str | None = None,
     text: str | None = None,
+    archived: bool | None = False,
 ) -> RunView:
     """Runs matching every filter given, by number; verdict "none" means runs without a verdict.
 
-    `text` matches, case-insensitively, a substring of the id, track, label, notes, changed
-    axes, reasons or any `key=value` of the spec.
+    `status` is one status or several (any of them). `text` matches, case-insensitively, a
+    substring of the id, track, label, notes, changed axes, reasons or any `key=value` of the
+    spec. Archived runs are left out, unless `archived` is True (only them) or None (all).
     """
-    if status is not None and status not in STATUSES:
-        raise LedgerError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
+    statuses = None if status is None else {status} if isinstance(status, str) else set(status)
+    for name in sorted(statuses or ()):
+        if name not in STATUSES:
+            raise LedgerError(f"unknown status {name!r}: use one of {', '.join(STATUSES)}")
     if verdict is not None and verdict not in (*VERDICTS, "none"):
         raise LedgerError(f"unknown verdict {verdict!r}: use promoted, rejected or none")
     mask = np.ones(len(table), bool)
-    if status is not None:
-        mask &= table.is_("status", status)
+    if statuses is not None:
+        mask &= np.logical_or.reduce([table.is_("status", name) for name in statuses], initial=False)
+    if archived is not None:
+        mask &= table.arrays["archived"] == archived
     if track is not None:
         mask &= table.is_("track", track)
     if verdict is not None:
@@ -139,6 +146,11 @@ def latest(table: SummaryTable, statuses: Iterable[RunStatus], count: int) -> Ru
     return table.view(rows[np.lexsort((table.numbers[rows], when))][::-1][:count])
 
 
+def measured(table: SummaryTable) -> RunView:
+    """The exact (not approximate) measured runs, by number."""
+    return table.view(np.flatnonzero(table.measured & ~table.arrays["approximate"]))
+
+
 def tracks(table: SummaryTable) -> list[str]:
     """Track names in the order their first run was made."""
     codes = table.arrays["track"]
@@ -190,6 +202,13 @@ def floor(
     """The floor of a track: its latest promotion among runs matching the filters given."""
     row = floor_row(table, _in_scope(table, track, (scorer_fingerprint, clip_fingerprint, device_kind)))
     return None if row is None else table.row(row)
+
+
+def group_floors(table: SummaryTable, track: str) -> list[RunSummary]:
+    """The floor of each comparison group (scorer, clip, device) of a track, oldest group first."""
+    rows = promotions(table, _in_scope(table, track, (None, None, None)))
+    latest = dict(zip(group_ids(table)[rows].tolist(), rows.tolist(), strict=True))  # the last one wins
+    return [table.row(row) for row in sorted(latest.values())]
 
 
 def floors(table: SummaryTable) -> dict[str, RunSummary]:
@@ -301,7 +320,7 @@ def pareto(
     scores, sizes = table.arrays["score"][rows], table.arrays["total_bytes"][rows]
     rows = rows[np.lexsort((table.numbers[rows], scores, sizes))]
     scores = table.arrays["score"][rows]
-    best_before = np.minimum.accumulate(np.concatenate([[np.inf], scores[:-1]]))
+    best_before = np.minimum.accumulate(np.concatenate([[np.inf], scores])[:-1])
     return [table.row(r) for r in rows[scores < best_before].tolist()]
 
 
@@ -372,3 +391,37 @@ def counts(table: SummaryTable, track: str | None = None) -> Counts:
     for status in (S.FAILED, S.QUEUED, S.RUNNING, S.CANCELLED, S.INTERRUPTED):
         tally[status] = int((scope & table.is_("status", status)).sum())
     return Counts(**tally)
+
+
+R = TypeVar("R", RunRecord, RunSummary)
+
+
+@dataclass(frozen=True)
+class Prior(Generic[R]):
+    """The run another is measured against, and why: the floor it faces, or (with none) its parent."""
+
+    run: R
+    kind: str  # "floor" or "parent"
+
+
+def prior_of(table: SummaryTable, run: RunRecord | RunSummary) -> Prior[RunSummary] | None:
+    """What `run` is compared with; `ledger show` and the console's detail screen both ask this.
+
+    The floor it was reviewed against; a run not reviewed yet (queued, running, failed) faces the
+    current floor of its track; with neither (or being that floor itself), its parent. Looks up
+    only those runs' rows.
+    """
+    reviewed = _row_of(table, run.compared_with)
+    if reviewed is not None:
+        return Prior(reviewed, "floor")
+    if run.verdict is None:
+        facing = floor(table, run.track)
+        if facing is not None and facing.id != run.id:
+            return Prior(facing, "floor")
+    parent = _row_of(table, run.parent)
+    return Prior(parent, "parent") if parent is not None else None
+
+
+def _row_of(table: SummaryTable, run: str | None) -> RunSummary | None:
+    row = None if not run else table.index_of(run_number(run))
+    return None if row is None else table.row(row)

@@ -230,6 +230,7 @@ class RunRecord:
     job: Job = Job.RUN
     pid: int | None = None
     slot: int | None = None
+    archived: bool = False  # moved out of the views by `ledger archive`; kept on disk
     extra: dict[str, Any] = field(default_factory=dict)
 
     @cached_property

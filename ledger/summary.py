@@ -69,6 +69,7 @@ class RunSummary:
     scorer_demo: bool = column("bool", lambda r: r.scorer_demo)
     clip_fingerprint: str | None = column("category", lambda r: r.clip_fingerprint)
     device_kind: str | None = column("category", lambda r: r.device_kind)
+    archived: bool = column("bool", lambda r: r.archived)
 
     @classmethod
     def of(cls, record: RunRecord) -> RunSummary:
@@ -82,7 +83,7 @@ class RunSummary:
 
     @property
     def measured(self) -> bool:
-        """Whether the run finished and has metrics."""
+        """Whether the run finished and has metrics (as `RunRecord.measured`)."""
         return self.status == RunStatus.DONE and self.score is not None
 
     @property

@@ -29,6 +29,7 @@ COMMANDS = {
     "ledger": "ledger",
     "sched": "sched",
     "queue": "sched",
+    "autopilot": "autopilot",
     "spec": "spec",
 }
 
@@ -55,7 +56,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"comma-tui {__version__}")
     # dest app_lab: the subcommands' own --lab would otherwise overwrite it with their default.
     parser.add_argument("--lab", dest="app_lab", metavar="DIR", help="the lab to open (default: the lab here)")
-    parser.add_argument("--demo", action="store_true", help="open a demo lab with runs already moving")
+    parser.add_argument(
+        "--demo", action="store_true", help="use the demo lab (made on first use), for the console or any command"
+    )
     parser.add_argument(
         "--graphics", action="store_true", help="offer kitty/sixel images in the compare view (key g) where supported"
     )
@@ -76,6 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.lab = Path(args.app_lab)  # `comma-tui --lab DIR ledger list` means that lab too
     handler = getattr(args, "handler", None) or open_console
     try:
+        if args.demo and args.app_lab:
+            raise UserError("pass --lab DIR or --demo, not both")
+        if args.demo and hasattr(args, "lab") and args.lab is None:
+            from comma_tui.demo import ensure_demo_lab
+
+            args.lab = ensure_demo_lab().root  # `comma-tui --demo ledger list` means the demo lab
         return int(handler(args) or 0)
     except UserError as exc:
         return _one_line(exc)

@@ -1,10 +1,11 @@
 """`comma-tui init` and `comma-tui ledger ...`: make a lab, and read or judge its runs.
 
-    comma-tui init DIR --clip C --models M [--original-bytes N]
-    comma-tui ledger list [--lab DIR] [--track T] [--verdict V] [--status S] [--text Q] [--json]
+    comma-tui init DIR --clip C --models M [--original-bytes N] [--backend ray --ray-address URL]
+    comma-tui ledger list [--lab DIR] [--track T] [--verdict V] [--status S ...] [--text Q] [--archived] [--json]
     comma-tui ledger show RUN [--json]
     comma-tui ledger promote|reject RUN --note TEXT
     comma-tui ledger rescore RUN
+    comma-tui ledger archive RUN... [--restore]
     comma-tui ledger export --format csv|json|md [--output FILE]
 
 Without `--lab`, a command uses the lab holding the current folder.
@@ -18,12 +19,15 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from comma_tui.cli.labs import make_lab
-from ledger import DEFAULT_EPSILON, Lab, Ledger, LedgerError, RunRecord, RunView
+from comma_tui.cli.labs import add_backend_options, make_lab
+from comma_tui.widgets.comparison import comparison_lines
+from comma_tui.widgets.format import duration, run_label
+from ledger import DEFAULT_EPSILON, Lab, Ledger, RunRecord, RunView
 from ledger.errors import UserError
 from ledger.export import FORMATS, export, when
-from ledger.queries import SORT_KEYS
+from ledger.queries import SORT_KEYS, Prior
 from ledger.records import STATUSES
+from ledger.scheduler_settings import parse_settings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--epsilon", type=float, default=DEFAULT_EPSILON, help=f"how far a run must lower the floor ({DEFAULT_EPSILON})"
     )
+    add_backend_options(p)
+    p.add_argument("--cpus-per-run", type=float, metavar="N", help="CPUs each run asks Ray for (default 1)")
+    p.add_argument("--gpus-per-run", type=float, metavar="N", help="GPUs each run asks Ray for (default 0; 1 on GPUs)")
     p.set_defaults(handler=run_init)
 
     lab = argparse.ArgumentParser(add_help=False)
@@ -43,10 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     filters = argparse.ArgumentParser(add_help=False)
     filters.add_argument("--track", help="only this track")
     filters.add_argument("--verdict", help="promoted, rejected or none")
-    filters.add_argument("--status", help=", ".join(STATUSES))
+    filters.add_argument("--status", action="append", help=f"{', '.join(STATUSES)}; repeat it for any of several")
     filters.add_argument("--text", help="only runs whose id, label, notes, changes or spec contain this")
     filters.add_argument("--sort", default="id", help=f"sort by {', '.join(SORT_KEYS)} (default id)")
     filters.add_argument("--reverse", action="store_true", help="sort the other way")
+    filters.add_argument("--archived", action="store_true", help="the archived runs instead (see ledger archive)")
 
     group = sub.add_parser("ledger", help="list, show, promote, reject, rescore or export the lab's runs")
     group.set_defaults(handler=lambda args: _print_help(group))
@@ -71,6 +79,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="run id, e.g. r0042")
     p.set_defaults(handler=run_rescore)
 
+    p = leaves.add_parser("archive", parents=[lab], help="move ended runs out of the views (kept on disk)")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run ids, e.g. r0042 r0043")
+    p.add_argument("--restore", action="store_true", help="bring archived runs back into the views")
+    p.set_defaults(handler=run_archive)
+
     p = leaves.add_parser("export", parents=[lab, filters], help="the runs as CSV, JSON or Markdown")
     p.add_argument("--format", required=True, help=" | ".join(FORMATS))
     p.add_argument("--output", type=Path, help="write to this file (default: standard output)")
@@ -89,20 +102,34 @@ def open_ledger(lab_dir: Path | None) -> Ledger:
 
 def run_init(args: argparse.Namespace) -> int:
     """`comma-tui init`: make the lab folder and its lab.toml."""
-    lab = make_lab(args.dir, args.clip, args.models, args.original_bytes, args.epsilon)
+    given = {"backend": args.backend, "ray_address": args.ray_address}
+    given |= {"cpus_per_run": args.cpus_per_run, "gpus_per_run": args.gpus_per_run}
+    settings = parse_settings({k: v for k, v in given.items() if v is not None}, "comma-tui init")
+    lab = make_lab(args.dir, args.clip, args.models, args.original_bytes, args.epsilon, settings)
     source = lab.source()
     print(f"made lab {lab.root}")
     print(f"  clip:   {source.clip}")
     print(f"  models: {source.models}")
     if source.original_bytes is not None:
         print(f"  original size: {source.original_bytes:,} bytes")
+    if settings.backend == "ray":
+        print(
+            f"  queue:  Ray jobs on {settings.ray_address}, each asking {settings.gpus_per_run:g} GPU, "
+            f"{settings.cpus_per_run:g} CPU (the lab must be at {lab.root} on every node)"
+        )
     print(f"settings are in {lab.config_path}; open the console with: comma-tui --lab {lab.root}")
     return 0
 
 
 def _filtered(ledger: Ledger, args: argparse.Namespace) -> RunView:
     return ledger.runs(
-        status=args.status, track=args.track, verdict=args.verdict, text=args.text, sort=args.sort, reverse=args.reverse
+        status=args.status,
+        track=args.track,
+        verdict=args.verdict,
+        text=args.text,
+        sort=args.sort,
+        reverse=args.reverse,
+        archived=args.archived,
     )
 
 
@@ -115,9 +142,16 @@ def run_list(args: argparse.Namespace) -> int:
         rows = [r.to_dict() | {"delta_vs_floor": deltas.get(r.id)} for r in ledger.records(runs)]
         print(json.dumps(rows, indent=2, ensure_ascii=False))
         return 0
-    total = len(ledger.all())
+    total = len(ledger.runs(archived=args.archived))
     if not runs:
-        print("no runs match these filters" if total else "no runs yet: queue one with comma-tui queue add SPEC.toml")
+        if args.archived:
+            print(
+                "no archived runs match" if total else "no archived runs (comma-tui ledger archive RUN... makes some)"
+            )
+        else:
+            print(
+                "no runs match these filters" if total else "no runs yet: queue one with comma-tui queue add SPEC.toml"
+            )
         return 0
     floor_runs = ledger.floors()
     print(_table(runs, deltas, {r.id for r in floor_runs.values()}))
@@ -140,7 +174,7 @@ def _table(runs: RunView, deltas: Mapping[str, float], floors: set[str]) -> str:
             [
                 r.id + ("*" if r.id in floors else ""),
                 r.track,
-                _clip(r.label, 28),
+                _clip(run_label(r), 28),
                 r.status + (" ~" if r.approximate else ""),
                 "" if r.score is None else f"{guess}{r.score:.3f}",
                 "" if delta is None else f"{guess}{delta:+.3f}",
@@ -171,27 +205,16 @@ def run_show(args: argparse.Namespace) -> int:
     """`comma-tui ledger show RUN`: everything about one run."""
     ledger = open_ledger(args.lab)
     record = ledger.get(args.run)
-    prior = _prior(ledger, record)
+    prior = ledger.prior_of(record.id)
     if args.json:
-        payload = record.to_dict() | {"prior": prior.id if prior else None}
+        payload = record.to_dict() | {"prior": prior.run.id if prior else None}
         print(json.dumps(payload, indent=2, ensure_ascii=False))
         return 0
     print("\n".join(show_lines(record, prior)))
     return 0
 
 
-def _prior(ledger: Ledger, record: RunRecord) -> RunRecord | None:
-    """What a run is compared with: the floor it was reviewed against, else its parent."""
-    for candidate in (record.compared_with, record.parent):
-        if candidate:
-            try:
-                return ledger.get(candidate)
-            except LedgerError:
-                continue
-    return None
-
-
-def show_lines(r: RunRecord, prior: RunRecord | None) -> list[str]:
+def show_lines(r: RunRecord, prior: Prior[RunRecord] | None) -> list[str]:
     """The report of `ledger show`, line by line."""
     title = f"{r.id}  track {r.track}  {r.status}" + (f"  {r.verdict}" if r.verdict else "")
     lines = [title + (f"  “{r.label}”" if r.label else "")]
@@ -205,13 +228,13 @@ def show_lines(r: RunRecord, prior: RunRecord | None) -> list[str]:
     if r.finished:
         times += f", finished {when(r.finished)}"
     if r.elapsed is not None:
-        times += f" ({_duration(r.elapsed)})"
+        times += f" ({duration(r.elapsed)})"
     lines.append(times)
     if r.metrics is not None:
-        lines += ["", *_delta_table(r, prior)]
+        lines += ["", *comparison_lines(r, prior)]
+        if r.approximate:
+            lines.append("(approximate score: never promoted)")
         m = r.metrics
-        terms = f"terms: SegNet {m.segnet_term:.3f}  PoseNet {m.posenet_term:.3f}  rate {m.rate_term:.3f}"
-        lines.append(terms + ("  (approximate score)" if r.approximate else ""))
         if m.estimated:
             lines.append(
                 f"~ estimates from {m.pairs_scored} of {m.pairs} pairs (rejected early; the rate term is exact): "
@@ -222,7 +245,7 @@ def show_lines(r: RunRecord, prior: RunRecord | None) -> list[str]:
         lines.append(f"scored by {scorer} on {r.device_kind or '?'}, decoder {r.decoder or '?'}, host {r.host or '?'}")
         lines.append(f"clip {r.clip_fingerprint or '?'}, engine {r.engine_version or '?'}")
     if r.stage_timings:
-        lines.append("stages: " + ", ".join(f"{k} {_duration(v)}" for k, v in r.stage_timings.items()))
+        lines.append("stages: " + ", ".join(f"{k} {duration(v)}" for k, v in r.stage_timings.items()))
     for o in r.overrides:
         lines.append(f"{o.verdict} by hand {when(o.at)} ({o.user or '?'}@{o.host or '?'}): {o.note}")
     if r.failure_reason:
@@ -238,29 +261,6 @@ def show_lines(r: RunRecord, prior: RunRecord | None) -> list[str]:
     return lines
 
 
-def _delta_table(r: RunRecord, prior: RunRecord | None) -> list[str]:
-    current = r.metrics
-    before = prior.metrics if prior else None
-    head = ["", f"Prior {prior.id}" if prior else "Prior", f"Current {r.id}", "Delta"]
-    rows = []
-    for name, fmt, get in (
-        ("score", "{:.3f}", lambda m: m.ranked_score),
-        ("bytes", "{:,}", lambda m: m.total_bytes),
-        ("PoseNet", "{:.5f}", lambda m: m.posenet),
-        ("SegNet", "{:.5f}", lambda m: m.segnet),
-    ):
-        now = get(current)
-        old = get(before) if before else None
-        delta = "" if old is None else ("+" if now - old >= 0 else "-") + fmt.format(abs(now - old))
-        guess = "~" if r.estimated and name != "bytes" else ""  # an early verdict's estimates
-        rows.append([name, "-" if old is None else fmt.format(old), guess + fmt.format(now), guess + delta])
-    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(4)]
-    return [
-        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
-        for row in [head, *rows]
-    ]
-
-
 def _spec_lines(spec: dict) -> list[str]:
     lines = []
     for section, values in spec.items():
@@ -271,13 +271,16 @@ def _spec_lines(spec: dict) -> list[str]:
     return lines
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0.0, float(seconds))
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+def run_archive(args: argparse.Namespace) -> int:
+    """`comma-tui ledger archive RUN... [--restore]`: out of the views, or back; never deleted."""
+    ledger = open_ledger(args.lab)
+    records = ledger.archive(args.runs, archived=not args.restore)
+    ids = " ".join(r.id for r in records)
+    if args.restore:
+        print(f"restored {ids}: back in the views")
+    else:
+        print(f"archived {ids}: out of the views, kept on disk (ledger list --archived lists them)")
+    return 0
 
 
 def run_override(args: argparse.Namespace) -> int:

@@ -21,14 +21,15 @@ def _clock(seconds: float | None) -> str:
 class ProgressBar:
     """Draws one line per stage, rewritten in place, finished with a newline."""
 
-    def __init__(self, stream: TextIO = sys.stderr, enabled: bool | None = None) -> None:
-        self.stream = stream
-        self.enabled = stream.isatty() if enabled is None else enabled
+    def __init__(self, stream: TextIO | None = None, enabled: bool | None = None) -> None:
+        # sys.stderr as it is now, not as it was at import (a test's captured stream, closed since).
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
         self._stage: str | None = None
 
     def __call__(self, event: ProgressEvent) -> None:
-        if not self.enabled:
-            return
+        if not self.enabled or event.total <= 0:
+            return  # a stage that has begun but not counted yet: its bar comes with its first count
         if self._stage not in (None, event.stage):
             self.stream.write("\n")
         self._stage = event.stage

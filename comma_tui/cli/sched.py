@@ -1,12 +1,12 @@
 """`comma-tui sched ...` (the scheduler process) and `comma-tui queue ...` (what it runs).
 
-    comma-tui sched start [--lab DIR] [--slots N] [--foreground]
+    comma-tui sched start [--lab DIR] [--slots N] [--backend local|ray] [--ray-address URL] [--foreground]
     comma-tui sched stop [--lab DIR] [--now] [--wait]
     comma-tui sched status [--lab DIR] [--json]
-    comma-tui queue add SPEC.toml [--sweep crf=32..36] [--sweep film_grain=0,22] [--priority P]
-    comma-tui queue add --around-floor TRACK crf=-2..+2 [film_grain=-5,+5]
+    comma-tui queue add SPEC.toml [--sweep crf=32..36] [--sweep film_grain=0,22] [--priority P] [--again]
+    comma-tui queue add --around-floor TRACK crf=-2..+2 [film_grain=-5,+5] [--again]
     comma-tui queue list | pause | resume [--json]
-    comma-tui queue cancel|retry RUN
+    comma-tui queue cancel|retry RUN...
     comma-tui queue bump RUN --by N
 
 Without `--lab`, a command uses the lab holding the current folder.
@@ -20,11 +20,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from comma_tui.cli.labs import lab_for_spec
-from comma_tui.widgets.format import duration
+from comma_tui.cli.labs import add_backend_options, lab_for_spec
+from comma_tui.widgets.format import cluster, duration
 from engine.runs.spec import lab_source, load_spec
 from engine.sched import control
-from engine.sched.scheduler import Scheduler
+from engine.sched.scheduler import Scheduler, make_backend
 from engine.sched.state import SchedulerError, holder, when
 from ledger import Lab, Ledger, RunRecord
 from ledger.errors import UserError
@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     group.set_defaults(handler=lambda args: _help(group))
     leaves = group.add_subparsers(dest="sched_command", metavar="COMMAND")
     p = leaves.add_parser("start", parents=[lab], help="start the scheduler, detached from this terminal")
-    p.add_argument("--slots", type=int, help="runs at a time (default: one per visible GPU, else 1)")
+    p.add_argument("--slots", type=int, help="runs at a time (default: one per GPU, else 1; on Ray, from the cluster)")
+    add_backend_options(p)
     p.add_argument("--foreground", action="store_true", help="run it here instead (for tmux or a service)")
     p.set_defaults(handler=run_start)
     p = leaves.add_parser("stop", parents=[lab], help="stop it; running runs finish first unless --now")
@@ -58,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sweep", action="append", default=[], metavar="AXIS=VALUES", help="e.g. crf=32..36 or crf=0,22")
     p.add_argument("--around-floor", metavar="TRACK", help="queue the floor's neighbours, one axis changed at a time")
     p.add_argument("--priority", type=int, default=0, help="higher starts first (default 0)")
+    p.add_argument("--again", action="store_true", help="queue specs a finished run measured already, too")
     p.set_defaults(handler=run_add)
     p = leaves.add_parser("list", parents=[lab], help="running and queued runs, in launch order")
     p.add_argument("--json", action="store_true", help="print a JSON object")
@@ -67,7 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("retry", run_retry, "queue a failed, cancelled or interrupted run again, as a new run"),
     ):
         p = leaves.add_parser(name, parents=[lab], help=text)
-        p.add_argument("run", help="run id, e.g. r0042")
+        p.add_argument("runs", nargs="+", metavar="RUN", help="run ids, e.g. r0042 r0043")
         p.set_defaults(handler=handler)
     p = leaves.add_parser("bump", parents=[lab], help="raise or lower a queued run's priority")
     p.add_argument("run", help="run id, e.g. r0042")
@@ -96,10 +98,11 @@ def run_start(args: argparse.Namespace) -> int:
     if args.foreground:
         if args.slots is not None and args.slots < 1:
             raise SchedulerError(f"--slots {args.slots} must be at least 1")
-        return Scheduler(lab, args.slots).serve()
-    pid = control.start(lab, args.slots)
+        settings = lab.scheduler_settings().overridden(args.backend, args.ray_address)
+        return Scheduler(lab, args.slots, backend=make_backend(lab, settings)).serve()
+    pid = control.start(lab, args.slots, backend=args.backend, ray_address=args.ray_address)
     state = control.status(lab)
-    print(f"scheduler started for lab {lab.root}: pid {pid}, {state.slots} slot(s), GPUs {_gpus(state.gpus)}")
+    print(f"scheduler started for lab {lab.root}: pid {pid}, {state.slots} slot(s), {_where(state)}")
     print(f"  it keeps running when this terminal closes; its log: {state.log}")
     if state.paused:
         print("  the queue is paused: comma-tui queue resume")
@@ -122,8 +125,8 @@ def run_stop(args: argparse.Namespace) -> int:
     return 0
 
 
-def _gpus(gpus: tuple[str, ...]) -> str:
-    return ",".join(gpus) or "none"
+def _where(s: control.SchedulerStatus) -> str:
+    return cluster(s.address, s.resources) if s.backend == "ray" else f"GPUs {','.join(s.gpus) or 'none'}"
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -141,7 +144,7 @@ def status_lines(s: control.SchedulerStatus) -> list[str]:
     if s.pid is None:
         head = f"scheduler: stopped (start it with comma-tui sched start --lab {s.lab})"
     else:
-        head = f"scheduler: {s.state}, pid {s.pid}, {s.slots} slot(s), GPUs {_gpus(s.gpus)}, since {when(s.since)}"
+        head = f"scheduler: {s.state}, pid {s.pid}, {s.slots} slot(s), {_where(s)}, since {when(s.since)}"
         head += " (stopping: waits for its running runs)" if s.stopping else ""
     lines = [head, f"lab: {s.lab}"]
     if s.paused:
@@ -166,6 +169,8 @@ def queue_lines(s: control.SchedulerStatus) -> list[str]:
         stage = f"{r.stage} {r.done}/{r.total} " + (r.detail or f"{r.fraction:4.0%}") if r.stage else "starting"
         elapsed, eta = duration(r.elapsed, "-"), duration(r.eta, "-")
         lines.append(f"  {r.id}  {where:<12} {stage:<22} elapsed {elapsed:>6}  ETA {eta:>6}  {r.label}")
+        if r.job:
+            lines.append(f"         Ray job {r.job}  {r.job_state or '?'}" + (f": {r.job_note}" if r.job_note else ""))
     lines.append(f"queued ({len(s.queued)}):")
     for q in s.queued:
         again = f"  (requeued {q.requeued}x)" if q.requeued else ""
@@ -194,26 +199,43 @@ def _print_queued(records: list[RunRecord], lab: Lab) -> None:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    """`queue add`: a spec (optionally swept), or a floor's neighbours."""
+    """`queue add`: a spec (optionally swept), or a floor's neighbours; measured specs skipped unless --again."""
+    parent, notes, track = None, None, None
     if args.around_floor is not None:
         lab = _lab(args)
+        ledger = Ledger(lab)
         if args.sweep:
             raise UserError("--around-floor takes AXIS=OFFSETS as arguments, not --sweep: e.g. crf=-2..+2")
         if not args.items:
             raise UserError("--around-floor needs offsets: e.g. comma-tui queue add --around-floor main crf=-2..+2")
-        axes = _parse_sweeps(args.items)
-        records = control.around_floor_axes(lab, args.around_floor, axes, priority=args.priority)
+        floor = control.the_floor(ledger, args.around_floor)
+        points = control.floor_points(ledger, args.around_floor, _parse_sweeps(args.items))
+        parent, notes, track = floor.id, f"around the floor {floor.id}", floor.track
     else:
         if len(args.items) != 1:
             raise UserError("queue add takes one SPEC.toml (sweep it with --sweep crf=32..36)")
         path = Path(args.items[0])
         lab = lab_for_spec(args.lab, path)
+        ledger = Ledger(lab)
         spec = load_spec(path, lab_source(lab))
         if not spec.run.label:
             spec = replace(spec, run=replace(spec.run, label=path.stem))
-        records = control.queue_sweep(lab, spec, _parse_sweeps(args.sweep), priority=args.priority)
+        points = control.sweep_points(ledger, spec, _parse_sweeps(args.sweep))
+        parent = spec.run.parent or None
+    measured = [p for p in points if p.measured_by is not None]
+    fresh = points if args.again else [p for p in points if p.measured_by is None]
+    records = control.queue_points(ledger, fresh, args.priority, parent, notes, track)
+    if measured and not args.again:
+        print(measured_line(measured, len(points)) + " (skipped: --again queues them too)")
     _print_queued(records, lab)
     return 0
+
+
+def measured_line(measured: list[control.Point], total: int) -> str:
+    """`3 of 12 already measured: r0001 (crf=34), r0002 (crf=35), …`."""
+    named = ", ".join(f"{p.measured_by.id} ({p.label})" for p in measured[:4] if p.measured_by is not None)
+    more = ", …" if len(measured) > 4 else ""
+    return f"{len(measured)} of {total} already measured: {named}{more}"
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -231,19 +253,20 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_cancel(args: argparse.Namespace) -> int:
-    """`queue cancel RUN`."""
-    record = control.cancel(_lab(args), args.run)
-    if record.status == "cancelled":
-        print(f"{record.id} cancelled")
-    else:
-        print(f"{record.id} had already ended: {record.status}")
+    """`queue cancel RUN...`: every run is checked before any is cancelled."""
+    for record in control.cancel(_lab(args), *args.runs):
+        print(
+            f"{record.id} cancelled"
+            if record.status == "cancelled"
+            else f"{record.id} had already ended: {record.status}"
+        )
     return 0
 
 
 def run_retry(args: argparse.Namespace) -> int:
-    """`queue retry RUN`."""
-    record = control.retry(_lab(args), args.run)
-    print(f"queued {record.id}, a retry of {record.parent} ({record.label or 'no label'})")
+    """`queue retry RUN...`: every run is checked before any is queued again."""
+    for record in control.retry(_lab(args), *args.runs):
+        print(f"queued {record.id}, a retry of {record.parent} ({record.label or 'no label'})")
     return 0
 
 

@@ -32,7 +32,7 @@ PAN_STEP = 0.25  # of the window, per key press
 PANELS = ("left", "middle", "right")
 #: The key that opens the view, on the screens that show a run (detail, review).
 COMPARE_BINDING = Binding(
-    "i", "app.compare", "Frames", tooltip="Compare view: the frames SegNet saw, reference | candidate", id="frames"
+    "i", "compare", "Frames", tooltip="Compare view: the frames SegNet saw, reference | candidate", id="frames"
 )
 
 

@@ -18,7 +18,7 @@ SYMBOLS = (
     (fmt.FLOOR, "the floor: the track's latest promotion, the score to beat"),
     (fmt.PROMOTED, "promoted: lowered the floor by more than epsilon"),
     (fmt.REJECTED, "rejected: did not lower the floor (the reason says by how much)"),
-    (f"{fmt.ESTIMATE}24.310", "an estimate: rejected early after some of its pairs; S scores it fully"),
+    (f"{fmt.ESTIMATE}24.310", "an estimate: rejected early after some of its pairs; F scores it fully"),
     ("!", "failed (the detail screen shows why, and the log)"),
     ("▶ ○ ⊘ ↺", "running, queued, cancelled, interrupted"),
     ("Δ floor", "score minus the current floor of the run's track and scorer"),
@@ -35,7 +35,9 @@ def keys_table(screen: Screen) -> Table:
     seen = set()
     for active in screen.active_bindings.values():
         binding = active.binding
-        if not binding.description or binding.system:
+        # Textual's own keys (focus, copy) carry no tooltip: they are not this console's.
+        ours = binding.tooltip or active.node not in (screen, screen.app)
+        if not binding.description or binding.system or not ours:
             continue
         display = binding.key_display or screen.app.get_key_display(binding)
         if (binding.action, display) in seen:

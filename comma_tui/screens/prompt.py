@@ -1,4 +1,4 @@
-"""A one-line prompt: the note for a promotion or rejection, the folder for an export."""
+"""A one-line prompt: the note for a promotion or rejection, the folder for an export, the offsets to queue."""
 
 from __future__ import annotations
 
@@ -17,15 +17,18 @@ class TextPrompt(ModalScreen[str | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, title: str, value: str = "", placeholder: str = "") -> None:
+    def __init__(self, title: str, value: str = "", placeholder: str = "", warning: str = "") -> None:
         super().__init__()
         self.prompt_title = title
         self.value = value
         self.placeholder = placeholder
+        self.warning = warning
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.prompt_title, classes="dialog-title", markup=False)
+            if self.warning:
+                yield Label(self.warning, classes="prompt-warning", markup=False)
             yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
             yield Label("", id="prompt-error", classes="error", markup=False)
             yield Label("Enter OK · Esc cancel", classes="dialog-hint")

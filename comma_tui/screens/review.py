@@ -1,27 +1,27 @@
 """Rejection review mode: rejected runs only, newest first, each with its reason and costliest term.
 
 `c` turns the highlighted rejection into a new variant (the new-run form, prefilled from it);
+`a` queues the floor's neighbours on the axis the rejection moved (the CLI's `--around-floor`);
 Enter opens its detail. The newest `LIMIT` rejections are listed: review is about recent work.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar
 
 import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from comma_tui.lab_state import Snapshot
 from comma_tui.screens.compare import COMPARE_BINDING
+from comma_tui.screens.run_screen import RunScreen
 from comma_tui.widgets import format as fmt
-from ledger import RunSummary, RunView, Verdict
-
-if TYPE_CHECKING:
-    from comma_tui.app import CommaApp
+from comma_tui.widgets.key_footer import KeyFooter
+from ledger import RunRecord, RunSummary, RunView, Verdict
+from ledger.specdiff import IGNORED, flatten
 
 LIMIT = 500
 
@@ -42,27 +42,44 @@ def cost_cell(run: RunSummary, snapshot: Snapshot) -> str:
     return f"{cost[0]} {fmt.delta(cost[1])}" if cost else ""
 
 
-class ReviewScreen(Screen[None]):
+def neighbour_offsets(run: RunRecord, floor: RunRecord) -> str | None:
+    """`encode.crf=-1,+1`: a step each way from the floor on the first number axis `run` moved from it.
+
+    The step is half the distance the rejected run went (at least 1 on a whole-number axis), so
+    the neighbours probe the ground between the floor and the rejection, and past the floor.
+    None when no number axis differs.
+    """
+    mine, theirs = flatten(run.spec), flatten(floor.spec)
+    for path, value in mine.items():
+        old = theirs.get(path)
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (value, old))
+        if path in IGNORED or path == "run.seed" or not numbers or value == old:
+            continue
+        assert isinstance(value, int | float) and isinstance(old, int | float)
+        half = abs(value - old) / 2
+        step = max(1, round(half)) if isinstance(value, int) and isinstance(old, int) else round(half, 6)
+        return f"{path}=-{step},+{step}"
+    return None
+
+
+class ReviewScreen(RunScreen):
     """Rejected runs, newest first; the highlighted one's reason in full below."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,v", "app.pop_screen", "Back", id="back"),
-        Binding("c", "app.clone_variant", "Variant", tooltip="Clone into a new variant: the form, prefilled"),
-        Binding("enter", "app.detail", "Detail", tooltip="Open the run"),
+        Binding("a", "around", "Neighbours", tooltip="Queue the floor's neighbours on the axis this run moved"),
+        Binding("c", "new_run", "Variant", tooltip="Clone into a new variant: the form, prefilled"),
+        Binding("enter", "detail", "Detail", tooltip="Open the run"),
         COMPARE_BINDING,
-        Binding("P", "app.verdict('promoted')", "Promote", tooltip="Promote it by hand after all, with a note"),
-        Binding("S", "app.score_fully", "Score fully", tooltip="Score a run rejected early in full (its kept archive)"),
+        Binding("P", "verdict('promoted')", "Promote", tooltip="Promote it by hand after all, with a note"),
+        Binding("F", "score_fully", "Score fully", tooltip="Score a run rejected early in full (its kept archive)"),
     ]
-
-    @property
-    def lab_app(self) -> CommaApp:
-        """The app, typed."""
-        return cast("CommaApp", self.app)
+    FOOTER_PRIORITY = ("pop_screen", "around", "new_run", "detail", "compare", "help", "quit", "verdict")
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="review", cursor_type="row", zebra_stripes=True)
         yield Static(id="review-reason")
-        yield Footer(compact=True)
+        yield KeyFooter(self.FOOTER_PRIORITY)
 
     def on_mount(self) -> None:
         table = self.query_one("#review", DataTable)
@@ -99,10 +116,16 @@ class ReviewScreen(Screen[None]):
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         self._show_reason()
+        self.selection_changed()
 
     def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
         # The focused table takes Enter before the screen's binding sees it.
-        self.lab_app.action_detail()
+        self.action_detail()
+
+    def action_around(self) -> None:
+        """Queue the floor's neighbours on the axis the highlighted rejection moved."""
+        if (run := self.selected_run()) is not None:
+            self.lab_app.around_floor(run)
 
     def _show_reason(self) -> None:
         run = self.selected_run()

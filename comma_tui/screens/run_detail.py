@@ -1,10 +1,11 @@
 """One run in full: its spec (changes from the parent marked), Prior / Current / Delta, the verdict
-and why, stage timings, per-pair distortions against the floor, the log's tail and the artifacts."""
+and why, stage timings, per-pair distortions against the floor, a training run's curves (live),
+the log's tail and the artifacts."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+import re
+from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -13,48 +14,23 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Static
 
 from comma_tui.lab_state import RunDetail, Snapshot
 from comma_tui.screens.compare import COMPARE_BINDING
-from comma_tui.screens.main import RUN_BINDINGS
+from comma_tui.screens.run_screen import RUN_BINDINGS, RunScreen
 from comma_tui.widgets import format as fmt
+from comma_tui.widgets.comparison import comparison_table
+from comma_tui.widgets.curve_plot import CurvePlot
+from comma_tui.widgets.key_footer import KeyFooter
 from comma_tui.widgets.pair_plot import PairPlot
-from ledger import Metrics, RunRecord, RunSummary
+from ledger import RunRecord, RunSummary
 from ledger.specdiff import flatten
 
-if TYPE_CHECKING:
-    from comma_tui.app import CommaApp
-
 LIVE_SECONDS = 1.0
-EXACT_IN_AN_ESTIMATE = ("bytes", "rate term")  # what an early verdict knows exactly
-
-
-def comparison_rows(run: RunRecord, prior: RunRecord | None) -> list[tuple[str, str, str, str]]:
-    """(metric, prior, current, delta) for the score, bytes, distortions and the three terms."""
-    m, p = run.metrics, prior.metrics if prior else None
-    cost = fmt.costliest_term(run, prior)
-    rows = []
-    specs: list[tuple[str, Callable[[Metrics], float], Callable[[Any], str], Callable[[float | None], str]]] = [
-        ("score", lambda x: x.ranked_score, fmt.score, fmt.delta),
-        ("bytes", lambda x: x.total_bytes, fmt.size, lambda d: fmt.signed_size(None if d is None else int(d))),
-        ("PoseNet", lambda x: x.posenet, fmt.small, lambda d: fmt.delta(d, 5)),
-        ("SegNet", lambda x: x.segnet, fmt.small, lambda d: fmt.delta(d, 5)),
-        ("SegNet term", lambda x: x.segnet_term, fmt.score, fmt.delta),
-        ("PoseNet term", lambda x: x.posenet_term, fmt.score, fmt.delta),
-        ("rate term", lambda x: x.rate_term, fmt.score, fmt.delta),
-    ]
-    for name, get, show, show_delta in specs:
-        current = get(m) if m else None
-        before = get(p) if p else None
-        change = current - before if current is not None and before is not None else None
-        mark = " ◀ most" if cost and name == f"{cost[0]} term" and cost[1] > 0 else ""
-        # An early verdict measured the distortions on some pairs: those numbers are estimates.
-        guess = fmt.ESTIMATE if run.estimated and name not in EXACT_IN_AN_ESTIMATE else ""
-        now, changed = show(current), show_delta(change)
-        rows.append((name, show(before), guess + now if now else now, guess + changed + mark if changed else mark))
-    return rows
+FAILED_LOG_LINES = 6
+_STAGE_START = re.compile(r"\bstage ([\w-]+): start\b")
+_STAGE_DONE = re.compile(r"\bstage ([\w-]+): done\b")
 
 
 def spec_table(run: RunRecord) -> Table:
@@ -83,13 +59,30 @@ def spec_table(run: RunRecord) -> Table:
     return table
 
 
+def failed_stage(log: str) -> str | None:
+    """The stage a run's log says was running when it stopped: started, never done."""
+    started = [m.group(1) for m in _STAGE_START.finditer(log)]
+    finished = {m.group(1) for m in _STAGE_DONE.finditer(log)}
+    unfinished = [stage for stage in started if stage not in finished]
+    return unfinished[-1] if unfinished else None
+
+
 def verdict_text(detail: RunDetail) -> Text:
-    """The verdict and its reason; for a rejection, what it lost to and which term cost most."""
-    run, prior = detail.run, detail.prior
+    """The verdict and its reason; for a rejection, what it lost to and which term cost most.
+
+    A failed run says the stage it died in and the last lines of its log.
+    """
+    run = detail.run
+    prior = detail.prior.run if detail.prior is not None else None
     text = Text()
     if run.status == "failed":
-        text.append("! failed: ", style="bold")
+        stage = failed_stage(detail.log_tail)
+        text.append(f"! failed{f' in stage {stage}' if stage else ''}: ", style="bold")
         text.append(run.failure_reason or "no reason recorded")
+        lines = [line for line in detail.log_tail.splitlines() if line.strip()][-FAILED_LOG_LINES:]
+        if lines:
+            text.append("\nLast log lines:\n", style="bold")
+            text.append("\n".join(lines), style="dim")
         return text
     if run.verdict is None:
         text.append(f"{fmt.status_text(run.status)}: no verdict until it is measured", style="italic")
@@ -100,7 +93,7 @@ def verdict_text(detail: RunDetail) -> Text:
     if run.estimated:
         text.append(
             f"\n{fmt.ESTIMATE} Its numbers are estimates from {run.metrics.pairs_scored if run.metrics else '?'} "
-            f"of {run.metrics.pairs if run.metrics else '?'} pairs: S scores it fully (exact score, reviewed again).",
+            f"of {run.metrics.pairs if run.metrics else '?'} pairs: F scores it fully (exact score, reviewed again).",
             style="italic",
         )
     if run.verdict == "rejected" and prior is not None and prior.metrics is not None:
@@ -120,7 +113,7 @@ def timings_text(run: RunRecord) -> Text:
     return Text(" · ".join(parts))
 
 
-class RunDetailScreen(Screen[None]):
+class RunDetailScreen(RunScreen):
     """The detail of one run; Escape goes back. Keys act on this run."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -128,6 +121,7 @@ class RunDetailScreen(Screen[None]):
         COMPARE_BINDING,
         *RUN_BINDINGS,
     ]
+    FOOTER_PRIORITY = ("pop_screen", "compare", *RunScreen.FOOTER_PRIORITY)
 
     class Loaded(Message):
         """The run's detail was read."""
@@ -137,21 +131,23 @@ class RunDetailScreen(Screen[None]):
             super().__init__()
 
     class LogRead(Message):
-        """A running run's log tail was read again."""
+        """A running run's log tail (and training curve) was read again."""
 
-        def __init__(self, run: RunRecord, text: str) -> None:
+        def __init__(self, run: RunRecord, text: str, curve: tuple[dict[str, float], ...]) -> None:
             self.run = run
             self.text = text
+            self.curve = curve
             super().__init__()
 
     def __init__(self, run_id: str) -> None:
         super().__init__()
         self.run_id = run_id
         self.detail: RunDetail | None = None
+        self._summary: RunSummary | None = None  # the run's, made once: every key asks which keys apply to it
 
     def show_run(self, run_id: str) -> None:
         """Show another run (the app keeps one detail screen: composing it anew costs ~0.3 s)."""
-        self.run_id, self.detail = run_id, None
+        self.run_id, self.detail, self._summary = run_id, None, None
         if self.is_mounted:
             self.query_one("#detail-title", Static).update(Text(f"{run_id} · loading…"))
             body = self.query_one("#detail-body", VerticalScroll)
@@ -159,27 +155,23 @@ class RunDetailScreen(Screen[None]):
             body.focus()
             self.load()
 
-    @property
-    def lab_app(self) -> CommaApp:
-        """The app, typed."""
-        return cast("CommaApp", self.app)
-
     def compose(self) -> ComposeResult:
         yield Static(f"{self.run_id} · loading…", id="detail-title")
         with VerticalScroll(id="detail-body"):
             with Horizontal(id="detail-top"):
                 # The comparison first: on a narrow terminal it stacks above the (long) spec.
                 with Vertical(id="detail-right"):
-                    yield DataTable(id="delta", cursor_type="none", zebra_stripes=True)
+                    yield Static(id="delta")
                     yield Static(id="verdict")
                     yield Static(id="timings")
                 yield Static(id="spec")
             with Horizontal(id="pairs"):
                 yield PairPlot("PoseNet", id="posenet-plot")
                 yield PairPlot("SegNet", id="segnet-plot")
+            yield CurvePlot(id="curve-plot")
             yield Static(id="log")
             yield Static(id="artifacts")
-        yield Footer(compact=True)
+        yield KeyFooter(self.FOOTER_PRIORITY)
 
     def on_mount(self) -> None:
         for widget_id, title in (("spec", "Spec"), ("delta", "Prior / Current / Delta"), ("verdict", "Verdict")):
@@ -187,8 +179,7 @@ class RunDetailScreen(Screen[None]):
         self.query_one("#timings").border_title = "Stage timings"
         self.query_one("#log").border_title = "Log tail"
         self.query_one("#artifacts").border_title = "Artifacts"
-        # The body takes the keys (arrows, page up/down, home/end scroll it); the table only shows.
-        self.query_one("#delta", DataTable).can_focus = False
+        # The body takes the keys (arrows, page up/down, home/end scroll it).
         self.query_one("#detail-body", VerticalScroll).focus()
         self.lab_app.ledger_changed.subscribe(self, self._on_ledger)
         self.set_interval(LIVE_SECONDS, self._live)
@@ -201,7 +192,7 @@ class RunDetailScreen(Screen[None]):
 
     def _on_ledger(self, snapshot: Snapshot) -> None:
         current = snapshot.find(self.run_id)
-        if self.is_current and self.detail is not None and current not in (None, RunSummary.of(self.detail.run)):
+        if self.is_current and self.detail is not None and current not in (None, self._summary):
             self.load()
 
     def _live(self) -> None:
@@ -211,13 +202,15 @@ class RunDetailScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="detail-log", exit_on_error=False)
     def load_log(self, run: RunRecord) -> None:
-        """Read the run's log tail again."""
-        self.post_message(self.LogRead(run, self.lab_app.client.log_tail(run)))
+        """Read the run's log tail and curve again."""
+        client = self.lab_app.client
+        self.post_message(self.LogRead(run, client.log_tail(run), client.curve(run)))
 
     @on(LogRead)
     def _show_log(self, message: LogRead) -> None:
         if self.detail is not None and message.run == self.detail.run:  # not a late answer for an older state
             self._draw_log(message.run, message.text)
+            self.query_one("#curve-plot", CurvePlot).show(message.curve, message.run.status == "running")
 
     def _draw_log(self, run: RunRecord, text: str) -> None:
         log = self.query_one("#log", Static)
@@ -229,7 +222,9 @@ class RunDetailScreen(Screen[None]):
         if message.detail.run.id != self.run_id:
             return  # a late answer for the run shown before
         self.detail = detail = message.detail
-        run, prior = detail.run, detail.prior
+        run = detail.run
+        self._summary = RunSummary.of(run)
+        prior = detail.prior.run if detail.prior is not None else None
         label = f" · {run.label}" if run.label else ""
         verdict = f" · {fmt.verdict_text(run, False)}" if run.verdict else ""
         self.query_one("#detail-title", Static).update(
@@ -238,11 +233,7 @@ class RunDetailScreen(Screen[None]):
         parent = f" · ● changed from parent {run.parent}" if run.parent else ""
         self.query_one("#spec", Static).border_title = f"Spec{parent}"
         self.query_one("#spec", Static).update(spec_table(run))
-        table = self.query_one("#delta", DataTable)
-        table.clear(columns=True)
-        prior_name = f"{detail.prior_kind.title()} {prior.id}" if prior else "Prior"
-        table.add_columns("", prior_name, f"Current {run.id}", "Delta")
-        table.add_rows(comparison_rows(run, prior))
+        self.query_one("#delta", Static).update(comparison_table(run, detail.prior))
         self.query_one("#verdict", Static).update(verdict_text(detail))
         self.query_one("#timings", Static).update(timings_text(run))
         names = (run.id, prior.id if prior else "")
@@ -253,9 +244,12 @@ class RunDetailScreen(Screen[None]):
         self.query_one("#segnet-plot", PairPlot).show(
             pp.segnet if pp else None, prior_pp.segnet if prior_pp else None, names
         )
+        self.query_one("#curve-plot", CurvePlot).show(detail.curve, run.status == "running")
         self._draw_log(run, detail.log_tail)
-        self.query_one("#artifacts", Static).update(Text(detail.artifacts or "(none)"))
+        artifacts = fmt.home_path(detail.artifacts) if detail.artifacts else "(none)"
+        self.query_one("#artifacts", Static).update(Text(artifacts))
+        self.selection_changed()
 
     def selected_run(self) -> RunSummary | None:
         """The run shown."""
-        return RunSummary.of(self.detail.run) if self.detail else None
+        return self._summary

@@ -2,32 +2,72 @@
 
 Each keystroke re-validates the whole spec with the engine's own `parse_spec`, so the form says
 exactly what `comma-tui run` would say (the key, and the values it accepts) and marks the field.
+Axes with a fixed set of values (codec, scalers, pix_fmt, post-filter...) are dropdowns. A spec
+that a finished run measured already is flagged and not queued: a second measurement is a clone.
 Track, label and priority are the ledger's; the parent is the run the form started from.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label
+from textual.widgets import Input, Label, Select
 
 from comma_tui.screens.ffmpeg_line import FfmpegLinePrompt
+from comma_tui.widgets import format as fmt
+from engine.media.codecs import CODECS, PIX_FMTS
+from engine.media.inflate_runtime import PATHS
 from engine.runs.from_ffmpeg import Translation
-from engine.runs.spec import RunSpec, SourceSpec, SpecError, parse_axis_value, parse_spec
-from ledger import RunSummary
+from engine.runs.measured import measure_key
+from engine.runs.spec import (
+    COMPRESSIONS,
+    PIXEL_LOSSES,
+    POSTFILTERS,
+    QUANT_MODES,
+    SCALERS,
+    RunSpec,
+    SourceSpec,
+    parse_axis_value,
+    parse_spec,
+)
+from ledger import RunRecord, RunSummary
 from ledger.errors import UserError
 
 #: Run-section keys kept out of the axes: the ledger records them for every run (as track, label,
 #: parent), and copying them into the spec would list them as changes of every child.
 LEDGER_KEYS = frozenset({"track", "label", "notes", "parent"})
+#: Axes that take one of a fixed set of values: the form offers them as dropdowns.
+CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("preprocess", "path"): PATHS,
+    ("preprocess", "scaler"): SCALERS,
+    ("encode", "codec"): tuple(CODECS),
+    ("encode", "pix_fmt"): tuple(PIX_FMTS),
+    ("archive", "compression"): COMPRESSIONS,
+    ("inflate", "path"): PATHS,
+    ("inflate", "scaler"): SCALERS,
+    ("inflate", "postfilter"): POSTFILTERS,
+    ("inflate", "quant"): QUANT_MODES,
+    ("inflate", "pixel_loss"): PIXEL_LOSSES,
+}
+
+
+@dataclass(frozen=True)
+class FormStart:
+    """What a new-run form starts from: a spec (the parent's, or the defaults) and what checks it."""
+
+    spec: RunSpec
+    source: SourceSpec
+    parent: RunSummary | None
+    tracks: Sequence[str]
+    measured: Mapping[str, RunRecord]  # measure_key -> the finished run that measured it
 
 
 @dataclass(frozen=True)
@@ -51,16 +91,7 @@ def value_text(value: Any) -> str:
 
 
 def parse_value(section: str, key: str, text: str) -> Any:
-    """A field's text as its axis's type; `inflate.loss` also takes `pixel=1,scorer=0.5`."""
-    if section == "inflate" and key == "loss" and "=" in text:
-        weights = {}
-        for item in text.split(","):
-            name, _, weight = item.partition("=")
-            try:
-                weights[name.strip()] = float(weight)
-            except ValueError:
-                raise SpecError(f"inflate.loss weight {item!r} is not name=number (e.g. pixel=1,scorer=0.5)") from None
-        return weights
+    """A field's text as its axis's type; weight tables (`inflate.loss`) also take `pixel=1,scorer=0.5`."""
     return parse_axis_value(f"{section}.{key}", text)
 
 
@@ -75,7 +106,11 @@ def axes(spec: RunSpec) -> list[tuple[str, str, Any]]:
 
 
 class RunForm(ModalScreen[RunRequest | None]):
-    """Edit a spec and queue it: Ctrl+S (or Enter in a field) queues, Escape cancels."""
+    """Edit a spec and queue it: Ctrl+S (or Enter in a field) queues, Escape cancels.
+
+    The app keeps one form and `load`s each new base spec into it: its forty-odd fields cost
+    seconds of CPU to compose on a busy two-core machine, and `n` must answer at once.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss(None)", "Cancel"),
@@ -83,37 +118,51 @@ class RunForm(ModalScreen[RunRequest | None]):
         Binding("ctrl+f", "from_ffmpeg", "From an ffmpeg line", priority=True),
     ]
 
-    def __init__(
-        self, spec: RunSpec, source: SourceSpec, parent: RunSummary | None = None, tracks: Sequence[str] = ()
-    ) -> None:
+    def __init__(self, start: FormStart) -> None:
         super().__init__()
-        self.base = spec
-        self.source = source
-        self.base_run = parent
-        self.tracks = list(tracks)
-        self.spec: RunSpec | None = spec
+        self.fields: dict[str, Input | Select] = {}  # "section.key" -> its field
+        self._said = ""
+        self.load(start)
+
+    def load(self, start: FormStart) -> None:
+        """Start over from `start.spec` (the parent's, or the defaults), as a new form would."""
+        self.start = start
+        self.spec: RunSpec | None = start.spec
+        self.twin: RunRecord | None = None  # the finished run that measured this spec already
+        if self.is_mounted:
+            self._fill()
 
     def compose(self) -> ComposeResult:
-        origin = f"from {self.base_run.id} (it becomes the parent)" if self.base_run else "from the defaults"
-        track = self.base_run.track if self.base_run else (self.tracks[0] if self.tracks else "main")
         with Vertical(classes="dialog form"):
-            yield Label(f"New run {origin}", classes="dialog-title", markup=False)
+            yield Label("", id="form-title", classes="dialog-title", markup=False)
             with Horizontal(classes="form-meta"):
                 yield Label("track")
-                yield Input(track, id="meta-track")
+                yield Input("", id="meta-track")
                 yield Label("label")
                 yield Input("", placeholder="what it tries", id="meta-label")
                 yield Label("prio")
                 yield Input("0", id="meta-priority", type="integer")
             with VerticalScroll(id="axes"):
-                section = None
-                for name, key, value in axes(self.base):
-                    if name != section:
-                        section = name
-                        yield Label(f"[{name}]", classes="form-section", markup=False)
-                    with Horizontal(classes="axis-row"):
-                        yield Label(key, classes="axis-name")
-                        yield Input(value_text(value), id=f"ax-{name}-{key}", classes="axis", compact=True)
+                by_section: dict[str, list[tuple[str, Any]]] = {}
+                for name, key, value in axes(self.start.spec):
+                    by_section.setdefault(name, []).append((key, value))
+                for name, keys in by_section.items():
+                    yield Label(f"[{name}]", classes="form-section", markup=False)
+                    with Grid(classes="axis-grid"):  # one grid per section: fewer widgets than a row each
+                        for key, value in keys:
+                            yield Label(key, classes="axis-name")
+                            choices = CHOICES.get((name, key))
+                            if choices is not None:
+                                yield Select(
+                                    [(c, c) for c in choices],
+                                    value=value,
+                                    allow_blank=False,
+                                    id=f"ax-{name}-{key}",
+                                    classes="axis",
+                                    compact=True,
+                                )
+                            else:
+                                yield Input(id=f"ax-{name}-{key}", classes="axis", compact=True)
             yield Label("", id="form-error", classes="error", markup=False)
             yield Label(
                 "Ctrl+S or Enter: queue · Tab: next field · Ctrl+F: from an ffmpeg line · Esc: cancel",
@@ -121,72 +170,111 @@ class RunForm(ModalScreen[RunRequest | None]):
             )
 
     def on_mount(self) -> None:
-        first = self.query("#ax-encode-crf")
-        (first.first() if first else self.query_one("#meta-label")).focus()
+        for field in self.query(".axis"):
+            if isinstance(field, Input | Select):
+                _, section, key = (field.id or "").split("-", 2)
+                self.fields[f"{section}.{key}"] = field
+        self._fill()
+
+    def _fill(self) -> None:
+        """Put the base spec, the parent and its track into the fields, then check them once."""
+        parent, tracks = self.start.parent, self.start.tracks
+        origin = f"from {parent.id} (it becomes the parent)" if parent else "from the defaults"
+        track = parent.track if parent else (tracks[0] if tracks else "main")
+        self.query_one("#form-title", Label).update(f"New run {origin}")
+        with self.prevent(Input.Changed, Select.Changed):  # one check below, not one per field
+            self.query_one("#meta-track", Input).value = track
+            self.query_one("#meta-label", Input).value = ""
+            self.query_one("#meta-priority", Input).value = "0"
+            for section, key, value in axes(self.start.spec):
+                self._set(section, key, value)
+        self._check()
+        self.query_one("#axes", VerticalScroll).scroll_home(animate=False)
+        self.fields["encode.crf"].focus()
+
+    def _set(self, section: str, key: str, value: Any) -> None:
+        field = self.fields[f"{section}.{key}"]
+        field.value = value if isinstance(field, Select) else value_text(value)
 
     def _read(self) -> RunSpec:
         """The spec the fields describe; SpecError names the key at fault."""
-        data: dict[str, dict[str, Any]] = {s: dict(t) for s, t in self.base.to_dict().items()}
-        for field in self.query(".axis").results(Input):
-            _, section, key = (field.id or "").split("-", 2)
-            data[section][key] = parse_value(section, key, field.value)
-        return parse_spec(data, self.source)
+        data: dict[str, dict[str, Any]] = {s: dict(t) for s, t in self.start.spec.to_dict().items()}
+        for axis, field in self.fields.items():
+            section, key = axis.split(".", 1)
+            data[section][key] = field.value if isinstance(field, Select) else parse_value(section, key, field.value)
+        return parse_spec(data, self.start.source)
+
+    def _say(self, text: str) -> None:
+        """Show the form's one error line; a label updated to the same text still costs a relayout."""
+        if text != self._said:
+            self._said = text
+            self.query_one("#form-error", Label).update(text)
 
     @on(Input.Changed)
+    @on(Select.Changed)
     def _check(self) -> None:
-        error = self.query_one("#form-error", Label)
-        for field in self.query(".-invalid"):
-            field.remove_class("-invalid")
+        for field in self.fields.values():
+            if field.has_class("-invalid"):  # touching every field's classes would restyle all forty
+                field.remove_class("-invalid")
+        self.twin = None
         try:
             self.spec = self._read()
         except UserError as exc:
             self.spec = None
-            error.update(f"✗ {exc}")
+            self._say(f"✗ {exc}")
             self._mark(str(exc))
             return
         track = self.query_one("#meta-track", Input).value.strip()
         if not track:
             self.spec = None
-            error.update("✗ the track cannot be empty (e.g. main)")
+            self._say("✗ the track cannot be empty (e.g. main)")
             return
-        error.update("")
+        self.twin = self.start.measured.get(measure_key(self.spec))
+        if self.twin is not None:
+            self._say(
+                f"✗ {self.twin.id} measured this spec already (score {fmt.score(self.twin.score)}): "
+                f"change an axis, or clone {self.twin.id} (c) to measure it again"
+            )
+            return
+        self._say("")
 
     def _mark(self, message: str) -> None:
         """Mark the field a SpecError names (`encode.crf = 99 is out of range...`)."""
-        for field in self.query(".axis").results(Input):
-            _, section, key = (field.id or "").split("-", 2)
-            if re.search(rf"\b{re.escape(section)}\.{re.escape(key)}\b", message):
+        for axis, field in self.fields.items():
+            if re.search(rf"\b{re.escape(axis)}\b", message):
                 field.add_class("-invalid")
 
     @on(Input.Submitted)
     def action_submit(self) -> None:
-        """Queue the run, if the spec is valid."""
+        """Queue the run, if the spec is valid and not measured already."""
         self._check()
-        if self.spec is None:
+        if self.spec is None or self.twin is not None:
             return
         try:
             priority = int(self.query_one("#meta-priority", Input).value or 0)
         except ValueError:
-            self.query_one("#form-error", Label).update("✗ priority must be a whole number")
+            self._say("✗ priority must be a whole number")
             return
         self.dismiss(
             RunRequest(
                 spec=self.spec,
                 track=self.query_one("#meta-track", Input).value.strip(),
                 label=self.query_one("#meta-label", Input).value.strip(),
-                parent=self.base_run.id if self.base_run else None,
+                parent=self.start.parent.id if self.start.parent else None,
                 priority=priority,
             )
         )
 
     def action_from_ffmpeg(self) -> None:
         """Ask for an ffmpeg command line and fill the preprocess and encode fields from it."""
-        self.app.push_screen(FfmpegLinePrompt(), self._fill)
+        self.app.push_screen(FfmpegLinePrompt(), self._take_ffmpeg)
 
-    def _fill(self, translation: Translation | None) -> None:
+    def _take_ffmpeg(self, translation: Translation | None) -> None:
         if translation is None:
             return
         defaults = RunSpec().to_dict()
-        for section, table in translation.sections.items():
-            for key, value in (defaults[section] | table).items():
-                self.query_one(f"#ax-{section}-{key}", Input).value = value_text(value)
+        with self.prevent(Input.Changed, Select.Changed):  # one check below, not one per field
+            for section, table in translation.sections.items():
+                for key, value in (defaults[section] | table).items():
+                    self._set(section, key, value)
+        self._check()

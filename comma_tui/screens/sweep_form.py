@@ -2,11 +2,13 @@
 
 Values are written as on the command line (`engine.runs.sweep.parse_sweep`): a list (`33,35,37`,
 `lanczos,bicubic`), an inclusive range (`32..36`, `20..40:5`) or both (`31,33..35`). The form
-shows the grid it would queue, or the first point that cannot run.
+shows the grid it would queue, or the first point that cannot run; points a finished run
+measured already are named and left out. A sweep of more than `ASK_ABOVE` runs asks first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -18,13 +20,16 @@ from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label
 
+from comma_tui.screens.confirm import Confirm
 from comma_tui.screens.run_form import LEDGER_KEYS
+from engine.runs.measured import measure_key
 from engine.runs.spec import RunSpec, SpecError, resolve_axis
 from engine.runs.sweep import grid, parse_sweep
-from ledger import RunSummary
+from ledger import RunRecord, RunSummary
 from ledger.errors import UserError
 
 ROWS = 2
+ASK_ABOVE = 20
 
 
 @dataclass(frozen=True)
@@ -61,12 +66,16 @@ class SweepForm(ModalScreen[SweepRequest | None]):
         Binding("ctrl+s", "submit", "Queue", priority=True),
     ]
 
-    def __init__(self, spec: RunSpec, parent: RunSummary | None = None) -> None:
+    def __init__(
+        self, spec: RunSpec, parent: RunSummary | None = None, measured: Mapping[str, RunRecord] | None = None
+    ) -> None:
         super().__init__()
         self.base = spec
         self.base_run = parent
+        self.measured = measured or {}
         self.request: SweepRequest | None = None
         self.points = 0
+        self.twins: list[tuple[str, RunRecord]] = []  # (point, the run that measured it already)
 
     def compose(self) -> ComposeResult:
         origin = f"around {self.base_run.id}" if self.base_run else "around the defaults"
@@ -110,7 +119,9 @@ class SweepForm(ModalScreen[SweepRequest | None]):
         if not track:
             raise SpecError("the track cannot be empty (e.g. main)")
         priority = int(self.query_one("#sweep-priority", Input).value or 0)
-        self.points = len(grid(self.base, sweeps))  # every point checked now, not when queueing
+        points = grid(self.base, sweeps)  # every point checked now, not when queueing
+        self.twins = [(label, twin) for label, spec in points if (twin := self.measured.get(measure_key(spec)))]
+        self.points = len(points) - len(self.twins)
         return SweepRequest(self.base, sweeps, self.base_run.id if self.base_run else None, track, priority)
 
     @on(Input.Changed)
@@ -125,11 +136,33 @@ class SweepForm(ModalScreen[SweepRequest | None]):
             return
         error.update("")
         shown = " × ".join(f"{axis} {', '.join(map(str, values))}" for axis, values in self.request.sweeps.items())
-        preview.update(f"Queues {self.points} run{'s' if self.points != 1 else ''}: {shown}")
+        text = f"Queues {self.points} run{'s' if self.points != 1 else ''}: {shown}"
+        if self.twins:
+            named = ", ".join(f"{twin.id} ({label})" for label, twin in self.twins[:3])
+            more = ", …" if len(self.twins) > 3 else ""
+            total = self.points + len(self.twins)
+            text += f"\n{len(self.twins)} of {total} already measured: {named}{more} (left out)"
+        preview.update(text)
 
     @on(Input.Submitted)
     def action_submit(self) -> None:
-        """Queue the grid, if every point can run."""
+        """Queue the grid, if every point can run; a large one asks first."""
         self._check()
-        if self.request is not None:
-            self.dismiss(self.request)
+        request = self.request
+        if request is None:
+            return
+        if self.points == 0:
+            self.query_one("#sweep-error", Label).update("✗ every point was measured already: nothing to queue")
+            return
+        if self.points <= ASK_ABOVE:
+            self.dismiss(request)
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.dismiss(request)
+
+        self.app.push_screen(
+            Confirm(f"Queue {self.points} runs?", "A sweep this large keeps the queue busy for a long while."),
+            answer,
+        )

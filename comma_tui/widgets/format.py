@@ -8,8 +8,11 @@ estimate reads `~24.310` wherever a score is shown.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
-from ledger import RunRecord, RunSummary
+from ledger import Progress, RunRecord, RunSummary
+from ledger.specdiff import brief
 
 FLOOR = "★"
 PROMOTED = "✓"
@@ -21,8 +24,8 @@ STATUS_TEXT = {
     "running": "▶ running",
     "done": "done",
     "failed": "! failed",
-    "cancelled": "⊘ cancel",
-    "interrupted": "↺ interr",
+    "cancelled": "⊘ cancelled",
+    "interrupted": "↺ interrupted",
 }
 TERM_NAMES = {"segnet": "SegNet", "posenet": "PoseNet", "rate": "rate"}
 
@@ -105,15 +108,49 @@ def small(value: float | None) -> str:
 
 
 def duration(seconds: float | None, unknown: str = "?") -> str:
-    """Seconds as 42s, 3m05s, 1h02m; `unknown` when there is no sensible value."""
+    """Seconds as 1.5s, 42s, 3m05s, 1h02m; `unknown` when there is no sensible value."""
     if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return unknown
+    if seconds < 9.95:
+        return f"{seconds:.1f}s"
     s = round(seconds)
     if s < 60:
         return f"{s}s"
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def home_path(path: str) -> str:
+    """A path as people write it: `~/labs/main` for one under the home folder."""
+    home = str(Path.home())
+    return "~" + path[len(home) :] if path == home or path.startswith(home + "/") else path
+
+
+#: A training step's figures the queue shows, with their short names.
+LIVE = {"loss": "loss", "segnet": "seg", "posenet": "pose", "pixel": "pix", "estimate": "est"}
+
+
+def progress_text(progress: Progress | None) -> str:
+    """`score 6/38 batches · bound 23.91 vs floor 23.08 · 42s left`, `score` as a stage begins, or
+    `starting` before the first report; a training step's latest figures after."""
+    if progress is None:
+        return "starting"
+    if progress.total <= 0:
+        return progress.stage
+    detail = f" {progress.detail}" if progress.detail else ""
+    left = f" · {duration(progress.eta)} left" if progress.eta is not None else ""
+    figures = [f"{short} {progress.metrics[name]:.4g}" for name, short in LIVE.items() if name in progress.metrics]
+    live = f" · {' '.join(figures)}" if figures else ""
+    return f"{progress.stage} {progress.done}/{progress.total}{detail}{left}{live}"
+
+
+def cluster(address: str, resources: Mapping[str, Sequence[float]]) -> str:
+    """`ray 127.0.0.1:8265 · 3 of 8 GPUs busy` (CPUs when the cluster has no GPU)."""
+    where = f"ray {address.split('://', 1)[-1]}"
+    kind = "GPU" if (resources.get("GPU") or (0.0, 0.0))[1] else "CPU"
+    busy, total = resources.get(kind) or (0.0, 0.0)
+    return f"{where} · {busy:g} of {total:g} {kind}s busy" if total else where
 
 
 def costliest_term(run: RunRecord | RunSummary, against: RunRecord | RunSummary | None) -> tuple[str, float] | None:
@@ -123,6 +160,11 @@ def costliest_term(run: RunRecord | RunSummary, against: RunRecord | RunSummary 
         return None
     name = max(mine, key=lambda k: mine[k] - theirs[k])
     return TERM_NAMES[name], mine[name] - theirs[name]
+
+
+def run_label(run: RunRecord | RunSummary) -> str:
+    """A run's label, or what it tried when it has none: every view names an unlabelled run alike."""
+    return run.label or (run.brief if isinstance(run, RunSummary) else brief(run.spec))
 
 
 def _terms(run: RunRecord | RunSummary | None) -> dict[str, float] | None:

@@ -19,7 +19,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -42,10 +42,10 @@ class Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("id", "id", 6),
+    Column("id", "id", 7),
     Column("track", "track", 7, drop=3),
     Column("label", "label", 0),
-    Column("status", "status", 9),
+    Column("status", "status", max(len(text) for text in fmt.STATUS_TEXT.values())),
     Column("score", "score", 7, right=True),
     Column("delta", "Δ floor", 8, right=True),
     Column("bytes", "bytes", 7, right=True, drop=1),
@@ -54,7 +54,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("verdict", "verdict", 10),
 )
 SORTABLE = tuple(c.key for c in COLUMNS)
-MIN_LABEL = 10
+MIN_LABEL = 14  # below this a run's label says too little: columns go first
 
 
 class LedgerTable(ScrollView, can_focus=True):
@@ -111,6 +111,9 @@ class LedgerTable(ScrollView, can_focus=True):
             self.run = run
             super().__init__()
 
+    class Marked(Message):
+        """Runs were marked or unmarked (space, escape)."""
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self._runs = SummaryTable.of([]).view()
@@ -119,6 +122,12 @@ class LedgerTable(ScrollView, can_focus=True):
         self._cells: dict[int, tuple[list[str], str]] = {}
         self._columns: list[tuple[Column, int]] = []
         self._highlighted: str | None = None
+        self._current: tuple[int, RunSummary] | None = None  # the cursor's row and its summary, read once
+        self._drawn: tuple[int, int] = (0, 0)  # the cursor and the scroll as last drawn
+        self.marked: dict[str, RunSummary] = {}
+        #: What the table says when it has no row (no runs yet, or a filter that matches none).
+        self.empty_text = ""
+        self._styles: dict[str, Style] = {}  # read once per paint (`render_lines`)
 
     # Data.
 
@@ -129,14 +138,19 @@ class LedgerTable(ScrollView, can_focus=True):
 
     @property
     def current(self) -> RunSummary | None:
-        """The run under the cursor."""
-        return self._runs[self.cursor] if 0 <= self.cursor < len(self._runs) else None
+        """The run under the cursor (every key asks which keys apply to it: it is read once per row)."""
+        cursor = self.cursor
+        if not 0 <= cursor < len(self._runs):
+            return None
+        if self._current is None or self._current[0] != cursor:
+            self._current = (cursor, self._runs[cursor])
+        return self._current[1]
 
     def set_runs(self, runs: RunView, deltas: Deltas, floor_ids: set[str]) -> None:
         """Show these runs (sorted by the table's sort), keeping the cursor on the same run."""
         keep = self.current.id if self.current is not None else None
         self._deltas, self._floor_ids = deltas, floor_ids
-        self._runs = self._sorted(runs)
+        self._runs, self._current = self._sorted(runs), None
         self._cells.clear()
         self.virtual_size = Size(self.size.width, len(self._runs) + 1)
         if keep is None or not self.select(keep):
@@ -154,19 +168,54 @@ class LedgerTable(ScrollView, can_focus=True):
 
     def _sorted(self, runs: RunView) -> RunView:
         table = runs.table
-        values = self._deltas.column if self.sort_key == "delta" and self._deltas else sort_values(table, self.sort_key)
+        deltas = self._deltas  # compared with None, never tested for truth: its len counts every run
+        values = deltas.column if self.sort_key == "delta" and deltas is not None else sort_values(table, self.sort_key)
         # Runs without a value (no score yet) stay together at the end, newest first.
         return table.view(order(table, runs.rows, values, self.sort_reverse, empty_newest_first=True))
 
     def _resort(self) -> None:
         if self._deltas is not None:
             self.set_runs(self._runs, self._deltas, self._floor_ids)
+        self.border_subtitle = f"{self.sort_key} {'▼' if self.sort_reverse else '▲'} (o: sort)"
 
     def watch_sort_key(self) -> None:
         self._resort()
 
     def watch_sort_reverse(self) -> None:
         self._resort()
+
+    # Marks (several runs for cancel and retry).
+
+    def marked_runs(self) -> list[RunSummary]:
+        """The marked runs, in the table's order (found by their rows, not by reading every run)."""
+        table = self._runs.table
+        rows = [row for run_id in self.marked if (row := table.index_of(run_number(run_id))) is not None]
+        return [self._runs[int(i)] for i in np.flatnonzero(np.isin(self._runs.rows, rows))]
+
+    def toggle_mark(self) -> None:
+        """Mark the run under the cursor (or unmark it) and move down."""
+        run = self.current
+        if run is None:
+            return
+        if self.marked.pop(run.id, None) is None:
+            self.marked[run.id] = run
+        self._cells.clear()
+        self.action_cursor(1)
+        self.refresh()
+        self.post_message(self.Marked())
+
+    def clear_marks(self) -> None:
+        """Unmark every run."""
+        if self.marked:
+            self.marked.clear()
+            self._cells.clear()
+            self.refresh()
+            self.post_message(self.Marked())
+
+    def keep_marks(self, table: SummaryTable) -> None:
+        """Keep the marks on runs that still exist, with their new summaries."""
+        rows = {run_id: table.index_of(run_number(run_id)) for run_id in self.marked}
+        self.marked = {run_id: table.row(row) for run_id, row in rows.items() if row is not None}
 
     # Cursor.
 
@@ -176,12 +225,21 @@ class LedgerTable(ScrollView, can_focus=True):
             self.cursor = max(0, min(cursor, count - 1))
             return
         self._scroll_to_cursor()
-        self.refresh()
+        self._refresh_cursor()
         run = self.current
         run_id = run.id if run else None
         if run_id != self._highlighted:
             self._highlighted = run_id
             self.post_message(self.Highlighted(run))
+
+    def _refresh_cursor(self) -> None:
+        # Within the page only the rows the cursor left and reached change: repaint those two lines.
+        drawn, self._drawn = self._drawn, (self.cursor, round(self.scroll_y))
+        if drawn[1] != self._drawn[1]:
+            self.refresh()
+            return
+        for row in {drawn[0], self.cursor}:
+            self.refresh_line(row + 1)  # line 0 is the header
 
     def _rows_visible(self) -> int:
         return max(1, self.scrollable_content_region.height - 1)
@@ -265,12 +323,12 @@ class LedgerTable(ScrollView, can_focus=True):
         run = self._runs[row]
         is_floor = run.id in self._floor_ids
         values = {
-            "id": run.id,
+            "id": ("•" if run.id in self.marked else "") + run.id,
             "track": run.track,
-            "label": run.label or run.brief,
+            "label": fmt.run_label(run),
             "status": fmt.status_text(run.status),
             "score": fmt.run_score(run),
-            "delta": fmt.delta(self._deltas.get(run.id) if self._deltas else None),
+            "delta": fmt.delta(self._deltas.get(run.id) if self._deltas is not None else None),
             "bytes": fmt.size(run.total_bytes),
             "posenet": fmt.small(run.posenet),
             "segnet": fmt.small(run.segnet),
@@ -288,31 +346,47 @@ class LedgerTable(ScrollView, can_focus=True):
             padded = text.rjust(width) if column.right else text.ljust(width)
             cell_style = style + accents[i] if accents and i in accents else style
             segments += [Segment(padded, cell_style), Segment(" ", style)]
-        return Strip(segments).crop_extend(0, self.size.width, style)
+        line, width = Strip(segments), self.size.width
+        return line if line.cell_length == width else line.crop_extend(0, width, style)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines in `crop`, with the styles read once for all of them (each read walks the DOM)."""
+        self._styles.clear()
+        return super().render_lines(crop)
+
+    def _component(self, part: str) -> Style:
+        """A component's style (the table's own for ""), read once per paint."""
+        if part not in self._styles:
+            self._styles[part] = self.get_component_rich_style(part) if part else self.rich_style
+        return self._styles[part]
 
     def render_line(self, y: int) -> Strip:
         """Line 0 is the header; the others are rows, scrolled."""
         if not self._columns:
             self._columns = self._fit(self.scrollable_content_region.width)
-        base = self.rich_style
+        base = self._component("")
         if y == 0:
-            header = base + self.get_component_rich_style("ledger-table--header")
+            header = base + self._component("ledger-table--header")
             titles = [
                 c.title + ((" ▼" if self.sort_reverse else " ▲") if c.key == self.sort_key else "")
                 for c, _ in self._columns
             ]
             return self._line(titles, header)
         row = round(self.scroll_y) + y - 1
+        if not self._runs and y == 1 and self.empty_text:
+            return Strip([Segment(f" {self.empty_text}", base + Style(italic=True))]).crop_extend(
+                0, self.size.width, base
+            )
         if not 0 <= row < len(self._runs):
             return Strip.blank(self.size.width, base)
         cells, kind = self._row_cells(row)
         style = base
         accents: dict[int, Style] = {}
         if kind != "plain":
-            accent = self.get_component_rich_style(f"ledger-table--{kind}")
+            accent = self._component(f"ledger-table--{kind}")
             marked = ("id", "status", "verdict") if kind in ("floor", "failed", "running") else ("verdict",)
             accents = {i: accent for i, (c, _) in enumerate(self._columns) if c.key in marked}
         if row == self.cursor:
-            style = base + self.get_component_rich_style("ledger-table--cursor")
+            style = base + self._component("ledger-table--cursor")
             accents = {i: Style(bold=True) for i in accents}
         return self._line(cells, style, accents)

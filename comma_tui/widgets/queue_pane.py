@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widget import Widget
 
+from comma_tui.lab_state import SchedulerInfo
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.colors import theme_hex
 from ledger import Progress, RunSummary
@@ -28,6 +29,17 @@ class QueueState:
     paused: bool = False
     progress: dict[str, Progress] = field(default_factory=dict)
     stages: dict[str, tuple[str, ...]] = field(default_factory=dict)  # each run's own, by id
+    scheduler: SchedulerInfo | None = None
+
+    @property
+    def stopped(self) -> bool:
+        """Whether no scheduler runs the queue (nothing queued will start)."""
+        return self.scheduler is not None and self.scheduler.state == "stopped"
+
+    @property
+    def jobs(self) -> dict[str, tuple[str, str]]:
+        """Run id -> (Ray state, why it waits), for runs on a cluster."""
+        return self.scheduler.jobs if self.scheduler is not None else {}
 
 
 def bar(fraction: float, width: int) -> str:
@@ -70,15 +82,6 @@ def stage_bars(
     return text
 
 
-def eta_text(progress: Progress | None) -> str:
-    """`score 6/38 batches · bound 23.91 vs floor 23.08 · 42s left`, or `starting` before the first report."""
-    if progress is None:
-        return "starting"
-    detail = f" {progress.detail}" if progress.detail else ""
-    left = f" · {fmt.duration(progress.eta)} left" if progress.eta is not None else ""
-    return f"{progress.stage} {progress.done}/{progress.total}{detail}{left}"
-
-
 class QueueBody(Widget):
     """The text of the queue, drawn for the pane's width."""
 
@@ -94,6 +97,10 @@ class QueueBody(Widget):
         state, width = self.state, max(20, self.size.width)
         colours = (theme_hex(self.app, "success", "green"), theme_hex(self.app, "accent", "cyan"))
         text = Text(no_wrap=True, overflow="ellipsis")
+        if state.stopped:
+            text.append("■ STOPPED", style="bold reverse")
+            held = " by hand" if state.scheduler is not None and state.scheduler.held else ""
+            text.append(f"  the scheduler was stopped{held}: nothing runs (S starts it)\n")
         if state.paused:
             text.append("⏸ PAUSED", style="bold reverse")
             text.append("  running runs finish; nothing new starts (p resumes)\n")
@@ -103,8 +110,13 @@ class QueueBody(Widget):
         for run in state.running:
             progress = state.progress.get(run.id)
             text.append(f"▶ {run.id} ", style="bold")
-            text.append(eta_text(progress), style="italic")
-            text.append(f"  {run.label or run.brief}\n")
+            job_state, job_note = state.jobs.get(run.id, ("", ""))
+            if job_state:
+                text.append(f"[ray {job_state}] ", style="bold reverse" if job_note else "dim")
+            text.append(fmt.progress_text(progress), style="italic")
+            text.append(f"  {fmt.run_label(run)}\n")
+            if job_note:
+                text.append(f"  {job_note}\n", style="italic")
             text.append("  ")
             planned = state.stages.get(run.id, ())
             text.append_text(stage_bars(planned, progress, width - 3, colours[0], colours[1]))
@@ -112,7 +124,7 @@ class QueueBody(Widget):
         for place, run in enumerate(state.queued[:MAX_QUEUED], start=1):
             prio = f" prio {run.priority:+d}" if run.priority else ""
             text.append(f"{place:>2}. {run.id} ", style="dim" if state.paused else "")
-            text.append(f"{run.label or run.brief}{prio}\n", style="dim" if state.paused else "")
+            text.append(f"{fmt.run_label(run)}{prio}\n", style="dim" if state.paused else "")
         if len(state.queued) > MAX_QUEUED:
             text.append(f"    … and {len(state.queued) - MAX_QUEUED} more queued\n", style="dim")
         text.rstrip()
@@ -134,4 +146,5 @@ class QueuePane(VerticalScroll, can_focus=False):
         self.query_one(QueueBody).state = state
         self.query_one(QueueBody).refresh(layout=True)
         paused = " · paused" if state.paused else ""
-        self.border_title = f"Queue · {len(state.running)} running · {len(state.queued)} queued{paused}"
+        stopped = " · scheduler stopped" if state.stopped else ""
+        self.border_title = f"Queue · {len(state.running)} running · {len(state.queued)} queued{paused}{stopped}"

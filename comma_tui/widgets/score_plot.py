@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from rich.console import Console
 from rich.text import Text
 from textual import work
 from textual.app import RenderResult
+from textual.content import Content
 from textual.reactive import reactive
+from textual.strip import Strip
+from textual.style import Style
+from textual.visual import RenderOptions
 from textual_plotext import PlotextPlot
 from textual_plotext.plot import Plot
 
@@ -30,6 +36,7 @@ from ledger import RunSummary, SummaryTable, Verdict
 from ledger.queries import pareto
 
 MAX_POINTS = 400
+KEEP_PLOTS = 8  # plots kept built (a few tracks, both views)
 
 
 Point = tuple[float, float]
@@ -50,6 +57,16 @@ class PlotData:
     pareto_points: list[Point] = field(default_factory=list)  # (log10 bytes, score), by bytes
     pareto_range: tuple[Point, Point] = ((0.0, 0.0), (0.0, 0.0))  # bytes, then score
     frontier: list[Point] = field(default_factory=list)
+    history_at: dict[str, Point] = field(default_factory=dict)  # each measured run's place in the history
+    pareto_at: dict[str, Point] = field(default_factory=dict)  # each exact run's place in the Pareto view
+
+    def history_point(self, run_id: str | None) -> Point | None:
+        """Where a run sits in the score history, if it is there."""
+        return self.history_at.get(run_id or "")
+
+    def pareto_point(self, run_id: str | None) -> Point | None:
+        """Where a run sits in the Pareto view, if it is there."""
+        return self.pareto_at.get(run_id or "")
 
 
 def _points(x: np.ndarray, y: np.ndarray) -> list[Point]:
@@ -75,10 +92,11 @@ def plot_data(table: SummaryTable, track: str, frontier: Sequence[RunSummary]) -
     # The floor after each run: the score of the latest promotion so far; it steps down at a promotion.
     latest = np.maximum.accumulate(np.where(promoted, np.arange(len(rows)), -1))
     floor = np.where(latest >= 0, scores[np.maximum(latest, 0)], np.nan)
-    before = np.concatenate([[np.nan], floor[:-1]])
+    before = np.concatenate([[np.nan], floor])[:-1]  # the floor before each run (none before the first)
     keep = np.column_stack([promoted & ~np.isnan(before), ~np.isnan(floor)]).ravel()
     steps = _points(np.repeat(xs, 2)[keep], np.column_stack([before, floor]).ravel()[keep])
     sizes = _log_bytes(table.arrays["total_bytes"][rows])
+    ids = np.array(table.view(rows).ids, dtype=object)
     edge = [(math.log10(max(1, r.total_bytes or 1)), r.score if r.score is not None else math.nan) for r in frontier]
     return PlotData(
         track=track,
@@ -91,6 +109,8 @@ def plot_data(table: SummaryTable, track: str, frontier: Sequence[RunSummary]) -
         pareto_points=thin(sorted(_points(sizes[exact], scores[exact]))),
         pareto_range=(_range(sizes[exact]), _range(scores[exact])),
         frontier=edge,
+        history_at=dict(zip(ids, _points(xs, scores), strict=True)),
+        pareto_at=dict(zip(ids[exact].tolist(), _points(sizes[exact], scores[exact]), strict=True)),
     )
 
 
@@ -147,14 +167,17 @@ class Colours:
     mark: tuple[int, int, int]
     floor: tuple[int, int, int]
     estimate: tuple[int, int, int]
+    selected: tuple[int, int, int]
 
 
 class ScorePlot(PlotextPlot):
     """Score history, or the bytes-vs-score Pareto view (`pareto = True`).
 
     plotext builds a plot in tens of milliseconds (a hundred and more on a track of 25,000 runs),
-    too long for the UI thread to wait on a key: a thread worker builds each plot, and the pane
-    shows the last one built until the new one is ready (`settled` says when it is).
+    and turning its text into lines of cells costs as much again: too long for the UI thread to
+    wait on a key. A thread worker does both, and the pane draws the lines it hands back (the
+    Line API), showing the last plot built until the new one is ready (`settled` says when it
+    is). The last few plots are kept, so flipping between tracks or views draws at once.
     """
 
     DEFAULT_CSS = """
@@ -162,27 +185,26 @@ class ScorePlot(PlotextPlot):
     """
 
     pareto: reactive[bool] = reactive(False)
+    highlighted: reactive[str | None] = reactive(None)
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.data = PlotData()
-        self._cache: tuple[tuple[object, ...], RenderResult] | None = None
+        # Plots built, newest last, by `_key`; each keeps its data, whose id is in the key.
+        self._built: OrderedDict[tuple[object, ...], tuple[PlotData, list[Strip]]] = OrderedDict()
+        self._shown: list[Strip] | None = None
         self._building: tuple[object, ...] | None = None
-        self._version = 0
         self._lock = threading.Lock()  # one figure: one build at a time
 
     @property
     def settled(self) -> bool:
         """Whether the pane shows the plot of its current data and view (no build waits or runs)."""
-        if not self.data.runs:
-            return True  # words, not a plot: nothing to build
-        built = self._cache is not None and self._cache[0][2:4] == (self._version, self.pareto)
-        return built and self._building is None
+        key = self._key()
+        return key is None or (key in self._built and self._building is None)
 
     def show(self, data: PlotData) -> None:
         """Draw new data."""
         self.data = data
-        self._version += 1
         self._titles()
         self.refresh()
 
@@ -190,39 +212,86 @@ class ScorePlot(PlotextPlot):
         self._titles()
         self.refresh()
 
+    def watch_highlighted(self) -> None:
+        self._titles()
+        self.refresh()
+
+    def _highlight(self) -> tuple[float, float] | None:
+        """Where the selected run sits in the view shown (None: it is not plotted there)."""
+        return self.data.pareto_point(self.highlighted) if self.pareto else self.data.history_point(self.highlighted)
+
     def _titles(self) -> None:
         track = self.data.track or "no track"
+        selected = f"  ◉ {self.highlighted}" if self._highlight() is not None else ""
         if self.pareto:
             self.border_title = Text(f"Pareto · {track} · bytes (log) vs score")
-            self.border_subtitle = "· run  ◆ frontier"
+            self.border_subtitle = f"· run  ◆ frontier{selected}"
         else:
             self.border_title = Text(f"Score history · {track}")
-            self.border_subtitle = "· run  ~ estimate  ★ promoted  ─ floor"
+            self.border_subtitle = f"· run  ~ estimate  ★ promoted  ─ floor{selected}"
+
+    def _key(self) -> tuple[object, ...] | None:
+        """What the plot shown depends on; None when the pane shows words instead."""
+        width, height = self.size
+        if width < 16 or height < 5 or not self.data.runs:
+            return None
+        # The highlight's place, not its run: moving the cursor over unplotted runs (queued ones) draws nothing anew.
+        return (width, height, id(self.data), self.pareto, self._highlight(), self.app.theme)
 
     def render(self) -> RenderResult:
-        """The plot for the current size, data and theme once built (meanwhile the last one); or words."""
+        """Words, where the pane shows no plot (the plot itself is drawn by `render_line`)."""
         width, height = self.size
         if width < 16 or height < 5:
             return Text("(plot: make the terminal larger)", style="dim")
         if not self.data.runs:
             return Text(f"no measured runs in track {self.data.track or '-'} yet", style="dim")
-        key = (width, height, self._version, self.pareto, self.app.theme)
-        if self._cache is not None and self._cache[0] == key:
-            return self._cache[1]
-        if self._building != key:
-            self._building = key
-            colours = Colours(
-                theme_rgb(self.app, "primary", "#4a90d9"),
-                theme_rgb(self.app, "success", "#2e9d4f"),
-                theme_rgb(self.app, "warning", "#d9a400"),
-                theme_rgb(self.app, "secondary", "#9a6fd0"),
-            )
-            self._build(key, self.data, self.pareto, colours, self._get_plotext_theme_name(self.app.theme))
-        return self._cache[1] if self._cache is not None else Text("drawing the plot…", style="dim")
+        return Text("drawing the plot…", style="dim")
+
+    def render_line(self, y: int) -> Strip:
+        """A line of the plot for the current size, data and theme once built (meanwhile the last one)."""
+        key = self._key()
+        if key is not None:
+            found = self._built.get(key)
+            if found is None and self._building != key:
+                self._start_build(key)
+            if found is not None:
+                self._shown = found[1]
+            if self._shown is not None:
+                width, style = self.size.width, self.visual_style.rich_style
+                if y >= len(self._shown):
+                    return Strip.blank(width, style)
+                line = self._shown[y]
+                return line if line.cell_length == width else line.crop_extend(0, width, style)
+        return super().render_line(y)
+
+    def _start_build(self, key: tuple[object, ...]) -> None:
+        self._building = key
+        colours = Colours(
+            theme_rgb(self.app, "primary", "#4a90d9"),
+            theme_rgb(self.app, "success", "#2e9d4f"),
+            theme_rgb(self.app, "warning", "#d9a400"),
+            theme_rgb(self.app, "secondary", "#9a6fd0"),
+            theme_rgb(self.app, "accent", "#e0559a"),
+        )
+        # What the worker needs of the widget to lay the plot's text out as `render` would, read here.
+        rules = {name: self.styles.get_rule(name) for name in ("text_align", "text_overflow", "text_wrap", "line_pad")}
+        options = RenderOptions(self._get_style, {k: v for k, v in rules.items() if v is not None})  # type: ignore[arg-type]
+        layout = (self.visual_style, options, self.app.console)
+        theme = self._get_plotext_theme_name(self.app.theme)
+        self._build(key, self.data, self.pareto, self._highlight(), colours, theme, layout)
 
     @work(thread=True, group="plot", exit_on_error=False, description="build the score plot")
-    def _build(self, key: tuple[object, ...], data: PlotData, pareto: bool, colours: Colours, theme: str) -> None:
-        """Build one plot off the UI thread and hand it to the pane."""
+    def _build(
+        self,
+        key: tuple[object, ...],
+        data: PlotData,
+        pareto: bool,
+        selected: Point | None,
+        colours: Colours,
+        theme: str,
+        layout: tuple[Style, RenderOptions, Console],
+    ) -> None:
+        """Build one plot off the UI thread and hand its lines to the pane."""
         width, height = key[0], key[1]
         assert isinstance(width, int) and isinstance(height, int)
         with self._lock:
@@ -230,16 +299,23 @@ class ScorePlot(PlotextPlot):
             try:
                 plt.clear_figure()
                 (draw_pareto if pareto else draw_history)(plt, data, colours)
+                if selected is not None:  # last, over everything: the cursor's run is always found
+                    plt.scatter([selected[0]], [selected[1]], marker="◉", color=colours.selected)
                 plt.plotsize(width, height)
                 plt._set_size(width, height)  # as `PlotextPlot.render` does: resizing needs both
                 plt.theme(theme)
-                drawn: RenderResult = Text.from_ansi(plt.build())
+                drawn = Text.from_ansi(plt.build())
             except Exception as exc:  # plotext is third-party drawing code: a bad frame must not end the app
                 drawn = Text(f"(plot could not be drawn: {exc})", style="dim")
-        self.app.call_from_thread(self._built, key, drawn)
+        style, options, console = layout
+        lines = Content.from_rich_text(drawn, console=console).render_strips(width, height, style, options)
+        self.app.call_from_thread(self._done, key, data, lines)
 
-    def _built(self, key: tuple[object, ...], drawn: RenderResult) -> None:
-        self._cache = (key, drawn)
+    def _done(self, key: tuple[object, ...], data: PlotData, lines: list[Strip]) -> None:
+        self._built[key] = (data, lines)
+        self._built.move_to_end(key)
+        while len(self._built) > KEEP_PLOTS:
+            self._built.popitem(last=False)
         if self._building == key:
             self._building = None
         self.refresh()

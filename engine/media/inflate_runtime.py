@@ -9,6 +9,7 @@ file's filter-chain code to check specs, and its console must start without payi
 Command line (what inflate.sh runs):
     python inflate.py ARCHIVE_DIR INFLATED_DIR NAMES_FILE [--path yuv|rgb] [--scaler lanczos]
         [--filters CHAIN] [--postfilter none|unsharp|learned] [--unsharp-size 5] [--unsharp-amount 0.5]
+        [--plugin postfilter_NAME.py=JSON ...]
 For every line `name.ext` of NAMES_FILE it decodes ARCHIVE_DIR/<name>.mkv and writes
 INFLATED_DIR/<name>.raw: packed uint8 RGB24 frames of 874x1164, frame after frame.
 
@@ -396,6 +397,33 @@ class LearnedFilter:
 PostFilter = Callable[[np.ndarray], np.ndarray]
 
 
+def plugin_filter(module_file: Path, archive_dir: Path, options: dict[str, object]) -> PostFilter:
+    """A post-filter plug-in's filter: its shipped module's `make(archive_dir, options)`."""
+    import importlib.util
+
+    module_file = Path(module_file)
+    spec = importlib.util.spec_from_file_location(f"comma_postfilter_{module_file.stem}", module_file)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"post-filter plug-in {module_file} cannot be loaded")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make(Path(archive_dir), options)  # type: ignore[no-any-return]
+
+
+def chain_filters(filters: Sequence[PostFilter | None]) -> PostFilter | None:
+    """One post-filter that runs `filters` in order (None: there are none)."""
+    present = [f for f in filters if f is not None]
+    if len(present) < 2:
+        return present[0] if present else None
+
+    def chained(rgb: np.ndarray) -> np.ndarray:
+        for f in present:
+            rgb = f(rgb)
+        return rgb
+
+    return chained
+
+
 def make_postfilter(
     name: str, archive_dir: Path, unsharp_size: int = 5, unsharp_amount: float = 0.5
 ) -> PostFilter | None:
@@ -543,10 +571,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postfilter", default="none", choices=["none", "unsharp", "learned"])
     parser.add_argument("--unsharp-size", type=int, default=5)
     parser.add_argument("--unsharp-amount", type=float, default=0.5)
+    parser.add_argument(
+        "--plugin", action="append", default=[], help="FILE=JSON: a post-filter plug-in beside this file, its options"
+    )
     args = parser.parse_args(argv)
     try:
-        postfilter = make_postfilter(args.postfilter, args.archive_dir, args.unsharp_size, args.unsharp_amount)
-    except (OSError, ValueError) as exc:  # a missing or damaged postfilter.bin
+        filters = [make_postfilter(args.postfilter, args.archive_dir, args.unsharp_size, args.unsharp_amount)]
+        for item in args.plugin:
+            name, _, options = item.partition("=")
+            filters.append(plugin_filter(Path(__file__).parent / name, args.archive_dir, json.loads(options or "{}")))
+        postfilter = chain_filters(filters)
+    except (OSError, ValueError) as exc:  # a missing or damaged postfilter.bin, a plug-in that will not load
         print(f"inflate: {exc}", file=sys.stderr)
         return 1
     args.inflated_dir.mkdir(parents=True, exist_ok=True)

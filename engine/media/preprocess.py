@@ -19,7 +19,7 @@ the strength keeps a quarter of its pull. Strength 0 turns it off.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,8 +90,19 @@ def preprocess_chain(p: Preprocess, pix_fmt: str) -> str:
     return ",".join(part for part in (p.filters, resize, f"format={pix_fmt}") if part)
 
 
-def preprocessed(clip: Path, p: Preprocess, pix_fmt: str) -> Iterator[av.VideoFrame | np.ndarray]:
-    """The clip's frames ready for the encoder: yuv frames in `pix_fmt`, or RGB arrays on the rgb path."""
+FrameStep = Callable[[Iterable[av.VideoFrame]], Iterator[av.VideoFrame]]
+
+
+def preprocessed(
+    clip: Path, p: Preprocess, pix_fmt: str, steps: Sequence[FrameStep] = ()
+) -> Iterator[av.VideoFrame | np.ndarray]:
+    """The clip's frames ready for the encoder: yuv frames in `pix_fmt`, or RGB arrays on the rgb path.
+
+    `steps` (preprocess plug-ins, yuv path) change the decoded frames before the filter graph.
+    """
     if p.path == "rgb":
         return preprocess_frames(iter_clip_frames(clip), p.width, p.height, p.scaler, p.denoise)
-    return filter_frames(iter_decoded(clip), preprocess_chain(p, pix_fmt))
+    frames: Iterable[av.VideoFrame] = iter_decoded(clip)
+    for step in steps:
+        frames = step(frames)
+    return filter_frames(frames, preprocess_chain(p, pix_fmt))

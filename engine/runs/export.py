@@ -1,7 +1,9 @@
 """Export a lab run as an official-layout submission: archive.zip, inflate.sh, inflate.py.
 
-inflate.py is `engine/media/inflate_runtime.py` copied verbatim, so the exported inflate is the lab's
-inflate; it needs only torch, av and numpy. inflate.sh passes the run's inflate settings.
+The run's codec says what ships (`Codec.program`): for the PyAV codecs inflate.py is
+`engine/media/inflate_runtime.py` copied verbatim, so the exported inflate is the lab's inflate
+(torch, av and numpy only), and inflate.sh passes the run's inflate settings; a plug-in codec
+ships its own standalone program the same way.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import shlex
 import shutil
 from pathlib import Path
 
-from engine.media import inflate_runtime
+from engine.runs.registry import codec_named
 from engine.runs.spec import RunSpec, SourceSpec, parse_spec, spec_to_toml
 from ledger import RunRecord
 from ledger.errors import UserError
@@ -21,20 +23,6 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)"
 exec python3 "$HERE/inflate.py" "$1" "$2" "$3" {args}
 """
-
-
-def inflate_args(spec: RunSpec) -> list[str]:
-    """The inflate.py flags that reproduce a spec's inflate stage."""
-    i = spec.inflate
-    args = ["--path", i.path, "--scaler", i.scaler]
-    if i.filters:
-        args += ["--filters", i.filters]
-    args += ["--postfilter", i.postfilter]
-    if i.postfilter == "unsharp":
-        args += ["--unsharp-size", str(i.unsharp_size), "--unsharp-amount", repr(i.unsharp_amount)]
-    # `--postfilter learned` needs nothing more: the filter's shape and weights are in
-    # postfilter.bin inside archive.zip, so the training keys (hidden, steps, ...) stay out of inflate.
-    return args
 
 
 def export_run(record: RunRecord, source: SourceSpec, dest: Path) -> Path:
@@ -48,18 +36,18 @@ def export_run(record: RunRecord, source: SourceSpec, dest: Path) -> Path:
 
 
 def export_submission(archive: Path, spec: RunSpec, dest: Path, origin: str = "") -> Path:
-    """Write archive.zip, inflate.sh, inflate.py and the spec into `dest` (new or empty)."""
+    """Write archive.zip, inflate.sh, the codec's inflate program and the spec into `dest` (new or empty)."""
     if not archive.is_file():
         raise UserError(f"{archive} not found: only finished runs with an archive can be exported")
     if dest.exists() and any(dest.iterdir()):
         raise UserError(f"{dest} is not empty: export into a new folder")
     dest.mkdir(parents=True, exist_ok=True)
+    program = codec_named(spec.encode.codec).program(spec)
     shutil.copy2(archive, dest / "archive.zip")
-    shutil.copy2(inflate_runtime.__file__, dest / "inflate.py")
+    for name, source in program.files.items():
+        shutil.copy2(source, dest / name)
     script = dest / "inflate.sh"
-    script.write_text(
-        _INFLATE_SH.format(origin=f" from {origin}" if origin else "", args=shlex.join(inflate_args(spec)))
-    )
+    script.write_text(_INFLATE_SH.format(origin=f" from {origin}" if origin else "", args=shlex.join(program.args)))
     script.chmod(0o755)
     (dest / "spec.toml").write_text(spec_to_toml(spec))
     return dest

@@ -1,11 +1,12 @@
-"""A native run: preprocess+encode -> archive -> inflate -> score, each stage timed and reported.
+"""A native run: the codec's stages -> archive -> inflate -> score, each stage timed and reported.
 
-Everything streams: source frames are decoded, shrunk and encoded one at a time; inflate writes
-the `.raw` frame by frame; scoring reads it back in batches. A learned post-filter adds two stages
-between encode and archive (train-data, train): it keeps only a bounded random subset of frame
-pairs (engine.runs.postfilter), and its file ships inside archive.zip, so its bytes are scored.
-The run's folder keeps what a person needs to understand or reproduce it: the spec as run,
-archive.zip, the log, report.json, per-pair distortions and stage timings.
+Every run kind goes this way (see `engine.runs.codec`): the checks and the scorer first, then the
+codec's own stages (the PyAV codecs encode, a learned post-filter trains, the neural codec
+learns the clip), then archive.zip from the files they made, the archive unpacked as the
+evaluator would and inflated by the codec, and the score. Everything streams: inflate writes
+the `.raw` frame by frame; scoring reads it back in batches. The run's folder keeps what a
+person needs to understand or reproduce it: the spec as run, archive.zip, the log, report.json,
+per-pair distortions and stage timings.
 """
 
 from __future__ import annotations
@@ -26,13 +27,11 @@ import av
 import numpy as np
 
 from engine import __version__
-from engine.media.codecs import encode_frames
-from engine.media.inflate_runtime import LEARNED_FILTER_FILE, VIDEO_SUFFIX, inflate_video, make_postfilter
-from engine.media.preprocess import preprocessed
-from engine.media.video import CLIP_FPS, FRAME_BYTES, SEQ_LEN, count_frames
+from engine.media.video import FRAME_BYTES, SEQ_LEN, count_frames
 from engine.runs.archive import unpack_archive, write_archive
-from engine.runs.postfilter import gather_pairs, train_filter, write_filter
-from engine.runs.progress import Sink, StageClock
+from engine.runs.codec import Job
+from engine.runs.progress import Sink, Stages
+from engine.runs.registry import codec_named
 from engine.runs.source import check_source, check_space, check_submission
 from engine.runs.spec import RunSpec, spec_to_toml
 from engine.scoring.early import EarlyPlan, Floor
@@ -47,40 +46,24 @@ from ledger.errors import MachineFault, UserError
 from ledger.files import atomic_write
 from ledger.previews import PREVIEWS_FOLDER
 
-VIDEO_NAME = "0" + VIDEO_SUFFIX
 Log = Callable[[str], None]
 #: The floor of a run's comparison group (scorer fingerprint, clip fingerprint, device kind), or None.
 FloorLookup = Callable[[str, str, str], Floor | None]
 
 
-class Stages:
-    """Times each stage and turns its counts into progress events."""
-
-    def __init__(self, sink: Sink | None, log: Log) -> None:
-        self.sink = sink
-        self.log = log
-        self.timings: dict[str, float] = {}
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[StageClock]:
-        self.log(f"stage {name}: start")
-        clock = StageClock(name, self.sink)
-        start = time.monotonic()
-        yield clock
-        self.timings[name] = round(time.monotonic() - start, 3)
-        self.log(f"stage {name}: done in {self.timings[name]:.1f} s")
-
-
-def preflight(spec: RunSpec, folder: Path) -> int:
+def preflight(spec: RunSpec, folder: Path, runs_dir: Path | None = None) -> int:
     """Check in a moment what a run of `spec` reads, and that its files fit in `folder`; returns the frame count.
 
     A run keeps its inflated frames on disk whole (a full clip's are ~3.7 GB, for each run going
     at once), so a run that cannot fit them is refused here rather than failing at inflate.
+    `runs_dir` (the lab's run folders) lets the codec check what it reads of other runs.
     """
     clip = Path(spec.source.clip)
     frames = check_source(clip, Path(spec.source.models))
     if spec.run.submission:
         check_submission(Path(spec.run.submission))
+    else:
+        codec_named(spec.encode.codec).preflight(spec, runs_dir or folder)
     # The inflated frames, and the encode and its archive (each at most about the clip's size).
     check_space(folder, frames * FRAME_BYTES + 2 * clip.stat().st_size)
     return frames
@@ -88,7 +71,7 @@ def preflight(spec: RunSpec, folder: Path) -> int:
 
 def begin_run(spec: RunSpec, run_dir: Path, sink: Sink | None, log: Log) -> tuple[int, Scorer, Stages]:
     """What every run does before its first stage: the checks, the scorer, the spec as run; returns frames too."""
-    frames = preflight(spec, run_dir)
+    frames = preflight(spec, run_dir, run_dir.parent)
     scorer = Scorer(spec.source.models, device=spec.score.device)  # bad weights fail before minutes of work
     run_dir.mkdir(parents=True, exist_ok=True)
     write_whole(run_dir / "spec.toml", spec_to_toml(spec).encode())
@@ -114,52 +97,14 @@ def work_folder(run_dir: Path) -> Iterator[Path]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def encode_stage(spec: RunSpec, clip: Path, frames: int, out: Path, progress: Callable[[int, int], None]) -> Path:
-    """Decode the source, filter and shrink it, and encode it; returns the encoded file."""
-    video = out / VIDEO_NAME
-    settings = spec.encode.settings()
-    source = preprocessed(clip, spec.preprocess.settings(), settings.pix_fmt)
-    encode_frames(video, source, settings, CLIP_FPS, lambda done: progress(done, frames))
-    return video
-
-
-def train_stage(
-    spec: RunSpec, clip: Path, frames: int, video: Path, scorer: Scorer, work: Path, stages: Stages, log: Log
-) -> tuple[Path, dict[str, Any]]:
-    """Learn the post-filter on this run's own encode; returns postfilter.bin and its summary.
-
-    `train-data` decodes the encode, upscaled as inflate will, beside the clip and keeps a random
-    subset of pairs; `train` fits the filter on the scorer's device and writes the int8 file.
-    """
-    i = spec.inflate
-    with stages.stage("train-data") as clock:
-        pairs = gather_pairs(video, clip, i, frames, spec.run.seed, progress=clock)
-    log(f"post-filter: training on {len(pairs)} of {frames // SEQ_LEN} pairs, {i.steps} steps on {scorer.device}")
-    with stages.stage("train") as clock:
-        trained = train_filter(pairs, i, spec.run.seed, scorer, scorer.device, clock, log)
-    path = work / LEARNED_FILTER_FILE
-    size = write_filter(path, trained.packed)
-    summary = {"bytes": size, "hidden": i.hidden, "depth": i.depth, "quant": i.quant, "loss": i.loss}
-    summary |= {"pairs": len(pairs)} | trained.summary()
-    log(
-        f"post-filter: {size:,} bytes, probe loss {summary['loss_first']:.6f} -> {summary['loss_last']:.6f} "
-        f"(best {summary['loss_best']:.6f} at step {summary['loss_best_step']}), {summary['steps_per_s']} steps/s"
-    )
-    return path, summary
-
-
 def inflate_stage(spec: RunSpec, archive: Path, work: Path, frames: int, progress: Callable[[int, int], None]) -> Path:
-    """Unpack the archive as the evaluator would and rebuild full-size frames into a .raw."""
+    """Unpack the archive as the evaluator would and let the run's codec rebuild full-size frames into a .raw."""
     unpacked = work / "archive"
     shutil.rmtree(unpacked, ignore_errors=True)
     unpack_archive(archive, unpacked)
-    i = spec.inflate
-    postfilter = make_postfilter(i.postfilter, unpacked, i.unsharp_size, i.unsharp_amount)
     raw = work / "inflated" / "0.raw"
     raw.parent.mkdir(parents=True, exist_ok=True)
-    written = inflate_video(
-        unpacked / VIDEO_NAME, raw, i.scaler, postfilter, lambda n: progress(n, frames), i.path, i.filters
-    )
+    written = codec_named(spec.encode.codec).inflate(spec, unpacked, raw, lambda n: progress(n, frames))
     if written != frames:
         raise UserError(f"inflate wrote {written} frames but the clip has {frames}: the encode dropped frames")
     shutil.rmtree(unpacked)
@@ -183,25 +128,30 @@ def run_spec(
     frames, scorer, stages = begin_run(spec, run_dir, sink, log)
     clip = Path(spec.source.clip)
     log(f"run on {socket.gethostname()} ({platform.platform()}), engine {__version__}, {frames} frames of {clip}")
+    codec = codec_named(spec.encode.codec)
     with work_folder(run_dir) as work:
-        with stages.stage("encode") as clock:
-            video = encode_stage(spec, clip, frames, work, clock)
-        files, extra = {VIDEO_NAME: video}, {}
-        if spec.inflate.postfilter == "learned":
-            files[LEARNED_FILTER_FILE], extra["postfilter"] = train_stage(
-                spec, clip, frames, video, scorer, work, stages, log
-            )
+        encoded = codec.encode(Job(spec, run_dir, work, clip, frames, scorer, stages, cache_dir))
         with stages.stage("archive") as clock:
             archive = run_dir / ARCHIVE_NAME
-            archive_bytes = write_archive(archive, files, spec.archive.compression)
-            for path in files.values():
+            archive_bytes = write_archive(archive, encoded.files, spec.archive.compression)
+            for path in encoded.files.values():
                 path.unlink()
             clock(1, 1)
         log(f"archive.zip: {archive_bytes:,} bytes")
         with stages.stage("inflate") as clock:
             raw = inflate_stage(spec, archive, work, frames, clock)
         result = score_run(
-            spec, scorer, clip, raw, stages, run_dir, cache_dir, archive_bytes, archive_bytes, extra, floor
+            spec,
+            scorer,
+            clip,
+            raw,
+            stages,
+            run_dir,
+            cache_dir,
+            archive_bytes,
+            archive_bytes,
+            dict(encoded.extra),
+            floor,
         )
         if keep_raw:
             raw.replace(run_dir / "0.raw")

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import av
 import numpy as np
@@ -82,18 +82,23 @@ class _RoundSTE(torch.autograd.Function):
         return grad
 
 
-def quant_scale(w: torch.Tensor, quant: str) -> torch.Tensor:
-    """Symmetric int8 scales of a conv weight: max |w| / 127 per output channel, or over the tensor."""
+def round_ste(x: torch.Tensor) -> torch.Tensor:
+    """round(x), with the gradient passed straight through."""
+    return _RoundSTE.apply(x)  # type: ignore[no-any-return]
+
+
+def quant_scale(w: torch.Tensor, quant: str, qmax: int = QMAX) -> torch.Tensor:
+    """Symmetric scales of a weight: max |w| / qmax per output channel (dim 0), or over the tensor."""
     w = w.detach()
-    amax = w.abs().amax(dim=(1, 2, 3)) if quant == "per-channel" else w.abs().amax().reshape(1)
+    amax = w.abs().amax(dim=tuple(range(1, w.dim()))) if quant == "per-channel" else w.abs().amax().reshape(1)
     # An all-zero channel (the last conv at the start) takes any positive scale; its ints are 0.
-    return torch.where(amax > 0, amax / QMAX, torch.ones_like(amax))
+    return torch.where(amax > 0, amax / qmax, torch.ones_like(amax))
 
 
-def quantize(w: torch.Tensor, quant: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(int8 values held in float, scales) of a conv weight; the rounding passes gradients straight through."""
-    scale = quant_scale(w, quant)
-    return _RoundSTE.apply(w / scale.view(-1, 1, 1, 1)).clamp(-QMAX, QMAX), scale
+def quantize(w: torch.Tensor, quant: str, qmax: int = QMAX) -> tuple[torch.Tensor, torch.Tensor]:
+    """(integer codes held in float, scales) of a weight; the rounding passes gradients straight through."""
+    scale = quant_scale(w, quant, qmax)
+    return round_ste(w / scale.view(-1, *([1] * (w.dim() - 1)))).clamp(-qmax, qmax), scale
 
 
 def fake_quant(w: torch.Tensor, quant: str) -> torch.Tensor:
@@ -133,16 +138,19 @@ class QATFilter(nn.Module):
         return PackedFilter(self.hidden, self.depth, self.quant, tuple(ints), tuple(scales), biases)
 
 
-class Ema:
+M = TypeVar("M", bound=nn.Module)
+
+
+class Ema(Generic[M]):
     """An exponential moving average of a model's float weights, kept as a model of its own."""
 
-    def __init__(self, model: QATFilter, decay: float) -> None:
-        self.model = copy.deepcopy(model).requires_grad_(False)
+    def __init__(self, model: M, decay: float) -> None:
+        self.model: M = copy.deepcopy(model).requires_grad_(False)
         self.decay = decay
         self.updates = 0
 
     @torch.no_grad()
-    def update(self, model: QATFilter) -> None:
+    def update(self, model: M) -> None:
         """Pull the average towards `model`'s current weights."""
         self.updates += 1
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
@@ -258,36 +266,60 @@ def scorer_input_size(crop: int) -> int:
 
 
 class ScorerLoss:
-    """A differentiable stand-in for the score on crop pairs, through the frozen scorer networks.
+    """A differentiable stand-in for the score on frame pairs, through the frozen scorer networks.
 
-    = 100 * mean(1 - sum_k softmax(cand)_k * softmax(ref)_k)  (SegNet agreement, last frame)
+    = 100 * mean(1 - agreement of SegNet's softmax with the reference's)  (last frame)
       + sqrt(10 * mean((pose(cand)[:6] - pose(ref)[:6])^2) + 1e-6)  (PoseNet, both frames)
     The score's own weights and its square root: the pose term pulls harder as it shrinks, as it
-    does in the score; the epsilon keeps that pull finite at zero.
+    does in the score; the epsilon keeps that pull finite at zero. Pairs are resized (bilinear,
+    as the evaluator does) to `size`: the networks' own 384x512 for whole frames, a smaller
+    square for the post-filter's crops (`scorer_input_size`). The neural codec uses the terms
+    one by one, against reference outputs computed once.
     """
 
-    def __init__(self, scorer: Scorer, crop: int) -> None:
+    def __init__(self, scorer: Scorer, size: tuple[int, int]) -> None:
         self.posenet, self.segnet = scorer.posenet, scorer.segnet
-        # Frozen: gradients flow through them into the filter, never into their weights.
+        # Frozen: gradients flow through them into what is trained, never into their weights.
         self.posenet.requires_grad_(False)
         self.segnet.requires_grad_(False)
-        self.size = scorer_input_size(crop)
+        self.size = size
 
-    def _outputs(self, pairs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        b, t = pairs.shape[:2]
-        small = F.interpolate(pairs.flatten(0, 1), size=(self.size, self.size), mode="bilinear", align_corners=False)
-        pose = self.posenet(rgb_to_yuv6(small).reshape(b, t * 6, self.size // 2, self.size // 2))
-        seg = self.segnet(small.view(b, t, 3, self.size, self.size)[:, -1]).softmax(dim=1)
-        return pose[:, :POSE_DISTORTION_DIMS], seg
+    def resized(self, pairs: torch.Tensor) -> torch.Tensor:
+        """(B, 2, 3, h, w) float RGB at the networks' input size (as they are when already there)."""
+        if tuple(pairs.shape[-2:]) == self.size:
+            return pairs
+        small = F.interpolate(pairs.flatten(0, 1), size=self.size, mode="bilinear", align_corners=False)
+        return small.view(*pairs.shape[:3], *self.size)
+
+    def pose(self, small: torch.Tensor) -> torch.Tensor:
+        """PoseNet's scored outputs (B, 6) of resized pairs."""
+        b, t = small.shape[:2]
+        yuv = rgb_to_yuv6(small.flatten(0, 1)).reshape(b, t * 6, self.size[0] // 2, self.size[1] // 2)
+        return self.posenet(yuv)[:, :POSE_DISTORTION_DIMS]
+
+    def seg(self, small: torch.Tensor) -> torch.Tensor:
+        """SegNet's class probabilities (B, classes, h, w) of the last frame of resized pairs."""
+        return self.segnet(small[:, -1]).softmax(dim=1)
+
+    @staticmethod
+    def segnet_term(seg: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        """100 x the expected disagreement: `ref` is the reference's probabilities, or its classes (B, h, w)."""
+        by_class = ref.dim() == 3
+        agreement = seg.gather(1, ref.long().unsqueeze(1)).squeeze(1) if by_class else (seg * ref).sum(dim=1)
+        return 100.0 * (1.0 - agreement).mean()
+
+    @staticmethod
+    def posenet_term(pose: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        """sqrt(10 x the mean squared difference of the scored outputs), in score points."""
+        return torch.sqrt(10.0 * (pose - ref).square().mean() + POSE_EPS)
 
     def __call__(self, cand: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
         """Loss of filtered candidate pairs (B, 2, 3, c, c) against reference pairs, in score points."""
         with torch.no_grad():
-            pose_ref, seg_ref = self._outputs(ref)
-        pose, seg = self._outputs(cand)
-        seg_term = (1.0 - (seg * seg_ref).sum(dim=1)).mean()
-        pose_term = (pose - pose_ref).square().mean()
-        return 100.0 * seg_term + torch.sqrt(10.0 * pose_term + POSE_EPS)
+            small_ref = self.resized(ref)
+            pose_ref, seg_ref = self.pose(small_ref), self.seg(small_ref)
+        small = self.resized(cand)
+        return self.segnet_term(self.seg(small), seg_ref) + self.posenet_term(self.pose(small), pose_ref)
 
 
 def loss_weights(loss: str | Mapping[str, float]) -> dict[str, float]:
@@ -307,7 +339,8 @@ class Objective:
         if "scorer" in self.weights:
             if scorer is None:
                 raise ValueError("the scorer loss needs the scorer's networks")
-            self.scorer_loss = ScorerLoss(scorer, spec.crop)
+            size = scorer_input_size(spec.crop)
+            self.scorer_loss = ScorerLoss(scorer, (size, size))
         self.paired = self.scorer_loss is not None
 
     def __call__(self, model: nn.Module, cand: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:

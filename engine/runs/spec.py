@@ -1,9 +1,10 @@
 """Run specs: what to try, validated once where it enters (a TOML file, a form, a sweep).
 
-A spec has sections `source, run, preprocess, encode, archive, inflate, score`. Every key has a
-documented default except the source, which a lab can supply. Unknown keys, wrong types and
-values out of range are `SpecError`s that name the key and what it accepts. Inside the engine
-a `RunSpec` is trusted.
+A spec has sections `source, run, preprocess, encode, archive, inflate, score`, plus the section
+of its codec when that is a plug-in (`[neural]` for `encode.codec = "neural"`) and of any stage
+plug-in it turns on (see `engine.runs.codec`). Every key has a documented default except the
+source, which a lab can supply. Unknown keys, wrong types and values out of range are
+`SpecError`s that name the key and what it accepts. Inside the engine a `RunSpec` is trusted.
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.defaults import DEFAULT_PREVIEW_PAIRS, MAX_PREVIEW_PAIRS, MIN_PREVIEW_PAIRS, SCORE_BATCH_SIZE
-from engine.media.codecs import CODECS, CRF_RANGE, PIX_FMTS, PRESETS, EncodeSettings, params_problem
-from engine.media.filters import FilterChainError, check_chain
-from engine.media.inflate_runtime import PATHS
+from engine.media.codecs import EncodeSettings
 from engine.media.preprocess import Preprocess
 from engine.scoring.early import DEFAULT_CONFIDENCE
 from ledger.errors import UserError
@@ -50,13 +49,23 @@ class SourceSpec:
 
 
 def stage_names(spec: Mapping[str, Any], job: str = Job.RUN) -> tuple[str, ...]:
-    """The stages a run of `spec` (as stored: sections of plain values) goes through, in order."""
+    """The stages a run of `spec` (as stored: sections of plain values) goes through, in order.
+
+    Its codec says the stages before the archive (see `engine.runs.codec`); archive, inflate and
+    score are every run's. A codec that cannot be loaded shows only those. A rescore (`Job.RESCORE`)
+    only inflates the kept archive and scores it.
+    """
     if job == Job.RESCORE:
         return ("inflate", "score")
     if spec.get("run", {}).get("submission"):
         return ("archive", "inflate", "score")
-    train = ("train-data", "train") if spec.get("inflate", {}).get("postfilter") == "learned" else ()
-    return ("encode", *train, "archive", "inflate", "score")
+    from engine.runs.registry import codec_of
+
+    try:
+        own = codec_of(spec).stages(spec)
+    except UserError:
+        own = ()
+    return (*own, "archive", "inflate", "score")
 
 
 def lab_source(lab: Lab) -> SourceSpec:
@@ -169,20 +178,22 @@ class RunSpec:
     archive: ArchiveSpec = field(default_factory=ArchiveSpec)
     inflate: InflateSpec = field(default_factory=InflateSpec)
     score: ScoreSpec = field(default_factory=ScoreSpec)
+    plugins: Mapping[str, Any] = field(default_factory=dict)  # plug-in sections: name -> its keys dataclass
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """Plain nested dict, for the ledger and for writing back as TOML."""
-        return asdict(self)
+        data = {name: asdict(getattr(self, name)) for name in CORE_SECTIONS}
+        return data | {name: asdict(keys) for name, keys in self.plugins.items()}
 
     def with_value(self, axis: str, value: Any) -> RunSpec:
         """A copy with one axis changed (`crf` or `encode.crf`), validated like a file."""
-        section, key = resolve_axis(axis)
+        section, key = resolve_axis(axis, self)
         data = self.to_dict()
         data[section][key] = value
         return parse_spec(data)
 
 
-_SECTION_CLASSES = {
+_SECTION_CLASSES: dict[str, type] = {
     "source": SourceSpec,
     "run": RunMeta,
     "preprocess": PreprocessSpec,
@@ -191,16 +202,37 @@ _SECTION_CLASSES = {
     "inflate": InflateSpec,
     "score": ScoreSpec,
 }
+CORE_SECTIONS = tuple(_SECTION_CLASSES)
 
 
-def resolve_axis(axis: str) -> tuple[str, str]:
+def _plugin_sections() -> dict[str, type]:
+    from engine.runs.registry import registry
+
+    return registry().sections()
+
+
+def _axis_sections(spec: RunSpec | None) -> dict[str, type]:
+    """Where an axis is looked for: the core sections, and the spec's own plug-in sections.
+
+    Without a spec, a plug-in section is searched only for keys no core section has, so
+    `steps` stays the learned post-filter's (`inflate.steps`) and `latent_dim` is the neural codec's.
+    """
+    if spec is not None:
+        return _SECTION_CLASSES | {name: type(keys) for name, keys in spec.plugins.items()}
+    return _SECTION_CLASSES | _plugin_sections()
+
+
+def resolve_axis(axis: str, spec: RunSpec | None = None) -> tuple[str, str]:
     """`crf` -> ("encode", "crf"); `inflate.scaler` stays explicit; ambiguous or unknown is an error."""
+    sections = _axis_sections(spec)
     if "." in axis:
         section, key = axis.split(".", 1)
-        if section in _SECTION_CLASSES and key in {f.name for f in fields(_SECTION_CLASSES[section])}:
+        if section in sections and key in {f.name for f in fields(sections[section])}:
             return section, key
         raise SpecError(f"unknown axis {axis!r}: use section.key, e.g. encode.crf or inflate.scaler")
-    owners = [s for s, cls in _SECTION_CLASSES.items() if axis in {f.name for f in fields(cls)}]
+    owners = [s for s, cls in sections.items() if axis in {f.name for f in fields(cls)}]
+    if spec is None and len(owners) > 1:
+        owners = [s for s in owners if s in _SECTION_CLASSES] or owners
     if len(owners) == 1:
         return owners[0], axis
     if not owners:
@@ -209,7 +241,19 @@ def resolve_axis(axis: str) -> tuple[str, str]:
     raise SpecError(f"axis {axis!r} is in several sections: say which ({choices})")
 
 
+def _weights(where: str, value: Any) -> dict[str, float]:
+    """A table of named weights, e.g. `{ segnet = 1, pixel = 0.1 }`; the names are the codec's to check."""
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{where} = {value!r} must be a table of weights, e.g. {{ segnet = 1.0, pixel = 0.1 }}")
+    weights = {str(k): _typed(f"{where}.{k}", v, float) for k, v in value.items()}
+    for k, v in weights.items():
+        in_range(f"{where}.{k}", v, 0.0, 1e6)
+    return weights
+
+
 def _typed(where: str, value: Any, kind: type) -> Any:
+    if kind is dict:
+        return _weights(where, value)
     if kind is bool:
         if isinstance(value, bool):
             return value
@@ -231,66 +275,28 @@ def _typed(where: str, value: Any, kind: type) -> Any:
     raise SpecError(f"{where} = {value!r} must be a string")
 
 
-def _one_of(where: str, value: str, allowed: tuple[str, ...]) -> None:
+def one_of(where: str, value: str, allowed: tuple[str, ...]) -> None:
+    """SpecError unless `value` is one of `allowed` (for plug-ins' checks too)."""
     if value not in allowed:
         raise SpecError(f"{where} = {value!r} is not allowed: use one of {', '.join(allowed)}")
 
 
-def _in_range(where: str, value: float, lo: float, hi: float) -> None:
+def in_range(where: str, value: float, lo: float, hi: float) -> None:
+    """SpecError unless lo <= value <= hi (for plug-ins' checks too)."""
     if not lo <= value <= hi:
         raise SpecError(f"{where} = {value} is out of range: use {lo}..{hi}")
 
 
-def _check_params(codec: str, params: str) -> None:
-    if not params:
-        return
-    if codec == "libvpx-vp9":
-        raise SpecError("encode.params is not supported for libvpx-vp9: use crf, preset and keyint")
-    for item in params.split(":"):
-        key, sep, value = item.partition("=")
-        if not sep or not key or not value or not set(item) - {"="} <= _PARAM_CHARS:
-            raise SpecError(
-                f"encode.params item {item!r} is not key=value: write key=value:key=value "
-                "(letters, digits, - _ . , only)"
-            )
-    problem = params_problem(codec, params)
-    if problem:
-        raise SpecError(f"encode.params = {params!r}: {codec} refuses it ({problem}): fix or remove that key")
-
-
-def _check_chain(where: str, chain: str) -> None:
-    if not chain:
-        return
-    try:
-        check_chain(chain)
-    except FilterChainError as exc:
-        raise SpecError(f"{where} = {chain!r}: {exc}") from None
-
-
-def _check_paths(p: PreprocessSpec, i: InflateSpec) -> None:
-    _one_of("preprocess.path", p.path, PATHS)
-    _one_of("inflate.path", i.path, PATHS)
-    if p.path == "yuv" and p.denoise:
-        raise SpecError(
-            "preprocess.denoise is the rgb path's own denoiser: on path = 'yuv' use filters = 'atadenoise' "
-            "(or nlmeans, fftdnoiz), or set preprocess.path = 'rgb'"
-        )
-    for where, section in (("preprocess", p), ("inflate", i)):
-        if section.path == "rgb" and section.filters:
-            raise SpecError(f"{where}.filters run on the yuv path: set {where}.path = 'yuv' or clear the filters")
-        _check_chain(f"{where}.filters", section.filters)
-
-
 def _check_loss(loss: Any) -> str | dict[str, float]:
     if isinstance(loss, str):
-        _one_of("inflate.loss", loss, LOSSES)
+        one_of("inflate.loss", loss, LOSSES)
         return loss
     if isinstance(loss, Mapping):
         weights = {}
         for k, v in loss.items():
-            _one_of("inflate.loss key", k, LOSSES)
+            one_of("inflate.loss key", k, LOSSES)
             weights[k] = _typed(f"inflate.loss.{k}", v, float)
-            _in_range(f"inflate.loss.{k}", weights[k], 0.0, 1e6)
+            in_range(f"inflate.loss.{k}", weights[k], 0.0, 1e6)
         if not weights or not any(weights.values()):
             raise SpecError("inflate.loss table has no positive weight: e.g. loss = { pixel = 1.0, scorer = 0.5 }")
         return weights
@@ -298,52 +304,21 @@ def _check_loss(loss: Any) -> str | dict[str, float]:
 
 
 def _validate(spec: RunSpec) -> None:
-    p, e, i, s = spec.preprocess, spec.encode, spec.inflate, spec.score
-    for key, value in (("preprocess.width", p.width), ("preprocess.height", p.height)):
-        if value and (value < 16 or value % 2):
-            raise SpecError(f"{key} = {value} must be an even number of pixels >= 16 (or 0 for the clip's own)")
-    if bool(p.width) != bool(p.height):
-        raise SpecError("preprocess.width and preprocess.height go together: set both, or neither")
-    _one_of("preprocess.scaler", p.scaler, SCALERS)
-    _in_range("preprocess.denoise", p.denoise, 0.0, 30.0)
-    _check_paths(p, i)
-    _one_of("encode.codec", e.codec, CODECS)
-    lo, hi = CRF_RANGE[e.codec]
-    _in_range(f"encode.crf (for {e.codec})", e.crf, lo, hi)
-    if e.preset:
-        _one_of(f"encode.preset (for {e.codec})", e.preset, PRESETS[e.codec])
-    _in_range("encode.keyint", e.keyint, 0, 10_000)
-    _one_of("encode.pix_fmt", e.pix_fmt, PIX_FMTS)
-    if e.pix_fmt == "yuv420p10le" and e.codec == "libx264":
-        raise SpecError("encode.pix_fmt = 'yuv420p10le' needs a 10-bit codec: use libsvtav1, libx265 or libvpx-vp9")
-    _in_range("encode.film_grain", e.film_grain, 0, 50)
-    if (e.film_grain or e.film_grain_denoise) and e.codec != "libsvtav1":
-        raise SpecError("encode.film_grain is an svt-av1 feature: set encode.codec = 'libsvtav1' or film_grain = 0")
-    _check_params(e.codec, e.params)
-    _one_of("archive.compression", spec.archive.compression, COMPRESSIONS)
-    _one_of("inflate.scaler", i.scaler, SCALERS)
-    _one_of("inflate.postfilter", i.postfilter, POSTFILTERS)
-    if i.unsharp_size % 2 == 0 or not 3 <= i.unsharp_size <= 23:
-        raise SpecError(f"inflate.unsharp_size = {i.unsharp_size} must be odd, 3..23")
-    _in_range("inflate.unsharp_amount", i.unsharp_amount, -2.0, 5.0)
-    _in_range("inflate.hidden", i.hidden, 1, 256)
-    _in_range("inflate.depth", i.depth, 2, 16)
-    _in_range("inflate.steps", i.steps, 0, 1_000_000)
-    _in_range("inflate.lr", i.lr, 0.0, 1.0)
-    _in_range("inflate.batch", i.batch, 1, 256)
-    _in_range("inflate.crop", i.crop, 8, 874)
-    _in_range("inflate.ema_decay", i.ema_decay, 0.0, 1.0)
-    _one_of("inflate.quant", i.quant, QUANT_MODES)
-    _one_of("inflate.pixel_loss", i.pixel_loss, PIXEL_LOSSES)
-    if s.batch_size < 1:
-        raise SpecError(f"score.batch_size = {s.batch_size} must be at least 1")
-    if s.early:
-        _one_of("score.early", s.early, EARLY_MODES)
-    if not 0.5 <= s.confidence < 1:
-        raise SpecError(f"score.confidence = {s.confidence} is out of range: use 0.5 <= confidence < 1, e.g. 0.999")
-    if s.previews != 0 and not MIN_PREVIEW_PAIRS <= s.previews <= MAX_PREVIEW_PAIRS:
+    """The checks of the sections every kind has; the codec and the stage plug-ins check theirs."""
+    from engine.runs.registry import codec_named, registry
+
+    one_of("archive.compression", spec.archive.compression, COMPRESSIONS)
+    if spec.score.batch_size < 1:
+        raise SpecError(f"score.batch_size = {spec.score.batch_size} must be at least 1")
+    if spec.score.early:
+        one_of("score.early", spec.score.early, EARLY_MODES)
+    if not 0.5 <= spec.score.confidence < 1:
         raise SpecError(
-            f"score.previews = {s.previews} is out of range: use 0 (none) or "
+            f"score.confidence = {spec.score.confidence} is out of range: use 0.5 <= confidence < 1, e.g. 0.999"
+        )
+    if spec.score.previews != 0 and not MIN_PREVIEW_PAIRS <= spec.score.previews <= MAX_PREVIEW_PAIRS:
+        raise SpecError(
+            f"score.previews = {spec.score.previews} is out of range: use 0 (none) or "
             f"{MIN_PREVIEW_PAIRS}..{MAX_PREVIEW_PAIRS} pairs, e.g. {DEFAULT_PREVIEW_PAIRS}"
         )
     if spec.run.timeout < 0:
@@ -352,31 +327,62 @@ def _validate(spec: RunSpec) -> None:
         raise SpecError(
             f"source.original_bytes = {spec.source.original_bytes} must be positive (or 0 for the clip's size)"
         )
+    codec_named(spec.encode.codec).check(spec)
+    for section in spec.plugins:
+        stage = registry().stages.get(section)
+        if stage is not None:
+            stage.check(spec)
+
+
+def _own_sections(data: Mapping[str, Any]) -> dict[str, type]:
+    """The sections a spec may have: the core ones, its codec's, and the stage plug-ins' it has."""
+    from engine.runs.registry import DEFAULT_CODEC, codec_named, registry
+
+    encode = data.get("encode", {})
+    name = encode.get("codec", DEFAULT_CODEC) if isinstance(encode, Mapping) else DEFAULT_CODEC
+    codec = codec_named(name) if isinstance(name, str) else None
+    own = dict(_SECTION_CLASSES)
+    if codec is not None and codec.section and codec.keys is not None:
+        own[codec.section] = codec.keys
+    stages = registry().stages
+    own |= {s: stages[s].keys for s in data if s in stages and stages[s].keys is not None}  # type: ignore[misc]
+    plugin_sections = registry().sections()
+    for section in data:
+        if section in own:
+            continue
+        if section in plugin_sections:
+            owners = [c for c, kind in registry().codecs.items() if kind.section == section]
+            raise SpecError(f"[{section}] is for encode.codec = {owners[0]!r}: set that codec, or remove the section")
+        raise SpecError(f"unknown section [{section}]: sections are {', '.join(own)}")
+    return own
+
+
+def _section(name: str, cls: type, table: Any) -> Any:
+    if not isinstance(table, Mapping):
+        raise SpecError(f"[{name}] must be a table of keys")
+    known = {f.name: f for f in fields(cls)}
+    extra = set(table) - set(known)
+    if extra:
+        key = sorted(extra)[0]
+        raise SpecError(f"unknown key {name}.{key}: [{name}] takes {', '.join(known)}")
+    values = {}
+    for key, value in table.items():
+        if name == "inflate" and key == "loss":
+            values[key] = _check_loss(value)
+            continue
+        values[key] = _typed(f"{name}.{key}", value, _kind(known[key].type))
+    return cls(**values)
+
+
+def _kind(annotation: Any) -> type:
+    text = str(annotation)
+    return {"int": int, "float": float, "bool": bool, "str": str}.get(text, dict if text.startswith("dict") else str)
 
 
 def parse_spec(data: Mapping[str, Any], default_source: SourceSpec | None = None) -> RunSpec:
     """Build and validate a spec from nested tables; a missing [source] takes the lab's."""
-    unknown = set(data) - set(_SECTION_CLASSES)
-    if unknown:
-        raise SpecError(f"unknown section [{sorted(unknown)[0]}]: sections are {', '.join(_SECTION_CLASSES)}")
-    sections: dict[str, Any] = {}
-    for name, cls in _SECTION_CLASSES.items():
-        table = data.get(name, {})
-        if not isinstance(table, Mapping):
-            raise SpecError(f"[{name}] must be a table of keys")
-        known = {f.name: f for f in fields(cls)}
-        extra = set(table) - set(known)
-        if extra:
-            key = sorted(extra)[0]
-            raise SpecError(f"unknown key {name}.{key}: [{name}] takes {', '.join(known)}")
-        values = {}
-        for key, value in table.items():
-            if name == "inflate" and key == "loss":
-                values[key] = _check_loss(value)
-                continue
-            kind = {"int": int, "float": float, "bool": bool, "str": str}.get(str(known[key].type), str)
-            values[key] = _typed(f"{name}.{key}", value, kind)
-        sections[name] = cls(**values)
+    own = _own_sections(data)
+    sections = {name: _section(name, cls, data.get(name, {})) for name, cls in own.items()}
     source: SourceSpec = sections["source"]
     if default_source is not None and "source" not in data:
         source = default_source
@@ -385,7 +391,8 @@ def parse_spec(data: Mapping[str, Any], default_source: SourceSpec | None = None
     if not source.clip or not source.models:
         raise SpecError("spec has no [source] clip and models: add them, or run inside a lab (comma-tui init)")
     sections["source"] = source
-    spec = RunSpec(**sections)
+    plugins = {name: sections.pop(name) for name in list(sections) if name not in _SECTION_CLASSES}
+    spec = RunSpec(**sections, plugins=plugins)
     _validate(spec)
     return spec
 
@@ -444,10 +451,12 @@ def spec_to_toml(spec: RunSpec, sections: tuple[str, ...] = ()) -> str:
     return "\n".join(lines)
 
 
-def parse_axis_value(axis: str, text: str) -> Any:
-    """A sweep or form value as the type its axis takes (`35`, `0.5`, `true`, `lanczos`)."""
-    section, key = resolve_axis(axis)
-    kind = str({f.name: f for f in fields(_SECTION_CLASSES[section])}[key].type)
+def parse_axis_value(axis: str, text: str, spec: RunSpec | None = None) -> Any:
+    """A sweep or form value as the type its axis takes (`35`, `0.5`, `true`, `lanczos`, `pixel=1,segnet=0.5`)."""
+    section, key = resolve_axis(axis, spec)
+    kind = str({f.name: f for f in fields(_axis_sections(spec)[section])}[key].type)
+    if "dict" in kind and "=" in text:
+        return _weights_text(f"{section}.{key}", text)
     converters: dict[str, Callable[[str], Any]] = {
         "int": int,
         "float": float,
@@ -456,4 +465,16 @@ def parse_axis_value(axis: str, text: str) -> Any:
     try:
         return converters.get(kind, str)(text.strip())
     except (ValueError, KeyError):
-        raise SpecError(f"{section}.{key} value {text!r} is not a {kind}") from None
+        wanted = {"int": "a whole number", "float": "a number", "bool": "true or false"}.get(kind, kind)
+        raise SpecError(f"{section}.{key} value {text!r} is not {wanted}") from None
+
+
+def _weights_text(where: str, text: str) -> dict[str, float]:
+    weights = {}
+    for item in text.split(","):
+        name, _, weight = item.partition("=")
+        try:
+            weights[name.strip()] = float(weight)
+        except ValueError:
+            raise SpecError(f"{where} weight {item!r} is not name=number (e.g. pixel=1,scorer=0.5)") from None
+    return weights

@@ -12,6 +12,7 @@ byte count that includes them, and nobody fools themselves.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -59,6 +60,12 @@ def _run_script(cmd: list[str], cwd: Path, timeout: float, log: Log, what: str) 
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
         raise UserError(f"{what} ran past the {timeout:.0f} s limit and was stopped: make it faster") from None
+    except BaseException:
+        # The run itself is being stopped (Ctrl-C, or a cluster stopping its job): the script's
+        # session is its own, so nothing else would end it.
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        raise
     for line in out.splitlines():
         log(f"{what}: {line}")
     if proc.returncode != 0:

@@ -1,1 +1,2 @@
-"""Running the queue: the scheduler, its state, the worker pool, the worker, and the control client."""
+"""Running the queue: the scheduler, its state, its execution backends (local worker processes, Ray
+jobs), the worker, and the control client."""

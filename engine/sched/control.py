@@ -17,31 +17,58 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.runs.spec import RunSpec, lab_source, parse_spec
-from engine.runs.sweep import grid, neighbours, parse_sweep
-from engine.sched.pool import alive, child_env, kill_run, log_tail, python_command, remove_partial, run_tag
+from engine.runs.sweep import parse_sweep
+from engine.sched.pool import (
+    alive,
+    carry_checkpoint,
+    child_env,
+    kill_run,
+    log_tail,
+    python_command,
+    remove_partial,
+    run_tag,
+)
+from engine.sched.queueing import (
+    LabLike,
+    Point,
+    around_floor,
+    around_floor_axes,
+    floor_points,
+    queue_points,
+    queue_sweep,
+    sweep_points,
+    the_floor,
+)
+from engine.sched.queueing import ledger_of as _ledger
+from engine.sched.ray_backend import PROBE_TIMEOUT
+from engine.sched.ray_client import connect
 from engine.sched.state import (
     SchedulerError,
     SchedulerPaths,
     SchedulerRunning,
     SchedulerState,
+    held_since,
+    hold,
     holder,
     lock_held,
     read_state,
     slot_gpu,
 )
-from ledger import Lab, Ledger, RunRecord, RunStatus
+from ledger import Lab, Ledger, RunRecord, RunStatus, RunSummary
 from ledger.errors import UserError
 
 __all__ = [
+    "CANCELLABLE",
+    "RETRYABLE",
     "FailedRun",
     "FloorRun",
     "Glance",
+    "Point",
     "QueuedRun",
     "RunningRun",
     "SchedulerError",
@@ -52,24 +79,27 @@ __all__ = [
     "bump",
     "cancel",
     "ensure_running",
+    "floor_points",
     "glance",
     "parse_sweep",
     "pause",
+    "queue_points",
     "queue_sweep",
     "resume",
     "retry",
     "start",
     "status",
     "stop",
+    "sweep_points",
+    "the_floor",
+    "why_not_bump",
+    "why_not_cancel",
+    "why_not_retry",
 ]
 
-LabLike = Lab | Ledger | str | Path
 START_TIMEOUT = 30.0
+CANCELLABLE = ("queued", "running", "interrupted")
 RETRYABLE = ("failed", "cancelled", "interrupted")
-
-
-def _ledger(lab: LabLike) -> Ledger:
-    return lab if isinstance(lab, Ledger) else Ledger(lab if isinstance(lab, Lab) else Lab.open(lab))
 
 
 def _lab(lab: LabLike) -> Lab:
@@ -81,19 +111,34 @@ def _lab(lab: LabLike) -> Lab:
 # The scheduler process.
 
 
-def start(lab: LabLike, slots: int | None = None, timeout: float = START_TIMEOUT) -> int:
+def start(
+    lab: LabLike,
+    slots: int | None = None,
+    timeout: float = START_TIMEOUT,
+    backend: str | None = None,
+    ray_address: str | None = None,
+) -> int:
     """Start a detached scheduler for `lab` and return its pid once it holds the lab.
 
     Raises SchedulerRunning (a UserError) if one already runs, SchedulerError if it fails to start.
-    `slots`: runs at a time (default: one per visible GPU, else 1).
+    `slots`: runs at a time (default: one per visible GPU, else 1; on Ray, from the cluster).
+    `backend`, `ray_address`: override lab.toml's `[scheduler]`. A Ray cluster out of reach is
+    refused here, at once; its probe job runs in the scheduler, so a Ray start may take longer.
     """
     lab = _lab(lab)
     if slots is not None and slots < 1:
         raise SchedulerError(f"--slots {slots} must be at least 1")
+    hold(lab, False)  # a start by hand lifts an earlier stop by hand
+    settings = lab.scheduler_settings().overridden(backend, ray_address)
     running = holder(lab)
     if running is not None:
         raise SchedulerRunning(running, lab)
+    if settings.backend == "ray":
+        connect(settings).resources()
+        timeout += PROBE_TIMEOUT
     args = ["--lab", str(lab.root), "--spawn"] + ([] if slots is None else ["--slots", str(slots)])
+    args += [] if backend is None else ["--backend", settings.backend]
+    args += [] if ray_address is None else ["--ray-address", settings.ray_address]
     launcher = subprocess.run(
         python_command("engine.sched.scheduler", *args),
         stdin=subprocess.DEVNULL,
@@ -125,11 +170,16 @@ def _wait_started(lab: Lab, pid: int, timeout: float) -> int:
     raise SchedulerError(f"the scheduler (pid {pid}) did not come up within {timeout:.0f} s: see {log}")
 
 
-def ensure_running(lab: LabLike, slots: int | None = None) -> int:
-    """The pid of the lab's scheduler, starting one only if none runs (never a second one)."""
+def ensure_running(lab: LabLike, slots: int | None = None) -> int | None:
+    """The pid of the lab's scheduler, starting one only if none runs (never a second one).
+
+    None, starting nothing, when a person stopped it (`sched stop`) and has not started it since.
+    """
     running = holder(_lab(lab))
     if running is not None:
         return running.pid
+    if held_since(_lab(lab)) is not None:
+        return None
     try:
         return start(lab, slots)
     except SchedulerRunning as exc:
@@ -141,9 +191,11 @@ def stop(lab: LabLike, now: bool = False, wait: bool = True, timeout: float | No
 
     Gracefully by default: it launches nothing more and exits when its running runs finish.
     `now`: it kills its workers, marks their runs interrupted and requeues them. `wait`: return
-    once it has exited (at most `timeout` seconds, then SchedulerError).
+    once it has exited (at most `timeout` seconds, then SchedulerError). The stop is remembered:
+    `ensure_running` (the console opening) starts none until `start` is called.
     """
     lab = _lab(lab)
+    hold(lab, True)
     state = holder(lab)
     if state is None or not state.pid:
         return None
@@ -184,6 +236,9 @@ class RunningRun:
     eta: float | None  # seconds left in the current stage, when known
     updated: float | None  # when the progress was last reported
     detail: str = ""  # e.g. `batches · bound 23.91 vs floor 23.08` while scoring
+    job: str | None = None  # its Ray job (submission id), on a Ray cluster
+    job_state: str | None = None  # PENDING, RUNNING... as Ray says
+    job_note: str = ""  # why a pending job waits, when it cannot be placed
 
 
 @dataclass(frozen=True)
@@ -240,6 +295,9 @@ class SchedulerStatus:
     floors: tuple[FloorRun, ...]
     failures: tuple[FailedRun, ...]
     log: str  # the scheduler's log file
+    backend: str = "local"
+    address: str = ""  # the Ray dashboard, for backend ray
+    resources: dict[str, list[float]] = field(default_factory=dict)  # {"GPU": [busy, total]} of the cluster
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of everything above."""
@@ -252,6 +310,11 @@ class Glance:
 
     state: str  # running, paused, stopping or stopped
     slots: int | None
+    backend: str = "local"
+    address: str = ""  # the Ray dashboard, for backend ray
+    resources: dict[str, list[float]] = field(default_factory=dict)  # {"GPU": [busy, total]} of the cluster
+    jobs: dict[str, dict[str, str]] = field(default_factory=dict)  # run id -> {job, state, note}
+    held: bool = False  # stopped by a person: nothing starts it until they do
 
 
 def _state(running: SchedulerState | None, paused: bool) -> str:
@@ -264,7 +327,9 @@ def glance(lab: LabLike) -> Glance:
     running = holder(ledger.lab)
     stopping = running is not None and running.state == "stopping"
     state = "stopping" if stopping else _state(running, ledger.paused())
-    return Glance(state, running.slots if running else None)
+    if running is None:
+        return Glance(state, None, held=held_since(ledger.lab) is not None)
+    return Glance(state, running.slots, running.backend, running.address, running.resources, running.jobs)
 
 
 def status(lab: LabLike, failures: int = 5) -> SchedulerStatus:
@@ -277,8 +342,10 @@ def status(lab: LabLike, failures: int = 5) -> SchedulerStatus:
     progress = ledger.progress()
     now = time.time()
     runs = []
+    jobs = running.jobs if running else {}
     for r in ledger.running():
         p = progress.get(r.id)
+        job = jobs.get(r.id, {})
         runs.append(
             RunningRun(
                 id=r.id,
@@ -296,6 +363,9 @@ def status(lab: LabLike, failures: int = 5) -> SchedulerStatus:
                 eta=p.eta if p else None,
                 updated=p.updated if p else None,
                 detail=p.detail if p else "",
+                job=job.get("job"),
+                job_state=job.get("state"),
+                job_note=job.get("note", ""),
             )
         )
     ended = ledger.latest((RunStatus.FAILED, RunStatus.INTERRUPTED), failures)
@@ -316,6 +386,9 @@ def status(lab: LabLike, failures: int = 5) -> SchedulerStatus:
             FailedRun(r.id, r.track, r.label, r.status, r.failure_reason, r.finished, r.log_tail) for r in ended
         ),
         log=str(SchedulerPaths.of(ledger.lab).log),
+        backend=running.backend if running else "local",
+        address=running.address if running else "",
+        resources=running.resources if running else {},
     )
 
 
@@ -332,15 +405,47 @@ def resume(lab: LabLike) -> None:
     _ledger(lab).set_paused(False)
 
 
-def cancel(lab: LabLike, run_id: str) -> RunRecord:
-    """Cancel a queued, running or interrupted run; a running one's processes are killed first.
+def why_not_cancel(record: RunRecord | RunSummary) -> str | None:
+    """Why `record` cannot be cancelled (None: it can)."""
+    if record.status in CANCELLABLE:
+        return None
+    return f"{record.id} is {record.status}: only queued, running or interrupted runs can be cancelled"
 
-    Its partial artifacts go (all but its log). A run that finished meanwhile keeps its result.
+
+def why_not_retry(record: RunRecord | RunSummary) -> str | None:
+    """Why `record` cannot be retried (None: it can)."""
+    if record.status in RETRYABLE:
+        return None
+    return (
+        f"{record.id} is {record.status}: only failed, cancelled or interrupted runs are retried "
+        "(to run a finished one again, clone it)"
+    )
+
+
+def why_not_bump(record: RunRecord | RunSummary) -> str | None:
+    """Why `record`'s priority cannot change (None: it can)."""
+    return None if record.status == "queued" else f"{record.id} is {record.status}: only queued runs have a priority"
+
+
+def _checked(record: RunRecord, why_not: Callable[[RunRecord], str | None]) -> RunRecord:
+    reason = why_not(record)
+    if reason is not None:
+        raise UserError(reason)
+    return record
+
+
+def cancel(lab: LabLike, *run_ids: str) -> list[RunRecord]:
+    """Cancel queued, running or interrupted runs; a running one's processes are killed first.
+
+    Every run is checked before any is cancelled. Its partial artifacts go (all but its log). A
+    run that finished meanwhile keeps its result.
     """
     ledger = _ledger(lab)
-    record = ledger.get(run_id)
-    if record.status not in ("queued", "running", "interrupted"):
-        raise UserError(f"{record.id} is {record.status}: only queued, running or interrupted runs can be cancelled")
+    records = [_checked(ledger.get(run), why_not_cancel) for run in run_ids]
+    return [_cancel(ledger, record) for record in records]
+
+
+def _cancel(ledger: Ledger, record: RunRecord) -> RunRecord:
     # Marked first, so the scheduler reads the worker's death as a cancel and not as a crash.
     ended = ledger.record_failure(record.id, "cancelled by the user", status="cancelled")
     if ended.status != "cancelled":
@@ -351,16 +456,18 @@ def cancel(lab: LabLike, run_id: str) -> RunRecord:
     return ended
 
 
-def retry(lab: LabLike, run_id: str) -> RunRecord:
-    """Queue a failed, cancelled or interrupted run again, as a new run whose parent is the old one."""
+def retry(lab: LabLike, *run_ids: str) -> list[RunRecord]:
+    """Queue failed, cancelled or interrupted runs again, each as a new run whose parent is the old one.
+
+    Every run is checked before any is queued. A new run starts from its parent's checkpoint, when
+    its codec left one (a neural run resumes at that step).
+    """
     ledger = _ledger(lab)
-    record = ledger.get(run_id)
-    if record.status not in RETRYABLE:
-        raise UserError(
-            f"{record.id} is {record.status}: only failed, cancelled or interrupted runs are retried "
-            "(to run a finished one again, clone it)"
-        )
-    return ledger.add_run(
+    return [_again(ledger, record) for record in [_checked(ledger.get(run), why_not_retry) for run in run_ids]]
+
+
+def _again(ledger: Ledger, record: RunRecord) -> RunRecord:
+    again = ledger.add_run(
         record.spec,
         track=record.track,
         label=record.label,
@@ -368,84 +475,14 @@ def retry(lab: LabLike, run_id: str) -> RunRecord:
         parent=record.id,
         priority=record.priority,
     )
+    # Carried once queued (the folder is named by the new id): a codec looks for its checkpoint
+    # once its stages run, seconds after a worker starts; sooner, it would start over, never wrongly.
+    carry_checkpoint(Path(record.artifacts or ledger.lab.run_dir(record.id)), Path(again.artifacts))
+    return again
 
 
 def bump(lab: LabLike, run_id: str, delta: int) -> RunRecord:
     """Raise (delta > 0) or lower a queued run's priority; higher priorities start first."""
     ledger = _ledger(lab)
-    record = ledger.get(run_id)
-    if record.status != "queued":
-        raise UserError(f"{record.id} is {record.status}: only queued runs have a priority to change")
+    record = _checked(ledger.get(run_id), why_not_bump)
     return ledger.update(record.id, priority=record.priority + int(delta))
-
-
-def queue_sweep(
-    lab: LabLike,
-    spec: RunSpec,
-    sweeps: Mapping[str, Sequence[Any]],
-    priority: int = 0,
-    parent: str | None = None,
-) -> list[RunRecord]:
-    """Queue one run per point of the crossed sweeps (none: the spec itself), all or nothing.
-
-    `sweeps` maps an axis to its values: typed values, text (`"35"`, `"true"`) or range text
-    (`"32..36"`). Labels say the point ("crf=34 film_grain=22"), after the spec's own label if
-    it has one. The parent is `parent`, else the spec's run.parent; passing it here keeps it
-    out of the children's specs, where it would show among their changed axes. An invalid axis
-    or value raises SpecError and queues nothing.
-    """
-    ledger = _ledger(lab)
-    expanded = {axis: _expand(axis, values) for axis, values in sweeps.items()}
-    points = grid(spec, expanded)
-    parent = parent or spec.run.parent or None
-    if parent is not None:
-        parent = ledger.get(parent).id  # an unknown parent fails here, before anything is queued
-    base = spec.run.label
-    return [
-        ledger.add_run(
-            point.to_dict(),
-            track=point.run.track,
-            label=" ".join(part for part in (base, label) if part),
-            notes=point.run.notes,
-            parent=parent,
-            priority=priority,
-        )
-        for label, point in points
-    ]
-
-
-def _expand(axis: str, values: Sequence[Any]) -> list[Any]:
-    out: list[Any] = []
-    for value in values:
-        out.extend(parse_sweep(f"{axis}={value}")[1] if isinstance(value, str) and ".." in value else [value])
-    return out
-
-
-def around_floor(lab: LabLike, track: str, axis: str, offsets: Sequence[Any], priority: int = 0) -> list[RunRecord]:
-    """Queue the neighbours of `track`'s floor on one axis (floor's value + each offset); parent = the floor."""
-    return around_floor_axes(lab, track, {axis: offsets}, priority)
-
-
-def around_floor_axes(
-    lab: LabLike, track: str, axes: Mapping[str, Sequence[Any]], priority: int = 0
-) -> list[RunRecord]:
-    """`around_floor` on several axes, still one axis changed per run; all validated, then queued."""
-    ledger = _ledger(lab)
-    floors = ledger.floors()
-    if track not in floors:
-        known = ", ".join(floors) or "none yet"
-        raise UserError(f"track {track!r} has no floor yet (tracks with a floor: {known}): measure a run on it first")
-    floor = ledger.get(floors[track].id)
-    base = parse_spec(floor.spec, lab_source(ledger.lab))
-    points = neighbours(base, {axis: _expand(axis, offsets) for axis, offsets in axes.items()})
-    return [
-        ledger.add_run(
-            point.to_dict(),
-            track=floor.track,
-            label=label,
-            notes=f"around the floor {floor.id}",
-            parent=floor.id,
-            priority=priority,
-        )
-        for label, point in points
-    ]

@@ -22,13 +22,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.runs.codec import CHECKPOINT_NAME
+from engine.sched.backend import Ending
+from ledger import Ledger
+from ledger.artifacts import CURVE_NAME
+
 TAG_VAR = "COMMA_TUI_RUN"
 LOG_NAME = "log.txt"  # each run's log, in its run folder
 OUTPUT_NAME = "worker.out"
 _MAX_LINE = 64 * 1024
 KILL_GRACE = 3.0
 _PROC = Path("/proc")
-_REPO_ROOT = str(Path(__file__).resolve().parents[2])
+ENGINE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder that holds this engine (for PYTHONPATH)
 _EXIT_HINTS = {
     "SIGKILL": "out of memory, or killed by hand",
     "SIGSEGV": "a crash in native code",
@@ -154,7 +159,7 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Our environment for a child Python, able to import this very engine wherever it runs from."""
     env = dict(os.environ)
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env["PYTHONPATH"] = os.pathsep.join([_REPO_ROOT, *(p for p in paths if p != _REPO_ROOT)])
+    env["PYTHONPATH"] = os.pathsep.join([ENGINE_ROOT, *(p for p in paths if p != ENGINE_ROOT)])
     env.update(extra or {})
     return env
 
@@ -218,7 +223,7 @@ def progress_event(text: str) -> dict[str, Any] | None:
 
 @dataclass
 class Worker:
-    """One worker process of the pool, and what the scheduler follows of it."""
+    """One worker process of the pool, and what the scheduler follows of it (an `Execution`)."""
 
     run_id: str
     pid: int
@@ -227,11 +232,17 @@ class Worker:
     timeout: int
     run_dir: Path
     proc: subprocess.Popen[bytes] | None = None  # None for a worker adopted from a previous scheduler
+    tag: str = ""  # the run's process tag (see `run_tag`)
     offset: int = 0
     partial: bytes = b""
     progress: dict[str, Any] | None = None  # the latest progress event not yet written to the ledger
     written: float = 0.0
     killed: bool = False
+
+    @property
+    def where(self) -> str:
+        """Which process, on which slot, for the scheduler's log."""
+        return f"worker pid {self.pid} on slot {self.slot}"
 
     @property
     def output(self) -> Path:
@@ -271,14 +282,66 @@ class Worker:
         if other:
             append_log(self.log, other)
 
+    def kill(self) -> None:
+        """Kill the worker and every process of its run."""
+        self.killed = True
+        kill_run(self.tag, self.pid)
+
+    def wait(self, timeout: float) -> None:
+        """Reap our own killed child (an adopted worker is not ours to wait for)."""
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=timeout)
+
+    def settle(self, _ledger: Ledger) -> Ending:
+        """Kill what the ended worker left behind; it recorded its own result, so only say how it exited.
+
+        A worker killed by a signal the scheduler did not send (the OOM killer, a person, a crash in
+        native code) lost its run rather than failed it: the run is requeued once, as after a crash,
+        and a codec with a checkpoint resumes from it.
+        """
+        kill_run(self.tag)
+        returncode = self.proc.returncode if self.proc is not None else None
+        lost = returncode is not None and returncode < 0 and not self.killed
+        return Ending(exit_text(self.pid, returncode), describe_exit(self.pid, returncode), lost=lost)
+
+    def forget(self) -> None:
+        """Remove the worker's stdout file."""
+        self.output.unlink(missing_ok=True)
+
 
 def remove_partial(run_dir: Path) -> None:
-    """Delete what a cancelled run left in its folder, all but its log."""
+    """Delete what a cancelled run left in its folder, all but its log and a codec's checkpoint.
+
+    The checkpoint stays so that a later run can start from it (`init_from`).
+    """
     with contextlib.suppress(OSError):
         for child in list(run_dir.iterdir()):
-            if child.name == LOG_NAME:
+            if child.name in (LOG_NAME, CHECKPOINT_NAME):
                 continue
             if child.is_dir() and not child.is_symlink():
                 shutil.rmtree(child, ignore_errors=True)
             else:
                 child.unlink(missing_ok=True)
+
+
+def carry_checkpoint(parent_dir: Path, run_dir: Path) -> bool:
+    """Give a retry its parent's checkpoint (and the curve up to it), so that it resumes where the parent stopped.
+
+    A retry runs its parent's very spec, and a codec resumes only a checkpoint made under the same
+    keys. Nothing is ever written over a file the new run made itself; returns whether a checkpoint came.
+    """
+    if not (parent_dir / CHECKPOINT_NAME).is_file():
+        return False
+    for name in (CURVE_NAME, CHECKPOINT_NAME):  # the checkpoint last: whoever sees it sees its curve too
+        source, dest = parent_dir / name, run_dir / name
+        temp = run_dir / f".{name}.carry"
+        try:
+            shutil.copyfile(source, temp)
+            os.link(temp, dest)  # all at once, and never over a file that is there already
+        except OSError:
+            if name == CHECKPOINT_NAME:
+                return False
+        finally:
+            temp.unlink(missing_ok=True)
+    return True

@@ -1,8 +1,10 @@
 """Where a lab's scheduler is: its lock, state file and log, whether one runs, and starting one.
 
     <lab>/scheduler/lock        flocked by the running scheduler for its whole life
-    <lab>/scheduler/state.json  pid, slots, GPUs, since when, starting/running/stopping/stopped
+    <lab>/scheduler/state.json  pid, slots, GPUs, since when, starting/running/stopping/stopped, and
+                                its backend's news (a Ray cluster's address, resources and job states)
     <lab>/scheduler/log.txt     what it did (launches, ends, recoveries), for a person to read
+    <lab>/scheduler/held        a person stopped it (`sched stop`): nothing restarts it on its own
 
 The lock answers "is one running?" (the kernel frees a flock however its holder dies, so a
 crashed scheduler never blocks the next); the state file answers "which one, since when?".
@@ -17,8 +19,9 @@ import json
 import os
 import subprocess
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from engine.sched.pool import alive, child_env, python_command
 from ledger import Lab
@@ -71,6 +74,28 @@ class SchedulerPaths:
     def log(self) -> Path:
         return self.folder / "log.txt"
 
+    @property
+    def held(self) -> Path:
+        return self.folder / "held"
+
+
+def hold(lab: Lab, held: bool) -> None:
+    """Remember that a person stopped the scheduler (True), or that one started it again (False)."""
+    paths = SchedulerPaths.of(lab)
+    if held:
+        paths.folder.mkdir(parents=True, exist_ok=True)
+        paths.held.write_text(f"{time.time()}\n")
+    else:
+        paths.held.unlink(missing_ok=True)
+
+
+def held_since(lab: Lab) -> float | None:
+    """When a person stopped the scheduler, if it is still held stopped; else None."""
+    try:
+        return float(SchedulerPaths.of(lab).held.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return None
+
 
 @dataclass(frozen=True)
 class SchedulerState:
@@ -83,6 +108,10 @@ class SchedulerState:
     state: str  # starting (recovering), running, stopping or stopped
     host: str = ""
     stopped: float | None = None
+    backend: str = "local"
+    address: str = ""  # the Ray dashboard the queue runs on, for backend ray
+    resources: dict[str, list[float]] = field(default_factory=dict)  # {"GPU": [busy, total]} of the cluster
+    jobs: dict[str, dict[str, str]] = field(default_factory=dict)  # run id -> {job, state, note}
 
 
 def slot_gpu(gpus: tuple[str, ...], slot: int | None) -> str | None:
@@ -93,9 +122,10 @@ def slot_gpu(gpus: tuple[str, ...], slot: int | None) -> str | None:
 def read_state(lab: Lab) -> SchedulerState | None:
     """The last state a scheduler of `lab` wrote (it may have died since), or None."""
     try:
-        data = json.loads(SchedulerPaths.of(lab).state.read_text())
-        return SchedulerState(**{**data, "gpus": tuple(data.get("gpus", ()))})
-    except (OSError, ValueError, TypeError):
+        data: dict[str, Any] = json.loads(SchedulerPaths.of(lab).state.read_text())
+        known = {f.name for f in fields(SchedulerState)}  # a newer scheduler's extra keys are let be
+        return SchedulerState(**{k: v for k, v in data.items() if k in known} | {"gpus": tuple(data.get("gpus", ()))})
+    except (OSError, ValueError, TypeError, AttributeError):
         return None
 
 
@@ -137,7 +167,7 @@ def holder(lab: Lab, settle: float = 2.0) -> SchedulerState | None:
     return None
 
 
-def spawn(lab: Lab, slots: int | None = None) -> int:
+def spawn(lab: Lab, slots: int | None = None, backend: str | None = None, ray_address: str | None = None) -> int:
     """Start a detached scheduler for `lab` (its own session, output to its log); returns its pid.
 
     Called in a short-lived launcher process (`--spawn`) so that the scheduler's parent exits at
@@ -149,6 +179,9 @@ def spawn(lab: Lab, slots: int | None = None) -> int:
         if paths.log.stat().st_size > _LOG_ROTATE_BYTES:
             os.replace(paths.log, paths.log.with_suffix(".1.txt"))
     args = ["--lab", str(lab.root)] + ([] if slots is None else ["--slots", str(slots)])
+    args += ([] if backend is None else ["--backend", backend]) + (
+        [] if ray_address is None else ["--ray-address", ray_address]
+    )
     with open(paths.log, "ab") as log:
         proc = subprocess.Popen(
             python_command("engine.sched.scheduler", *args),

@@ -5,8 +5,11 @@ to do (its spec); the result, or the reason it failed, goes back with one ledger
 Progress goes to a sink (a terminal bar, or JSON lines for the pool) and the log to the run's
 `log.txt`.
 
-Run as `python -m engine.sched.worker --lab DIR --run ID` it is a pool worker: JSON-lines progress on
-stdout, exit status 0 when the run is done, 1 when it failed.
+Run as `python -m engine.sched.worker --lab DIR --run ID` it is a pool worker: it lowers its own
+CPU priority (and on a small machine its torch threads) so the console stays responsive, prints
+JSON-lines progress on stdout, and exits 0 when the run is done, 1 when it failed. With
+`--job SUBMISSION_ID` it is a cluster job: it never opens the ledger, and reports progress and
+its outcome as files in the run's folder (see `engine.sched.job_files`) for the scheduler to record.
 """
 
 from __future__ import annotations
@@ -15,25 +18,30 @@ import argparse
 import contextlib
 import os
 import signal
+import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from engine.runs.pipeline import FloorLookup, rescore_spec, run_spec
 from engine.runs.progress import Sink, json_lines_sink
 from engine.runs.spec import RunSpec, lab_source, parse_spec
 from engine.runs.submission import OFFICIAL_TIMEOUT, score_submission
+from engine.sched.floors import ledger_floors, ticket_floors
+from engine.sched.job_files import JobOutcome, progress_sink, read_ticket, write_outcome
 from engine.sched.pool import LOG_NAME
-from engine.scoring.early import Floor
-from ledger import Lab, Ledger, RunRecord, RunResult, load_per_pair
+from ledger import Lab, Ledger, RunRecord, RunResult
 from ledger.errors import UserError, machine_fault
 from ledger.records import Job
 
 _LOG_TAIL_LINES = 20
+WORKER_NICE = 10  # added to the scheduler's niceness: the console and shells come first
+FEW_CORES = 4  # up to this many cores, a worker leaves one free for the console
 
 
 class RunTimeout(UserError):
@@ -86,48 +94,27 @@ class RunLog:
             return "\n".join(self._tail)
 
 
-def floor_lookup(ledger: Ledger, record: RunRecord, spec: RunSpec) -> FloorLookup | None:
-    """How the run finds the floor it may be rejected early against; None when early verdicts are off.
+@dataclass(frozen=True)
+class Task:
+    """What an attempt does: run its spec or only score its kept archive (`job`), and where it finds its floor."""
 
-    Asked just before scoring, so a floor promoted while this run encoded counts. The floor is
-    the latest promotion of the run's comparison group (track, scorer, clip, device kind); its
-    per-pair distortions come along, for the rule to weigh each batch by (`engine.scoring.early`).
-    """
-    if spec.score.early_mode(ledger.lab.early()) == "off":
+    job: str = Job.RUN
+    floors: FloorLookup | None = None
+
+
+def early_floors(lab: Lab, spec: RunSpec, task: Task) -> FloorLookup | None:
+    """Where the run finds the floor it may be rejected early against; None: it is scored in full
+    (a rescore, or early verdicts off by its spec, else by the lab's default)."""
+    if task.job == Job.RESCORE or spec.score.early_mode(lab.early()) == "off":
         return None
-
-    def lookup(scorer_fingerprint: str, clip_fingerprint: str, device_kind: str) -> Floor | None:
-        found = ledger.floor(
-            record.track,
-            scorer_fingerprint=scorer_fingerprint,
-            clip_fingerprint=clip_fingerprint,
-            device_kind=device_kind,
-        )
-        # None: the first run of its group, scored in full: it may become the floor.
-        return None if found is None else as_floor(ledger, ledger.get(found.id))
-
-    return lookup
-
-
-def as_floor(ledger: Ledger, record: RunRecord) -> Floor | None:
-    """A measured run as the floor a run is judged against: its score, the lab's epsilon, its per-pair values."""
-    if record.score is None:
-        return None
-    try:
-        per_pair = load_per_pair(ledger.lab, record.id, record.artifacts)
-    except UserError:
-        per_pair = None  # a damaged file: the rule does without the floor's per-pair values
-    if per_pair is None:
-        return Floor(record.id, record.score, ledger.epsilon)
-    return Floor(record.id, record.score, ledger.epsilon, tuple(per_pair.posenet), tuple(per_pair.segnet))
+    return task.floors
 
 
 def _execute(
-    ledger: Ledger, record: RunRecord, spec: RunSpec, sink: Sink | None, log: RunLog, keep_raw: bool
+    spec: RunSpec, run_dir: Path, sink: Sink | None, log: RunLog, keep_raw: bool, lab: Lab, task: Task
 ) -> RunResult:
-    run_dir, cache_dir = Path(record.artifacts), ledger.lab.cache_dir
-    rescore = record.job == Job.RESCORE
-    floor = None if rescore else floor_lookup(ledger, record, spec)
+    cache_dir, rescore = lab.cache_dir, task.job == Job.RESCORE
+    floor = early_floors(lab, spec, task)
     if spec.run.submission:
         timeout = spec.run.timeout or OFFICIAL_TIMEOUT
         submission = Path(spec.run.submission)
@@ -137,9 +124,37 @@ def _execute(
     return run_spec(spec, run_dir, sink, log, keep_raw, cache_dir, floor)
 
 
-def _record_bug(ledger: Ledger, run_id: str, log: RunLog, exc: Exception) -> None:
-    log(f"internal error: {exc!r}")
-    ledger.record_failure(run_id, f"internal error: {exc!r} (a bug: see the log)", log.tail())
+@dataclass(frozen=True)
+class Failure:
+    """Why a run failed; `bug` is the exception to raise again once the failure is recorded (not a user error)."""
+
+    reason: str
+    bug: Exception | None = None
+
+
+def _attempt(
+    spec_doc: Mapping[str, Any], lab: Lab, run_dir: Path, sink: Sink | None, log: RunLog, keep_raw: bool, task: Task
+) -> RunResult | Failure:
+    """Measure a spec in `run_dir`: its result (with the log's tail), or why it failed (said in the log too).
+
+    A user's mistake and a fault of the machine (a full disk...) are failures in one line; anything
+    else is a bug, recorded as such and raised again by the caller.
+    """
+    try:
+        spec = parse_spec(spec_doc, lab_source(lab))
+        with _deadline(spec.run.timeout if not spec.run.submission else 0):
+            result = _execute(spec, run_dir, sink, log, keep_raw, lab, task)
+    except UserError as exc:
+        log(f"failed: {exc}")
+        return Failure(str(exc))
+    except Exception as exc:
+        fault = machine_fault(exc, run_dir) if isinstance(exc, OSError) else None
+        if fault is not None:
+            log(f"failed: {fault}")
+            return Failure(str(fault))
+        log(f"internal error: {exc!r}")
+        return Failure(f"internal error: {exc!r} (a bug: see the log)", exc)
+    return replace(result, log_tail=log.tail())
 
 
 def execute_run(ledger: Ledger, run_id: str, sink: Sink | None = None, keep_raw: bool = False) -> RunRecord:
@@ -150,42 +165,95 @@ def execute_run(ledger: Ledger, run_id: str, sink: Sink | None = None, keep_raw:
         record = ledger.update(record.id, status="running", started=time.time(), pid=os.getpid())
     elif record.pid is None:
         record = ledger.update(record.id, pid=os.getpid())
-    run_dir = Path(record.artifacts)
-    log = RunLog(run_dir / LOG_NAME)
+    log = RunLog(Path(record.artifacts) / LOG_NAME)
+    task = Task(record.job, ledger_floors(ledger, record.track))
     try:
-        spec = parse_spec(record.spec, lab_source(ledger.lab))
-        with _deadline(spec.run.timeout if not spec.run.submission else 0):
-            result = _execute(ledger, record, spec, sink, log, keep_raw)
-    except UserError as exc:
-        log(f"failed: {exc}")
-        return ledger.record_failure(record.id, str(exc), log.tail())
-    except OSError as exc:
-        fault = machine_fault(exc, run_dir)
-        if fault is None:
-            _record_bug(ledger, record.id, log, exc)
-            raise
-        log(f"failed: {fault}")
-        return ledger.record_failure(record.id, str(fault), log.tail())
+        outcome = _attempt(record.spec, ledger.lab, Path(record.artifacts), sink, log, keep_raw, task)
     except KeyboardInterrupt:
         log("interrupted")
         ledger.record_failure(record.id, "interrupted by the user", log.tail(), status="interrupted")
         raise
-    except Exception as exc:
-        _record_bug(ledger, record.id, log, exc)
-        raise
-    done = ledger.record_result(record.id, replace(result, log_tail=log.tail()))
+    if isinstance(outcome, Failure):
+        ended = ledger.record_failure(record.id, outcome.reason, log.tail())
+        if outcome.bug is not None:
+            raise outcome.bug
+        return ended
+    done = ledger.record_result(record.id, outcome)
     log(f"verdict: {done.verdict} ({done.verdict_reason})")
     return done
 
 
+def worker_threads(cores: int) -> int | None:
+    """Torch threads for a worker on a machine with `cores` cores: one fewer on a small machine (None: torch's own)."""
+    return max(1, cores - 1) if cores <= FEW_CORES else None
+
+
+def yield_to_people() -> None:
+    """Make this worker give way to the person at the console: a lower CPU priority, and a free core on a small box.
+
+    A run keeps every core busy for minutes; at the same priority the console's keys wait
+    behind it for seconds. Children (encoders, inflate.sh) inherit the priority.
+    """
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICE)
+    threads = worker_threads(os.cpu_count() or 1)
+    if threads is not None:
+        import torch  # the worker scores with it anyway
+
+        torch.set_num_threads(threads)
+
+
+def execute_job(lab: Lab, run_id: str, submission_id: str) -> JobOutcome:
+    """Run the attempt `submission_id` of a run as a cluster job: it reports through files, never the ledger.
+
+    The spec comes from the ticket the scheduler left in the run's folder; progress and the outcome
+    go back beside it (see `engine.sched.job_files`), and the scheduler records them.
+    """
+    run_dir = lab.run_dir(run_id)
+    ticket = read_ticket(run_dir, submission_id)
+    began = time.time()
+    log = RunLog(run_dir / LOG_NAME)
+    log(f"job {submission_id} (attempt {ticket.attempt}) started on {socket.gethostname()}, pid {os.getpid()}")
+    try:
+        task = Task(ticket.job, ticket_floors(lab, ticket.floors))
+        outcome = _attempt(ticket.spec, lab, run_dir, progress_sink(run_dir, submission_id), log, False, task)
+    except KeyboardInterrupt:
+        log("stopped: the job was stopped from outside")
+        raise
+    if isinstance(outcome, Failure):
+        write_outcome(run_dir, JobOutcome(submission_id, None, outcome.reason, log.tail()))
+        if outcome.bug is not None:
+            raise outcome.bug
+        return JobOutcome(submission_id, None, outcome.reason)
+    # The run's own times, not the scheduler's: a job may wait on the cluster before it starts.
+    job = JobOutcome(submission_id, replace(outcome, started=began, finished=time.time()))
+    write_outcome(run_dir, job)
+    return job
+
+
+def _stop_on_sigterm() -> None:
+    # A cluster stops a job with SIGTERM: unwind as for Ctrl-C, so that a submission's scripts
+    # (in sessions of their own) are killed on the way out rather than left running.
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Pool worker entry point: `python -m engine.sched.worker --lab DIR --run ID`."""
+    """Worker entry point: `python -m engine.sched.worker --lab DIR --run ID [--job SUBMISSION_ID]`."""
     parser = argparse.ArgumentParser(description="Execute one queued comma-tui run.")
     parser.add_argument("--lab", required=True)
     parser.add_argument("--run", required=True)
     parser.add_argument("--keep-raw", action="store_true")
+    parser.add_argument("--job", metavar="SUBMISSION_ID", help="run as this cluster job: report through files")
     args = parser.parse_args(argv)
+    yield_to_people()
     try:
+        if args.job:
+            _stop_on_sigterm()
+            job = execute_job(Lab.open(args.lab), args.run, args.job)
+            return 0 if job.result is not None else 1
         ledger = Ledger(Lab(args.lab))
         record = execute_run(ledger, args.run, json_lines_sink(sys.stdout), args.keep_raw)
     except UserError as exc:

@@ -244,6 +244,8 @@ def _score(
         with Prefetch(producer, name="score-prefetch", thread_init=_one_thread if one_thread else None) as batches:
             if one_thread:
                 torch.set_num_threads(threads)  # set_num_threads also moved the default new threads get
+            if progress is not None:
+                progress(0, len(sizes), _detail(None, rule))  # scoring has begun: a first batch is long on CPU
             for done, (index, ref, cand) in enumerate(_with_reference(scorer, batches, writer), start=1):
                 pose_d, seg_d, cand_classes = scorer.measure(ref, cand)
                 tally.add(index, pose_d, seg_d)

@@ -1,4 +1,4 @@
-"""Fixtures of the console's Pilot tests: the event loop Pilot runs on and the fixed lab."""
+"""Fixtures of the console's tests: a lab with a fixed synthetic history, and Pilot on asyncio."""
 
 from __future__ import annotations
 

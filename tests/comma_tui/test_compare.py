@@ -14,7 +14,7 @@ from comma_tui.widgets.halfblock import UPPER_HALF, HalfBlockImage, View, halfbl
 from comma_tui.widgets.panel_images import disagreement
 from ledger import Lab
 from tests.comma_tui.app_fixtures import PREVIEW_PAIRS, road_scene
-from tests.comma_tui.test_app import open_console, select, wait_for
+from tests.comma_tui.pilot import open_console, select, wait_for
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,9 @@ from comma_tui.cli import main
 from comma_tui.cli.progress_bar import ProgressBar
 from comma_tui.screens.review import ReviewScreen
 from comma_tui.screens.run_detail import RunDetailScreen
-from comma_tui.widgets.queue_pane import QueueBody, eta_text
+from comma_tui.widgets.comparison import comparison_rows
+from comma_tui.widgets.format import progress_text
+from comma_tui.widgets.queue_pane import QueueBody
 from engine.runs.progress import ProgressEvent
 from ledger import Lab, Ledger, Progress
 from ledger.records import Job
@@ -55,12 +57,17 @@ def lab(tmp_path: Path) -> tuple[Lab, str]:
     return made, run.id
 
 
-async def test_an_estimate_is_marked_in_the_ledger_review_and_detail_and_scored_fully_with_s(
+async def test_an_estimate_is_marked_in_the_ledger_review_and_detail_and_scored_fully_with_f(
     lab: tuple[Lab, str],
 ) -> None:
     the_lab, early = lab
     run = Ledger(the_lab).get(early)
     assert run.metrics is not None and run.score is not None
+    assert run.compared_with is not None
+    rows = {row.name: row for row in comparison_rows(run, Ledger(the_lab).get(run.compared_with))}
+    assert rows["score"].current == f"~{run.score:.3f}" and rows["SegNet"].current.startswith("~")
+    assert rows["SegNet"].delta.startswith("~")
+    assert not rows["bytes"].current.startswith("~") and not rows["rate term"].current.startswith("~")  # exact
     async with open_console(the_lab) as (app, pilot, table):
         await select(pilot, table, early)
         cells, _ = table._row_cells(table.cursor)
@@ -72,13 +79,9 @@ async def test_an_estimate_is_marked_in_the_ledger_review_and_detail_and_scored_
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.detail is not None)
         await pilot.pause()
-        delta = app.screen.query_one("#delta", DataTable)
-        rows = {str(row[0]): [str(cell) for cell in row] for row in (delta.get_row_at(i) for i in range(7))}
-        assert rows["score"][2] == f"~{run.score:.3f}" and rows["SegNet"][2].startswith("~")
-        assert not rows["bytes"][2].startswith("~") and not rows["rate term"][2].startswith("~")  # exact
         verdict = str(app.screen.query_one("#verdict", Static).content)
-        assert "rejected early: score ≥" in verdict and "estimates from 8 of 30 pairs: S scores it fully" in verdict
-        await pilot.press("S")
+        assert "rejected early: score ≥" in verdict and "estimates from 8 of 30 pairs: F scores it fully" in verdict
+        await pilot.press("F")
         await wait_for(pilot, lambda: Ledger(the_lab).get(early).job == Job.RESCORE)
         assert Ledger(the_lab).get(early).status == "queued"
 
@@ -89,7 +92,7 @@ async def test_the_queue_says_where_an_early_verdict_stands(lab: tuple[Lab, str]
     running = ledger.running()[0]
     ledger.set_progress(running.id, "score", 6, 38, 30.0, 90.0, "batches · bound 23.90 vs floor 23.10")
     progress = ledger.progress()[running.id]
-    assert eta_text(progress) == "score 6/38 batches · bound 23.90 vs floor 23.10 · 1m30s left"
+    assert progress_text(progress) == "score 6/38 batches · bound 23.90 vs floor 23.10 · 1m30s left"
     async with open_console(the_lab) as (app, pilot, _):
         body = app.screen.query_one(QueueBody)
         await wait_for(pilot, lambda: "bound 23.90 vs floor 23.10" in str(body.render()))
@@ -107,7 +110,7 @@ def test_sched_status_says_where_an_early_verdict_stands(lab: tuple[Lab, str], c
 
 def test_progress_without_a_detail_reads_as_before() -> None:
     plain = Progress("r0001", "inflate", 18, 60, 20.0, 14.0, 0.0)
-    assert eta_text(plain) == "inflate 18/60 · 14s left"
+    assert progress_text(plain) == "inflate 18/60 · 14s left"
 
 
 def test_ledger_cli_marks_estimates_shows_the_bound_and_rescores(lab: tuple[Lab, str], capsys) -> None:

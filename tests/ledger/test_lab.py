@@ -1,4 +1,4 @@
-"""The lab folder: `Lab.create`, `Lab.open`, `Lab.find`, lab.toml read back."""
+"""The lab folder: `Lab.create`, `Lab.open`, `Lab.find`, lab.toml read back (source, id, scheduler settings)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from ledger import Lab, LedgerError, Source
+from ledger.scheduler_settings import SchedulerSettings
 from tests.ledger.fixtures import make_lab
 
 
@@ -103,3 +104,64 @@ def test_broken_lab_toml_names_the_file(tmp_path: Path, text: str, message: str)
     with pytest.raises(LedgerError, match=message) as caught:
         lab.source() if "epsilon" not in message else lab.epsilon()
     assert str(lab.config_path) in str(caught.value)
+
+
+def test_a_new_lab_has_an_id_and_local_scheduler_settings(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path)
+    other = Lab.create(tmp_path / "other", tmp_path / "clip.mkv", tmp_path / "models")
+    assert lab.lab_id() is not None and lab.lab_id() != other.lab_id() and lab.ensure_id() == lab.lab_id()
+    assert lab.scheduler_settings() == SchedulerSettings()
+    ray = SchedulerSettings("ray", "http://gpu-box:8265", cpus_per_run=4, gpus_per_run=1)
+    made = Lab.create(tmp_path / "ray", tmp_path / "clip.mkv", tmp_path / "models", scheduler=ray)
+    assert made.scheduler_settings() == ray
+
+
+def test_an_older_lab_gets_an_id_once_and_keeps_its_text(tmp_path: Path) -> None:
+    lab = make_lab(tmp_path)
+    lab.config_path.write_text('# mine\n[source]\nclip = "c.mkv"\nmodels = "m"\n')
+    assert lab.lab_id() is None
+    made = lab.ensure_id()
+    assert lab.lab_id() == made == lab.ensure_id()
+    assert lab.config_path.read_text().startswith('# mine\n[source]\nclip = "c.mkv"\nmodels = "m"\n')
+    lab.config_path.write_text('[source]\nclip = "c"\nmodels = "m"\n[lab]\nname = "x"\n')
+    with pytest.raises(LedgerError, match=r"\[lab\] has no id: add id = "):
+        lab.ensure_id()
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ('backend = "ray"\nray_address = "gpu-box:8265/"', SchedulerSettings("ray", "http://gpu-box:8265")),
+        ("cpus_per_run = 2\ngpus_per_run = 0.5", SchedulerSettings(cpus_per_run=2.0, gpus_per_run=0.5)),
+        ("", SchedulerSettings()),
+    ],
+)
+def test_scheduler_settings_read_back(tmp_path: Path, table: str, expected: SchedulerSettings) -> None:
+    lab = make_lab(tmp_path)
+    lab.config_path.write_text(lab.config_path.read_text().replace("[scheduler]", "[old]") + f"[scheduler]\n{table}\n")
+    assert lab.scheduler_settings() == expected
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('backend = "slurm"', r"\[scheduler\] backend 'slurm' is not a scheduler backend: use one of local, ray"),
+        ('ray_address = "ray://head:10001"', r"ray_address 'ray://head:10001' is not a Ray dashboard address"),
+        ("gpus_per_run = -1", r"\[scheduler\] gpus_per_run -1 must be a number, 0 or more"),
+        ("cpus_per_run = 0", "cpus_per_run and gpus_per_run cannot both be 0"),
+        ("slots = 4", r"unknown \[scheduler\] keys \['slots'\]"),
+    ],
+)
+def test_bad_scheduler_settings_name_the_key_and_the_file(tmp_path: Path, table: str, message: str) -> None:
+    lab = make_lab(tmp_path)
+    lab.config_path.write_text(lab.config_path.read_text().replace("[scheduler]", "[old]") + f"[scheduler]\n{table}\n")
+    with pytest.raises(LedgerError, match=message) as caught:
+        lab.scheduler_settings()
+    assert str(lab.config_path) in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_command_line_overrides_are_checked() -> None:
+    settings = SchedulerSettings().overridden(backend="ray", ray_address="10.0.0.5:8265")
+    assert (settings.backend, settings.ray_address) == ("ray", "http://10.0.0.5:8265")
+    with pytest.raises(LedgerError, match="--ray-address 'nowhere://' is not a Ray dashboard address"):
+        SchedulerSettings().overridden(ray_address="nowhere://")

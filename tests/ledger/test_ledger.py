@@ -143,6 +143,14 @@ def test_record_result_stores_everything_and_reviews(ledger: Ledger) -> None:
         ledger.record_result(run.id, result(2.0))
 
 
+def test_progress_keeps_a_steps_finite_live_figures(ledger: Ledger) -> None:
+    run = ledger.add_run(spec())
+    ledger.set_progress(run.id, "train", 40, 100, 8.0, 12.0, metrics={"loss": 0.25, "estimate": float("nan")})
+    assert ledger.progress()[run.id].metrics == {"loss": 0.25}  # no estimate yet: nothing to show
+    ledger.set_progress(run.id, "score", 1, 10)
+    assert ledger.progress()[run.id].metrics == {}
+
+
 def test_record_result_refuses_malformed_results(ledger: Ledger) -> None:
     run = ledger.add_run(spec())
     with pytest.raises(ValueError, match="device_kind"):
@@ -163,6 +171,25 @@ def test_record_failure_and_first_ending_wins(ledger: Ledger) -> None:
     assert ledger.record_failure(done.id, "late report").status == "done"
     with pytest.raises(ValueError, match="failed, cancelled or interrupted"):
         ledger.record_failure(run.id, "x", status="done")
+
+
+def test_archive_moves_ended_runs_out_of_the_views_and_back(ledger: Ledger, lab: Lab) -> None:
+    floor = measured(ledger, 2.0)
+    worse = measured(ledger, 2.5, parent=floor.id)
+    broken = ledger.add_run(spec(), status="running")
+    ledger.record_failure(broken.id, "exit status 1")
+    waiting = ledger.add_run(spec())
+    with pytest.raises(LedgerError, match=f"{waiting.id} is queued: cancel it before archiving it"):
+        ledger.archive([worse.id, waiting.id])
+    with pytest.raises(LedgerError, match=f"{floor.id} is the floor of main"):
+        ledger.archive([floor.id])
+    assert not ledger.get(worse.id).archived  # all or nothing
+    assert [r.archived for r in ledger.archive([worse.id, broken.id])] == [True, True]
+    assert [r.id for r in ledger.runs()] == [floor.id, waiting.id]
+    assert [r.id for r in Ledger(lab).runs(archived=True)] == [worse.id, broken.id]  # kept on disk
+    assert Ledger(lab).get(worse.id).metrics == worse.metrics
+    ledger.archive([worse.id], archived=False)
+    assert [r.id for r in ledger.runs()] == [floor.id, worse.id, waiting.id]
 
 
 def test_interrupted_failure_can_be_requeued(ledger: Ledger) -> None:

@@ -186,3 +186,28 @@ def test_ledger_delegates(tmp_path: Path) -> None:
     assert [row.run.id for row in ledger.neighbourhood(a.id)] == [b.id, "r0003"]
     assert ledger.counts().measured == 3 and ledger.counts()["queued"] == 1
     assert ledger.deltas()[a.id] == pytest.approx(0.1)
+
+
+def test_prior_of_is_the_floor_reviewed_against_else_the_floor_faced_else_the_parent(tmp_path: Path) -> None:
+    ledger = Ledger(make_lab(tmp_path))
+    first = measured(ledger, 2.19)
+    floor = measured(ledger, 2.10, parent=first.id)
+    worse = measured(ledger, 2.30, parent=first.id)
+    waiting = ledger.add_run(spec(crf=40), parent=first.id)
+    other = ledger.add_run(spec(crf=41), track="side", parent=first.id)
+    runs, by_id = ledger.table(), {r.id: r for r in ledger.all()}
+    assert q.prior_of(runs, by_id[worse.id]) == q.Prior(by_id[floor.id], "floor")  # reviewed against
+    assert q.prior_of(runs, by_id[waiting.id]) == q.Prior(by_id[floor.id], "floor")  # faces it now
+    assert q.prior_of(runs, by_id[other.id]) == q.Prior(by_id[first.id], "parent")  # no floor there
+    assert q.prior_of(runs, by_id[first.id]) is None  # the first floor: nothing before it
+    assert ledger.prior_of(floor.id) == q.Prior(ledger.get(first.id), "floor")  # the prior in full
+
+
+def test_filter_by_several_statuses_and_archived(tmp_path: Path) -> None:
+    runs = table(rec(1, 2.0), rec(2, status="failed"), rec(3), rec(4, status="failed", archived=True))
+    assert [r.id for r in q.filter_runs(runs, status=["done", "failed"])] == ["r0001", "r0002"]
+    assert len(q.filter_runs(runs, status=[])) == 0  # any of no statuses: none
+    assert [r.id for r in q.filter_runs(runs, archived=True)] == ["r0004"]
+    assert len(q.filter_runs(runs, archived=None)) == 4
+    with pytest.raises(LedgerError, match="unknown status 'finished'"):
+        q.filter_runs(runs, status=["done", "finished"])

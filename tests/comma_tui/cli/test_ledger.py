@@ -137,8 +137,8 @@ def test_show_has_prior_current_delta(lab: Lab, capsys: pytest.CaptureFixture[st
     assert "+0.020 vs floor 2.190 (r0001); changed crf 34 -> 35" in out
     table = [line.split() for line in out.splitlines() if line.split()[:1] in (["score"], ["bytes"], ["PoseNet"])]
     assert table[0] == ["score", "2.190", "2.210", "+0.020"]
-    assert table[1] == ["bytes", "100,000", "100,000", "+0"]
-    assert "Prior r0001" in out and "Current r0002" in out and "Delta" in out
+    assert table[1] == ["bytes", "100,000", "100,000", "±0"]
+    assert "Floor r0001" in out and "Current r0002" in out and "Delta" in out
     assert "[encode] codec=" in out and "artifacts:" in out and "stages: encode 1.5s, score 2.0s" in out
 
 
@@ -188,3 +188,66 @@ def test_missing_note_is_an_argparse_error(lab: Lab) -> None:
     with pytest.raises(SystemExit) as caught:
         main(["ledger", "promote", "r0001", "--lab", str(lab.root)])
     assert caught.value.code == 2
+
+
+def test_show_compares_a_run_with_what_the_console_compares_it_with(lab: Lab, capsys) -> None:
+    # r0004 is queued on main: both `ledger show --json` and the detail screen name the floor it faces.
+    from comma_tui.lab_client import LabClient
+
+    code, out, _ = run(capsys, "ledger", "show", "r0004", "--lab", str(lab.root), "--json")
+    detail = LabClient(lab).detail("r0004")
+    assert code == 0 and json.loads(out)["prior"] == "r0001"
+    assert detail.prior is not None and (detail.prior.run.id, detail.prior.kind) == ("r0001", "floor")
+
+
+def test_list_takes_several_statuses_and_names_unlabelled_runs_as_the_console_does(lab: Lab, capsys) -> None:
+    ledger = Ledger(lab)
+    failed = ledger.add_run(spec(crf=40), status="running")
+    ledger.record_failure(failed.id, "exit status 1")
+    code, out, _ = run(capsys, "ledger", "list", "--status", "done", "--status", "failed", "--lab", str(lab.root))
+    ids = [line.split()[0].rstrip("*") for line in out.splitlines()[1:-1]]
+    assert code == 0 and ids == ["r0001", "r0002", "r0003", failed.id]
+    from comma_tui.widgets.format import run_label
+
+    assert run_label(ledger.get("r0002")) in out  # no label: what it tried, as in the console
+
+
+def test_archive_moves_runs_out_of_list_and_back(lab: Lab, capsys) -> None:
+    at = ("--lab", str(lab.root))
+    code, out, _ = run(capsys, "ledger", "archive", "r0002", *at)
+    assert code == 0 and out.startswith("archived r0002: out of the views, kept on disk")
+    listed = run(capsys, "ledger", "list", *at)[1]
+    assert "r0002" not in listed and "r0003" in listed
+    archived = run(capsys, "ledger", "list", "--archived", *at)[1]
+    assert [line.split()[0] for line in archived.splitlines()[1:-1]] == ["r0002"]
+    code, _, err = run(capsys, "ledger", "archive", "r0004", *at)
+    assert code == 2 and "r0004 is queued: cancel it before archiving it" in one_line_error(err)
+    assert run(capsys, "ledger", "archive", "r0002", "--restore", *at)[0] == 0
+    assert "r0002" in run(capsys, "ledger", "list", *at)[1]
+
+
+def test_demo_applies_to_every_command(tmp_path: Path, monkeypatch, capsys) -> None:
+    from comma_tui import demo
+    from tests.comma_tui.app_fixtures import stand_in_assets
+
+    made = stand_in_assets(tmp_path / "data" / "demo-lab" / "assets")
+    demo_lab = Lab.create(tmp_path / "data" / "demo-lab", made.clip, made.models)
+    Ledger(demo_lab).add_run(spec(), label="first svt-av1")
+    monkeypatch.setenv(demo.DATA_ENV, str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)  # no lab here
+    code, out, _ = run(capsys, "--demo", "ledger", "list")
+    assert code == 0 and "first svt-av1" in out
+    code, _, err = run(capsys, "--demo", "--lab", str(tmp_path), "ledger", "list")
+    assert code == 2 and "--lab DIR or --demo, not both" in one_line_error(err)
+
+
+def test_init_for_a_ray_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    clip, models = small_source(tmp_path)
+    argv = ["init", str(tmp_path / "lab"), "--clip", str(clip), "--models", str(models)]
+    code, out, _ = run(capsys, *argv, "--backend", "ray", "--ray-address", "gpu-box:8265", "--gpus-per-run", "1")
+    assert code == 0 and "Ray jobs on http://gpu-box:8265, each asking 1 GPU, 1 CPU" in out
+    settings = Lab.open(tmp_path / "lab").scheduler_settings()
+    assert (settings.backend, settings.ray_address, settings.gpus_per_run) == ("ray", "http://gpu-box:8265", 1.0)
+    code, _, err = run(capsys, argv[0], str(tmp_path / "bad"), *argv[2:], "--cpus-per-run", "-2")
+    assert code == 2 and "[scheduler] cpus_per_run -2.0 must be a number, 0 or more" in one_line_error(err)
+    assert not (tmp_path / "bad").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -151,6 +152,35 @@ def test_queue_add_around_floor(lab: Lab, spec_file: Path, capsys: pytest.Captur
     assert code == 2 and "takes one SPEC.toml" in err
 
 
+def test_queue_add_skips_what_was_measured_unless_again(
+    lab: Lab, spec_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    at = ("--lab", lab.root)
+    cli(capsys, "queue", "add", spec_file, "--sweep", "crf=33", *at)
+    ledger = Ledger(lab)
+    ledger.update("r0001", status="running")
+    ledger.record_result("r0001", result(2.0, archive_bytes=10_000, scorer="s", clip="c"))
+    code, out, _ = cli(capsys, "queue", "add", spec_file, "--sweep", "crf=32..34", *at)
+    assert code == 0
+    assert "1 of 3 already measured: r0001 (tiny crf=33) (skipped: --again queues them too)" in out
+    assert [r.label for r in ledger.queued()] == ["tiny crf=32", "tiny crf=34"]
+    code, out, _ = cli(capsys, "queue", "add", spec_file, "--sweep", "crf=33", "--again", *at)
+    assert code == 0 and "already measured" not in out and ledger.queued()[-1].label == "tiny crf=33"
+
+
+def test_queue_cancel_and_retry_take_several_runs_all_or_nothing(
+    lab: Lab, spec_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    at = ("--lab", lab.root)
+    cli(capsys, "queue", "add", spec_file, "--sweep", "crf=30..32", *at)
+    code, out, _ = cli(capsys, "queue", "cancel", "r0001", "r0002", *at)
+    assert code == 0 and out.splitlines() == ["r0001 cancelled", "r0002 cancelled"]
+    code, _, err = cli(capsys, "queue", "cancel", "r0003", "r0001", *at)
+    assert code == 2 and "r0001 is cancelled" in err and Ledger(lab).get("r0003").status == "queued"
+    code, out, _ = cli(capsys, "queue", "retry", "r0001", "r0002", *at)
+    assert code == 0 and [line.split()[1] for line in out.splitlines()] == ["r0004,", "r0005,"]
+
+
 def test_pause_resume_and_status_of_a_stopped_scheduler(
     lab: Lab, spec_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -197,7 +227,7 @@ def test_sched_start_status_and_stop(lab: Lab, capsys: pytest.CaptureFixture[str
     assert code == 0 and f"scheduler (pid {pid}) stopped after its running runs finished" in out
     assert not alive(pid)
     assert cli(capsys, "sched", "status", *at)[1].startswith("scheduler: stopped")
-    assert control.glance(lab) == control.Glance("stopped", None)
+    assert control.glance(lab) == control.Glance("stopped", None, held=True)  # stopped by hand: it stays stopped
     assert cli(capsys, "sched", "stop", *at)[1].strip() == f"no scheduler is running for lab {lab.root}"
 
 
@@ -221,3 +251,19 @@ def test_sched_start_in_the_foreground_stops_on_sigterm(lab: Lab) -> None:
             proc.kill()
     assert proc.returncode == 0
     assert "stopping (graceful)" in out and out.rstrip().endswith("stopped")
+
+
+def test_sched_start_on_an_unreachable_ray_cluster_is_one_line_and_loses_nothing(lab: Lab) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"  # nothing listens there once the socket closes
+    record = Ledger(lab).add_run({"run": {"label": "waits"}})
+    script = Path(sys.executable).parent / "comma-tui"
+    command = [str(script)] if script.exists() else [sys.executable, "-c", "from comma_tui.cli import main; main()"]
+    for extra in ([], ["--foreground"]):
+        argv = ["sched", "start", "--lab", str(lab.root), "--backend", "ray", "--ray-address", closed, *extra]
+        done = subprocess.run([*command, *argv], capture_output=True, text=True, env=child_env(), timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith(f"comma-tui: error: cannot reach the Ray cluster at {closed} (")
+        assert done.stderr.count("\n") == 1 and "fix --ray-address" in done.stderr
+    assert control.status(lab).pid is None and Ledger(lab).get(record.id).status == "queued"

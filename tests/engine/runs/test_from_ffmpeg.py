@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from comma_tui.cli import main
+from engine.runs.classical import encode_stage
 from engine.runs.from_ffmpeg import FromFfmpegError, spec_from_ffmpeg, spec_text
-from engine.runs.pipeline import encode_stage
 from engine.runs.spec import SourceSpec, load_spec, parse_spec
 from ledger import Lab, Ledger
 from tests.engine.media.pattern_clip import write_pattern_clip

@@ -15,7 +15,8 @@ import pytest
 from comma_tui.cli import main
 from engine.media.inflate_runtime import FRAME_BYTES, inflate_video, make_postfilter
 from engine.runs.archive import write_archive
-from engine.runs.pipeline import encode_stage
+from engine.runs.classical import encode_stage
+from engine.runs.progress import ProgressEvent, Stages
 from engine.runs.spec import SourceSpec, parse_spec, stage_names
 from ledger import Lab, Ledger
 from tests.engine.media.pattern_clip import write_pattern_clip
@@ -336,3 +337,15 @@ def test_frames_of_a_pair_out_of_range_or_an_unscored_run_is_one_line(
     assert main(["frames", queued.id, "--png", str(out), "--lab", str(lab.root)]) == 2
     assert f"{queued.id} is queued: it kept no scored archive" in _one_line_error(capsys)
     assert not out.exists()
+
+
+def test_a_stage_says_it_began_before_its_first_count() -> None:
+    # Before this, the console kept showing the last stage's "inflate 60/60" while scoring began.
+    said: list[ProgressEvent] = []
+    lines: list[str] = []
+    stages = Stages(said.append, lines.append)
+    with stages.stage("score") as clock:
+        assert [(e.stage, e.done, e.total) for e in said] == [("score", 0, 0)]
+        clock(3, 6)
+    assert [(e.stage, e.done, e.total) for e in said] == [("score", 0, 0), ("score", 3, 6)]
+    assert lines[0] == "stage score: start" and lines[-1].startswith("stage score: done")

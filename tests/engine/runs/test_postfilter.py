@@ -153,7 +153,7 @@ def test_scorer_aware_loss_runs_on_cpu_and_lowers_its_own_loss(demo_assets, pair
     scorer = Scorer(demo_assets.models, device="cpu")
     spec = dataclasses.replace(SMALL, loss="scorer", crop=64)
     objective = Objective(spec, scorer)
-    assert objective.paired and objective.scorer_loss is not None and objective.scorer_loss.size == 64
+    assert objective.paired and objective.scorer_loss is not None and objective.scorer_loss.size == (64, 64)
     cand, ref = sample_crops(pairs, np.random.default_rng(0), 2, 64, paired=True)
     model = QATFilter(8, 3, "per-channel", torch.Generator().manual_seed(0))
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-4)

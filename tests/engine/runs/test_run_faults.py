@@ -76,11 +76,11 @@ def _fill(disk: Path) -> None:
 
 
 def _at_first(stage: str, act: Callable[[], None]) -> Callable[[ProgressEvent], None]:
-    """A progress sink that does `act` when `stage` first reports progress."""
+    """A progress sink that does `act` when `stage` first counts its work (not as it begins: nothing written yet)."""
     done: list[bool] = []
 
     def sink(event: ProgressEvent) -> None:
-        if event.stage == stage and not done:
+        if event.stage == stage and event.total > 0 and not done:
             done.append(True)
             act()
 

@@ -102,7 +102,7 @@ def test_axes_resolve_by_bare_name_unless_ambiguous() -> None:
         resolve_axis("qp")
     assert parse_axis_value("crf", "34") == 34
     assert parse_axis_value("film_grain_denoise", "true") is True
-    with pytest.raises(SpecError, match="encode.crf value 'x' is not a int"):
+    with pytest.raises(SpecError, match="encode.crf value 'x' is not a whole number"):
         parse_axis_value("crf", "x")
 
 

@@ -9,30 +9,18 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from engine.runs.spec import RunSpec, SpecError, lab_source, parse_spec
+from engine.runs.spec import RunSpec, SpecError
 from engine.runs.sweep import MAX_POINTS
 from engine.sched import control
 from engine.sched.pool import TAG_VAR, alive, child_env, run_tag
+from engine.sched.state import hold
 from ledger import Lab, Ledger, RunRecord
 from ledger.errors import UserError
 from tests.ledger.fixtures import result
 from tests.polling import group_exists, wait_until
-
-
-@pytest.fixture
-def lab(tmp_path: Path) -> Lab:
-    (tmp_path / "clip.mkv").write_bytes(b"a stand-in clip")
-    (tmp_path / "models").mkdir()
-    return Lab.create(tmp_path / "lab", tmp_path / "clip.mkv", tmp_path / "models", original_bytes=1_000_000)
-
-
-@pytest.fixture
-def spec(lab: Lab) -> RunSpec:
-    return parse_spec({"run": {"label": "base"}, "encode": {"crf": 34, "preset": "12"}}, lab_source(lab))
 
 
 def measure(ledger: Ledger, record: RunRecord, score_bytes: int = 10_000) -> RunRecord:
@@ -113,7 +101,7 @@ def test_a_sweep_without_axes_queues_the_spec_itself(lab: Lab, spec: RunSpec) ->
     [
         ({"crf": ["32"], "bogus": ["1"]}, "unknown axis 'bogus'"),
         ({"crf": ["32", "99"]}, "sweep point crf=99: encode.crf"),
-        ({"crf": ["32", "soft"]}, "encode.crf value 'soft' is not a int"),
+        ({"crf": ["32", "soft"]}, "encode.crf value 'soft' is not a whole number"),
         ({"crf": ["32"], "encode.crf": ["33"]}, "are the same axis"),
         ({"crf": []}, "has no values"),
     ],
@@ -176,16 +164,17 @@ def test_around_floor_needs_a_floor(lab: Lab) -> None:
 def test_cancel_retry_and_bump(lab: Lab, spec: RunSpec) -> None:
     ledger = Ledger(lab)
     a, b, c = (ledger.add_run(spec.to_dict(), label=x) for x in "abc")
-    assert control.cancel(lab, a.id).status == "cancelled"
+    assert [r.status for r in control.cancel(lab, a.id)] == ["cancelled"]
     with pytest.raises(UserError, match="is cancelled: only queued, running or interrupted"):
-        control.cancel(lab, a.id)
+        control.cancel(lab, c.id, a.id)  # all or nothing: c stays queued
+    assert ledger.get(c.id).status == "queued"
     ledger.update(b.id, status="running")
     ledger.record_failure(b.id, "it broke", "the log's tail")
-    retried = control.retry(ledger, b.id)
+    (retried,) = control.retry(ledger, b.id)
     assert (retried.status, retried.parent, retried.spec, retried.label) == ("queued", b.id, b.spec, "b")
-    assert control.retry(lab, a.id).parent == a.id
+    assert [r.parent for r in control.retry(lab, a.id, b.id)] == [a.id, b.id]
     with pytest.raises(UserError, match="is queued: only failed, cancelled or interrupted"):
-        control.retry(lab, c.id)
+        control.retry(lab, a.id, c.id)
 
     assert control.bump(lab, c.id, 5).priority == 5
     assert control.bump(lab, c.id, -2).priority == 3
@@ -219,7 +208,7 @@ def test_cancelling_a_running_run_kills_all_its_processes_and_partial_artifacts(
         child = int((run_dir / "child.pid").read_text())
         assert os.getpgid(child) != worker.pid
 
-        cancelled = control.cancel(lab, record.id)
+        (cancelled,) = control.cancel(lab, record.id)
 
         assert cancelled.status == "cancelled" and cancelled.failure_reason == "cancelled by the user"
         worker.wait(timeout=10)
@@ -256,3 +245,12 @@ def test_status_of_a_lab_without_a_scheduler(lab: Lab, spec: RunSpec) -> None:
         (broken.id, "worker (pid 1) was killed by SIGKILL", "last words")
     ]
     assert state.to_dict()["queued"][0]["id"] == high.id
+
+
+def test_a_stop_by_hand_is_remembered_until_a_start(lab: Lab) -> None:
+    # No scheduler runs: the stop is still remembered, so that opening the console starts none.
+    assert control.stop(lab) is None
+    assert control.glance(lab) == control.Glance("stopped", None, held=True)
+    assert control.ensure_running(lab) is None
+    hold(lab, False)  # what control.start does first
+    assert control.glance(lab).held is False

@@ -19,9 +19,11 @@ import pytest
 
 from engine.media.video import RawWriter, iter_frames
 from engine.runs.spec import lab_source, parse_spec
+from engine.sched.floors import group_floors, ledger_floors
+from engine.sched.job_files import JobTicket, write_ticket
 from engine.sched.pool import child_env, kill_run, run_tag
 from engine.sched.scheduler import Scheduler
-from engine.sched.worker import execute_run, floor_lookup
+from engine.sched.worker import Task, early_floors, execute_job, execute_run
 from engine.scoring.early import MIN_BATCHES
 from ledger import Lab, Ledger, RunRecord, load_per_pair
 from ledger.records import Job
@@ -100,6 +102,27 @@ def test_a_clear_loser_is_rejected_early_then_scored_fully_on_request(lab: Lab) 
     assert full.exact and full.metrics == rescored.metrics
 
 
+def test_a_cluster_job_is_judged_by_the_floors_its_ticket_carries_and_rescored_from_one(lab: Lab) -> None:
+    ledger = Ledger(lab)
+    found = ledger.floor("main")
+    record = ledger.add_run(_spec(lab, **LOSER), label="loser on a cluster", status="running")
+    floors = group_floors(ledger, record.track)  # what the Ray backend puts in the ticket at launch
+    assert found is not None and [f.run_id for f in floors] == [found.id]
+    run_dir = Path(record.artifacts)
+    write_ticket(run_dir, JobTicket("lab-r-a1", record.id, 1, record.spec, record.job, floors))
+    outcome = execute_job(lab, record.id, "lab-r-a1")  # a job never opens the ledger
+    assert outcome.result is not None and outcome.result.metrics.estimated
+    judged = ledger.record_result(record.id, outcome.result)  # as the scheduler records a job's outcome
+    assert judged.verdict_reason.startswith("rejected early") and judged.compared_with == found.id
+
+    queued = ledger.rescore(record.id)
+    ledger.update(record.id, status="running")
+    write_ticket(run_dir, JobTicket("lab-r-a2", record.id, 2, queued.spec, queued.job, ()))
+    again = execute_job(lab, record.id, "lab-r-a2")
+    assert again.result is not None and not again.result.metrics.estimated
+    assert ledger.record_result(record.id, again.result).exact
+
+
 def test_a_run_level_with_the_floor_is_scored_in_full_with_the_same_digits(lab: Lab) -> None:
     ledger = Ledger(lab)
     found = ledger.floor("main")
@@ -146,16 +169,18 @@ def test_a_submission_is_rejected_early_and_rescored_by_its_own_inflate(lab: Lab
 def test_early_verdicts_follow_the_spec_then_the_labs_default(lab: Lab, tmp_path: Path) -> None:
     ledger = Ledger(lab)
     record = ledger.add_run(_spec(lab))
+    task = Task(record.job, ledger_floors(ledger, record.track))
     auto = parse_spec(record.spec, lab_source(lab))
-    assert floor_lookup(ledger, record, auto) is not None
+    assert early_floors(lab, auto, task) is not None
     off = parse_spec(_spec(lab, score={"early": "off"}), lab_source(lab))
-    assert floor_lookup(ledger, record, off) is None
+    assert early_floors(lab, off, task) is None
+    assert early_floors(lab, auto, Task(Job.RESCORE, task.floors)) is None  # a rescore scores in full
     config = lab.config_path.read_text()
     try:
         lab.config_path.write_text(config.replace('early = "auto"', 'early = "off"'))
-        assert floor_lookup(Ledger(lab), record, auto) is None
+        assert early_floors(lab, auto, task) is None
         forced = parse_spec(_spec(lab, score={"early": "auto"}), lab_source(lab))
-        assert floor_lookup(Ledger(lab), record, forced) is not None  # the spec's own choice wins
+        assert early_floors(lab, forced, task) is not None  # the spec's own choice wins
     finally:
         lab.config_path.write_text(config)
 

@@ -1,9 +1,7 @@
 """The scheduler with real processes: slots, cancel, crashes of workers and of itself, pause, stop.
 
-Runs here are "gated" submissions: a real worker scores a submission folder whose inflate.sh
-(in a session of its own, as the engine runs it) waits while its `hold.txt` exists, then writes
-the reference frames. A test holds runs as long as it needs them running, and releases them to
-finish; nothing waits on a fixed sleep. In-process tests drive `Scheduler` ticks by hand.
+Runs here are gated submissions (see `tests.engine.sched.gated`): real workers, held in their
+inflate stage as long as a test needs them running. In-process tests drive `Scheduler` ticks by hand.
 """
 
 from __future__ import annotations
@@ -13,35 +11,20 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from engine.demo.assets import make_demo_assets
-from engine.media.video import RawWriter, iter_frames
-from engine.runs.spec import lab_source, parse_spec
 from engine.sched import control
 from engine.sched.pool import TAG_VAR, Worker, alive, child_env, kill_run, run_tag
 from engine.sched.scheduler import PROGRESS_INTERVAL, Scheduler, SchedulerRunning
 from engine.sched.state import SchedulerPaths, lock_held, slot_gpu
 from ledger import Lab, Ledger, RunRecord
 from tests import polling
+from tests.engine.sched.gated import Assets, Gated, make_assets, queue_gated, schedulers
 from tests.polling import group_exists
-
-FRAMES = 2  # one pair: a run that gets as far as scoring is scored in seconds
-INFLATE = """#!/bin/bash
-# A test submission: says its pid, waits while hold.txt exists, then fails on purpose if told
-# to (fail.txt) or writes the reference frames.
-here="$(dirname "$0")"
-echo $$ >> "$here/pids.txt"
-while [ -e "$here/hold.txt" ]; do sleep 0.05; done
-if [ -e "$here/fail.txt" ]; then echo "failing on purpose"; exit 1; fi
-cp "{reference}" "$2/0.raw"
-"""
 
 
 # Scheduler tests start real workers: give them longer than the default.
@@ -50,23 +33,10 @@ def wait_until(predicate: Callable[[], object], timeout: float = 60.0, what: str
     polling.wait_until(predicate, timeout, what)
 
 
-@dataclass(frozen=True)
-class Assets:
-    clip: Path
-    models: Path
-    reference: Path
-
-
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory: pytest.TempPathFactory) -> Assets:
     """A tiny demo clip and scorer (runs score in seconds), and the clip decoded as a .raw."""
-    root = tmp_path_factory.mktemp("sched-assets")
-    demo = make_demo_assets(root / "demo", frames=FRAMES)
-    reference = root / "reference.bin"
-    with RawWriter(reference) as writer:
-        for frame in iter_frames(demo.clip):
-            writer.write(frame)
-    return Assets(demo.clip, demo.models, reference)
+    return make_assets(tmp_path_factory.mktemp("sched-assets"))
 
 
 @pytest.fixture
@@ -74,68 +44,22 @@ def lab(tmp_path: Path, assets: Assets) -> Lab:
     return Lab.create(tmp_path / "lab", assets.clip, assets.models)
 
 
-@dataclass(frozen=True)
-class Gated:
-    """A queued gated run and its submission folder."""
-
-    id: str
-    folder: Path
-
-    def release(self, fail: bool = False) -> None:
-        """Let the run go on: to be scored, or (`fail`) to fail at once without scoring."""
-        if fail:
-            (self.folder / "fail.txt").write_text("fail\n")
-        (self.folder / "hold.txt").unlink(missing_ok=True)
-
-    def inflate_pids(self) -> list[int]:
-        try:
-            return [int(p) for p in (self.folder / "pids.txt").read_text().split()]
-        except FileNotFoundError:
-            return []
-
-
 @pytest.fixture
 def gated(lab: Lab, assets: Assets, tmp_path: Path) -> Callable[[str], Gated]:
     """Queue a run that holds in its inflate stage until released."""
-    ledger = Ledger(lab)
-
-    def make(name: str) -> Gated:
-        folder = tmp_path / "submissions" / name
-        folder.mkdir(parents=True)
-        with zipfile.ZipFile(folder / "archive.zip", "w") as zf:
-            zf.writestr("payload.bin", b"\0" * 64)
-        (folder / "inflate.sh").write_text(INFLATE.format(reference=assets.reference))
-        (folder / "hold.txt").write_text("held\n")
-        spec = parse_spec({"run": {"submission": str(folder), "label": name}}, lab_source(lab))
-        record = ledger.add_run(spec.to_dict(), label=name)
-        return Gated(record.id, folder)
-
-    return make
+    return lambda name: queue_gated(lab, assets, tmp_path / "submissions" / name, name)
 
 
 @pytest.fixture
 def sched(lab: Lab) -> Iterator[Callable[..., int]]:
-    """Start schedulers on the lab; afterwards stop them and kill anything of the lab left running."""
-    started: list[int] = []
+    """Start schedulers on the lab (`sched(slots=N)`); afterwards stop them and kill what their runs left."""
 
-    def start(slots: int = 1) -> int:
-        pid = control.start(lab, slots)
-        started.append(pid)
-        return pid
+    def leftovers() -> None:
+        for record in Ledger(lab).records(Ledger(lab).all()):
+            kill_run(run_tag(lab.root, record.id), record.pid, grace=1.0)
 
-    try:
+    with schedulers(lab, leftovers, stop_timeout=30) as start:
         yield start
-    finally:
-        try:
-            control.stop(lab, now=True, wait=True, timeout=30)
-        finally:
-            for pid in started:
-                if alive(pid):
-                    os.kill(pid, signal.SIGKILL)
-            for record in Ledger(lab).records(Ledger(lab).all()):
-                kill_run(run_tag(lab.root, record.id), record.pid, grace=1.0)
-            log = SchedulerPaths.of(lab).log
-            print(log.read_text() if log.exists() else "no scheduler log")  # shown when a test fails
 
 
 def running(ledger: Ledger) -> list[RunRecord]:
@@ -166,7 +90,7 @@ def test_slot_limit_gpu_pinning_cancel_and_stop_now(
 
     worker, inflate = ledger.get(a.id).pid, a.inflate_pids()[0]
     assert worker is not None and os.getpgid(inflate) != worker  # inflate.sh left the worker's group
-    cancelled = control.cancel(lab, a.id)
+    (cancelled,) = control.cancel(lab, a.id)
     assert cancelled.status == "cancelled"
     wait_until(lambda: not group_exists(worker), 15, "the cancelled worker's process group to go")
     assert not alive(inflate)
@@ -188,21 +112,32 @@ def test_slot_limit_gpu_pinning_cancel_and_stop_now(
     assert ledger.get(a.id).status == "cancelled"
 
 
-def test_a_worker_killed_by_sigkill_fails_its_run_and_the_next_starts(
+def test_a_worker_killed_by_sigkill_is_requeued_once_then_left_interrupted_and_the_next_starts(
     lab: Lab, gated: Callable[[str], Gated], sched: Callable[..., int]
 ) -> None:
     a, b = gated("a"), gated("b")
     ledger = Ledger(lab)
     sched(slots=1)
     wait_until(lambda: [r.id for r in running(ledger)] == [a.id] and a.inflate_pids(), what="a holding")
-    inflate = a.inflate_pids()[0]
-    os.kill(ledger.get(a.id).pid or 0, signal.SIGKILL)
-    wait_until(lambda: ledger.get(a.id).status == "failed", 15, "a to be marked failed")
-    failed = ledger.get(a.id)
-    assert "SIGKILL" in failed.failure_reason
-    assert "stage archive" in failed.log_tail  # the tail of the run's log comes with it
+    inflate, first = a.inflate_pids()[0], ledger.get(a.id).pid or 0
+    os.kill(first, signal.SIGKILL)  # lost, not failed: a runs again from the queue, ahead of b
+
+    def a_holding_again() -> bool:
+        record = ledger.get(a.id)
+        return record.status == "running" and record.pid not in (None, first) and len(a.inflate_pids()) == 2
+
+    wait_until(a_holding_again, what="a requeued and holding again")
+    lost = ledger.get(a.id)
+    assert lost.requeued == 1 and f"worker (pid {first}) was killed by SIGKILL" in lost.failure_reason
+    assert "stage archive" in lost.log_tail  # the tail of the run's log comes with it
+    assert not alive(inflate)  # the dead worker's inflate.sh was killed too
+    assert ledger.get(b.id).status == "queued"
+
+    os.kill(ledger.get(a.id).pid or 0, signal.SIGKILL)  # lost again: a crash that repeats is not retried forever
+    wait_until(lambda: ledger.get(a.id).status == "interrupted", 15, "a to be left interrupted")
+    assert ledger.get(a.id).requeued == 1
+    assert "requeued once already, so left interrupted" in SchedulerPaths.of(lab).log.read_text()
     wait_until(lambda: [r.id for r in running(ledger)] == [b.id], what="b to start")
-    wait_until(lambda: not alive(inflate), 10, "the dead worker's inflate.sh to be killed too")
 
 
 def test_scheduler_crash_adopts_live_workers_and_requeues_dead_ones_once(
@@ -330,7 +265,8 @@ def _stand_in(lab: Lab, ledger: Ledger, script: str, timeout: int = 0) -> tuple[
             env=child_env({TAG_VAR: run_tag(lab.root, record.id)}),
         )
     record = ledger.update(record.id, pid=proc.pid)
-    worker = Worker(record.id, proc.pid, 0, record.started or time.time(), timeout, run_dir, proc)
+    tag = run_tag(lab.root, record.id)
+    worker = Worker(record.id, proc.pid, 0, record.started or time.time(), timeout, run_dir, proc, tag)
     return record, worker
 
 
@@ -342,7 +278,7 @@ def test_ticks_follow_progress_at_a_bounded_rate_log_other_output_and_enforce_ti
         "while time.time() < end:\n"
         "    i += 1\n"
         "    event = {'event': 'progress', 'stage': 'score', 'done': i, 'total': 10**6, 'elapsed': 1.0, 'eta': 2.0,\n"
-        "             'detail': 'batches · bound 23.90 vs floor 23.10'}\n"
+        "             'detail': 'batches · bound 23.90 vs floor 23.10', 'metrics': {'loss': 0.5, 'estimate': 1.25}}\n"
         "    print(json.dumps(event), flush=True)\n"
         "    time.sleep(0.002)\n"
         "print('a line that is not JSON', flush=True)\n"
@@ -375,6 +311,7 @@ def test_ticks_follow_progress_at_a_bounded_rate_log_other_output_and_enforce_ti
     assert len(writes) <= (writes[-1] - writes[0]) / PROGRESS_INTERVAL + 2 < ticks  # ...but not every tick
     progress = ledger.progress()[record.id]
     assert (progress.stage, progress.detail) == ("score", "batches · bound 23.90 vs floor 23.10")  # forwarded whole
+    assert progress.metrics == {"loss": 0.5, "estimate": 1.25}  # and a stage's live figures with it
     assert "[stdout] a line that is not JSON" in log.read_text() and "a warning on stderr" in log.read_text()
 
     scheduler.timeout_grace = 0.0  # now it is past its 1 s run.timeout

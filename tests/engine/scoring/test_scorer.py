@@ -113,6 +113,14 @@ def test_score_formula() -> None:
     ]
 
 
+def test_scoring_says_it_began_then_counts_batches(demo_assets, reference_raw: Path, scorer: Scorer) -> None:
+    # 6 pairs in one batch: the first batch of a long clip takes minutes on a CPU, so "0 of 1"
+    # says scoring has begun; the unit is the evaluator's batch (an early verdict looks after each).
+    said: list[tuple[int, ...]] = []
+    evaluate(scorer, demo_assets.clip, reference_raw, archive_bytes=0, batch_size=6, progress=lambda *p: said.append(p))
+    assert said == [(0, 1, "batches"), (1, 1, "batches")]
+
+
 def test_segnet_in_frame_chunks_gives_the_whole_batch_classes(demo_assets) -> None:
     # On CPU the scorer makes SegNet's largest maps two frames at a time to save memory; every
     # class must be what the plain whole-batch forward gives, odd last chunk included.
