@@ -27,6 +27,7 @@ from engine.sched.worker import execute_run
 from ledger import Lab, Ledger, RunRecord
 from ledger.artifacts import load_curve
 from tests import polling
+from tests.engine.runs.previews_check import assert_previews
 from tests.engine.sched.gated import schedulers
 
 NEURAL = """
@@ -95,6 +96,7 @@ def test_a_neural_run_records_an_exact_score_and_its_export_scores_the_same(
     curve = load_curve(folder)
     assert [p["step"] for p in curve] == [1, 2]
     assert {"loss", "segnet", "posenet", "pixel"} <= set(curve[0]) and "estimate" in curve[-1]
+    assert_previews(folder)  # kept while the score stage ran, as for every run kind
 
     dest = tmp_path / "submission"
     assert main(["export", trained, str(dest), "--lab", str(lab.root)]) == 0
