@@ -6,9 +6,9 @@ keystroke in the form until it has validated the spec again.
 
 1. quiet: no run at all (the floor of what a key costs here);
 2. pool worker: the lab's scheduler runs the run, as the console's queue does (its worker lowers
-   its priority and, on a small machine, leaves a core free);
-3. plain run: `comma-tui run` in a terminal beside the console, at the console's own priority and
-   with every core, as pool workers ran before.
+   its priority);
+3. plain run: `comma-tui run` in a terminal beside the console, at the console's own priority,
+   as pool workers ran before.
 
 Keys are timed only while the run is in its score stage (the longest, every core busy).
 """

@@ -6,7 +6,7 @@ Progress goes to a sink (a terminal bar, or JSON lines for the pool) and the log
 `log.txt`.
 
 Run as `python -m engine.sched.worker --lab DIR --run ID` it is a pool worker: it lowers its own
-CPU priority (and on a small machine its torch threads) so the console stays responsive, prints
+CPU priority so the console stays responsive, prints
 JSON-lines progress on stdout, and exits 0 when the run is done, 1 when it failed. With
 `--job SUBMISSION_ID` it is a cluster job: it never opens the ledger, and reports progress and
 its outcome as files in the run's folder (see `engine.sched.job_files`) for the scheduler to record.
@@ -41,7 +41,6 @@ from ledger.records import Job
 
 _LOG_TAIL_LINES = 20
 WORKER_NICE = 10  # added to the scheduler's niceness: the console and shells come first
-FEW_CORES = 4  # up to this many cores, a worker leaves one free for the console
 
 
 class RunTimeout(UserError):
@@ -183,24 +182,17 @@ def execute_run(ledger: Ledger, run_id: str, sink: Sink | None = None, keep_raw:
     return done
 
 
-def worker_threads(cores: int) -> int | None:
-    """Torch threads for a worker on a machine with `cores` cores: one fewer on a small machine (None: torch's own)."""
-    return max(1, cores - 1) if cores <= FEW_CORES else None
-
-
 def yield_to_people() -> None:
-    """Make this worker give way to the person at the console: a lower CPU priority, and a free core on a small box.
+    """Make this worker give way to the person at the console: a lower CPU priority.
 
     A run keeps every core busy for minutes; at the same priority the console's keys wait
-    behind it for seconds. Children (encoders, inflate.sh) inherit the priority.
+    behind it for seconds. Children (encoders, inflate.sh) inherit the priority. The torch
+    thread count stays torch's own: it changes the networks' float sums, so a run scored by a
+    worker with fewer threads differed in the last digits from the same archive scored by
+    `comma-tui run` or `score`.
     """
     with contextlib.suppress(OSError):
         os.nice(WORKER_NICE)
-    threads = worker_threads(os.cpu_count() or 1)
-    if threads is not None:
-        import torch  # the worker scores with it anyway
-
-        torch.set_num_threads(threads)
 
 
 def execute_job(lab: Lab, run_id: str, submission_id: str) -> JobOutcome:

@@ -136,7 +136,8 @@ def test_a_worker_killed_by_sigkill_is_requeued_once_then_left_interrupted_and_t
     os.kill(ledger.get(a.id).pid or 0, signal.SIGKILL)  # lost again: a crash that repeats is not retried forever
     wait_until(lambda: ledger.get(a.id).status == "interrupted", 15, "a to be left interrupted")
     assert ledger.get(a.id).requeued == 1
-    assert "requeued once already, so left interrupted" in SchedulerPaths.of(lab).log.read_text()
+    # The scheduler's log line follows the ledger's record of it.
+    wait_until(lambda: "requeued once already, so left interrupted" in SchedulerPaths.of(lab).log.read_text())
     wait_until(lambda: [r.id for r in running(ledger)] == [b.id], what="b to start")
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from engine.runs.spec import lab_source, parse_spec
 from engine.sched import worker
-from engine.sched.worker import FEW_CORES, worker_threads
 from ledger import Lab, Ledger
 from tests.sources import official_format_weights
 
@@ -22,8 +21,3 @@ def test_a_missing_segnet_beside_official_format_posenet_fails_the_run_in_one_li
     assert record.status == "failed"
     assert record.failure_reason.startswith(f"{models / 'segnet.safetensors'} not found: point --models at")
     assert "internal error" not in record.log_tail
-
-
-def test_a_worker_leaves_a_core_free_on_a_small_machine() -> None:
-    assert [worker_threads(cores) for cores in (1, 2, FEW_CORES)] == [1, 1, FEW_CORES - 1]
-    assert worker_threads(FEW_CORES + 1) is None  # many cores: torch's own choice
