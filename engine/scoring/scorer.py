@@ -11,7 +11,7 @@ printed digits agree.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,9 +100,6 @@ class Distortions:
         return len(self.posenet_per_pair)
 
 
-OnChunk = Callable[[int, int], None]  # (frames done, frames) inside one batch
-
-
 class Scorer:
     """PoseNet and SegNet with their weights, on one device, ready to score batches."""
 
@@ -142,9 +139,9 @@ class Scorer:
         return batch if isinstance(batch, NetworkInputs) else prepare_inputs(batch, self.device)
 
     @torch.inference_mode()
-    def _outputs(self, inputs: NetworkInputs, on_chunk: OnChunk | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _outputs(self, inputs: NetworkInputs) -> tuple[torch.Tensor, torch.Tensor]:
         pose = self.posenet(inputs.pose)
-        seg = self.segnet.classes(inputs.seg, on_chunk)
+        seg = self.segnet.classes(inputs.seg)
         return pose, seg
 
     def reference(self, batch: np.ndarray | NetworkInputs) -> ReferenceOutputs:
@@ -154,13 +151,10 @@ class Scorer:
 
     @torch.inference_mode()
     def distortions(
-        self, ref: ReferenceOutputs, batch: np.ndarray | NetworkInputs, on_chunk: OnChunk | None = None
+        self, ref: ReferenceOutputs, batch: np.ndarray | NetworkInputs
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-pair (PoseNet, SegNet) distortions of candidate pairs against reference outputs.
-
-        `on_chunk(done, total)` follows the pairs of this batch through SegNet's last layers.
-        """
-        pose, seg = self._outputs(self.prepare(batch), on_chunk)
+        """Per-pair (PoseNet, SegNet) distortions of candidate pairs against reference outputs."""
+        pose, seg = self._outputs(self.prepare(batch))
         d = networks.POSE_DISTORTION_DIMS
         pose_d = (ref.pose[..., :d] - pose[..., :d]).pow(2).mean(dim=1)
         seg_d = (ref.seg.to(seg.dtype) != seg).float().mean(dim=(1, 2))
