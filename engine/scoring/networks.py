@@ -6,7 +6,6 @@ load if every state-dict key matches, so the attribute names below must not chan
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import ClassVar
 
 import timm
@@ -144,19 +143,14 @@ class SegNet(Unet):
         x = block.bn3(block.conv_pwl(block.se(block.aa(x))))
         return block.drop_path(x) + shortcut if block.has_skip else x
 
-    def classes(self, x: torch.Tensor, on_chunk: Callable[[int, int], None] | None = None) -> torch.Tensor:
-        """Argmax classes (B, 384, 512), as `forward(x).argmax(dim=1)` gives them, using less memory.
-
-        `on_chunk(done, total)` hears of each chunk of frames the decoder finishes (progress
-        inside a long batch on CPU).
-        """
+    def classes(self, x: torch.Tensor) -> torch.Tensor:
+        """Argmax classes (B, 384, 512), as `forward(x).argmax(dim=1)` gives them, using less memory."""
         features = self.encoder(x)
         step = self.frame_chunk or x.shape[0]
-        parts = []
-        for i in range(0, x.shape[0], step):
-            parts.append(self.segmentation_head(self.decoder([f[i : i + step] for f in features])).argmax(dim=1))
-            if on_chunk is not None:
-                on_chunk(min(i + step, x.shape[0]), x.shape[0])
+        parts = [
+            self.segmentation_head(self.decoder([f[i : i + step] for f in features])).argmax(dim=1)
+            for i in range(0, x.shape[0], step)
+        ]
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 

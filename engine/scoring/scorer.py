@@ -11,7 +11,7 @@ printed digits agree.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,9 +100,6 @@ class Distortions:
         return len(self.posenet_per_pair)
 
 
-OnChunk = Callable[[int, int], None]  # (frames done, frames) inside one batch
-
-
 class Scorer:
     """PoseNet and SegNet with their weights, on one device, ready to score batches."""
 
@@ -142,9 +139,9 @@ class Scorer:
         return batch if isinstance(batch, NetworkInputs) else prepare_inputs(batch, self.device)
 
     @torch.inference_mode()
-    def _outputs(self, inputs: NetworkInputs, on_chunk: OnChunk | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _outputs(self, inputs: NetworkInputs) -> tuple[torch.Tensor, torch.Tensor]:
         pose = self.posenet(inputs.pose)
-        seg = self.segnet.classes(inputs.seg, on_chunk)
+        seg = self.segnet.classes(inputs.seg)
         return pose, seg
 
     def reference(self, batch: np.ndarray | NetworkInputs) -> ReferenceOutputs:
@@ -153,21 +150,18 @@ class Scorer:
         return ReferenceOutputs(pose=pose, seg=seg.to(torch.uint8))
 
     def distortions(
-        self, ref: ReferenceOutputs, batch: np.ndarray | NetworkInputs, on_chunk: OnChunk | None = None
+        self, ref: ReferenceOutputs, batch: np.ndarray | NetworkInputs
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-pair (PoseNet, SegNet) distortions of candidate pairs against reference outputs.
-
-        `on_chunk(done, total)` follows the pairs of this batch through SegNet's last layers.
-        """
-        pose_d, seg_d, _ = self.measure(ref, batch, on_chunk)
+        """Per-pair (PoseNet, SegNet) distortions of candidate pairs against reference outputs."""
+        pose_d, seg_d, _ = self.measure(ref, batch)
         return pose_d, seg_d
 
     @torch.inference_mode()
     def measure(
-        self, ref: ReferenceOutputs, batch: np.ndarray | NetworkInputs, on_chunk: OnChunk | None = None
+        self, ref: ReferenceOutputs, batch: np.ndarray | NetworkInputs
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """`distortions`, and the candidate's SegNet classes (B, 384, 512) they came from."""
-        pose, seg = self._outputs(self.prepare(batch), on_chunk)
+        pose, seg = self._outputs(self.prepare(batch))
         d = networks.POSE_DISTORTION_DIMS
         pose_d = (ref.pose[..., :d] - pose[..., :d]).pow(2).mean(dim=1)
         seg_d = (ref.seg.to(seg.dtype) != seg).float().mean(dim=(1, 2))
