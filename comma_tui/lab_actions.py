@@ -323,8 +323,9 @@ class LabActions(App[None]):
         following = (
             tracks[(tracks.index(self.filters.track) + 1) % len(tracks)] if self.filters.track in tracks else None
         )
+        # No toast: the ledger's title names the track, and a toast's coming and going would each
+        # cost a relayout and a repaint of the whole screen.
         self.set_filters(self.filters.with_track(following))
-        self.notify(f"Track: {following or 'all'}", timeout=2, markup=False)
 
     def go_to(self, run_id: str) -> None:
         """Put the main screen's cursor on a run (clearing a filter that hides it)."""

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -122,6 +122,7 @@ class RunForm(ModalScreen[RunRequest | None]):
         super().__init__()
         self.fields: dict[str, Input | Select] = {}  # "section.key" -> its field
         self._said = ""
+        self._styled_theme = ""  # the theme the form's styles were last computed in
         self.load(start)
 
     def load(self, start: FormStart) -> None:
@@ -169,6 +170,16 @@ class RunForm(ModalScreen[RunRequest | None]):
                 classes="dialog-hint",
             )
 
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        """Skip Textual's restyle of every node on resume unless the theme changed while hidden.
+
+        Nothing else restyles a kept form while it is away, and restyling its hundreds of widgets
+        was most of what `n` cost.
+        """
+        if self.app.theme == self._styled_theme:
+            event.refresh_styles = False
+        self._styled_theme = self.app.theme
+
     def on_mount(self) -> None:
         for field in self.query(".axis"):
             if isinstance(field, Input | Select):
@@ -205,10 +216,14 @@ class RunForm(ModalScreen[RunRequest | None]):
         return parse_spec(data, self.start.source)
 
     def _say(self, text: str) -> None:
-        """Show the form's one error line; a label updated to the same text still costs a relayout."""
+        """Show the form's one error line.
+
+        Its height is fixed (two rows, app.tcss), so a new text needs a repaint, never a relayout
+        of the form's hundreds of widgets: one costs more than the check itself.
+        """
         if text != self._said:
             self._said = text
-            self.query_one("#form-error", Label).update(text)
+            self.query_one("#form-error", Label).update(text, layout=False)
 
     @on(Input.Changed)
     @on(Select.Changed)

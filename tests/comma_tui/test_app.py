@@ -66,6 +66,24 @@ async def test_new_run_from_form_is_queued(lab: tuple[Lab, dict[str, str]]) -> N
         await wait_for(pilot, lambda: table.current is not None and table.current.id == new.id)
 
 
+async def test_the_kept_form_takes_a_theme_changed_while_it_was_away(lab: tuple[Lab, dict[str, str]]) -> None:
+    # The kept form skips Textual's restyle on resume (most of what `n` cost), but not after a theme change.
+    the_lab, roles = lab
+    async with open_console(the_lab) as (app, pilot, table):
+        await select(pilot, table, roles["floor"])
+        backgrounds = []
+        for theme in ("textual-dark", "textual-light"):
+            app.theme = theme
+            await pilot.press("n")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunForm))
+            dialog = app.screen.query_one(".dialog")
+            assert dialog.styles.background.hex == app.get_css_variables()["surface"].upper()
+            backgrounds.append(dialog.styles.background)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, RunForm))
+        assert backgrounds[0] != backgrounds[1]
+
+
 async def test_new_run_form_fills_from_a_pasted_ffmpeg_line(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, roles = lab
     line = (
