@@ -74,7 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `comma-tui` script."""
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if "--demo" in unknown:  # a global option typed after the command (`sched stop --now --demo`) means the same
+        args.demo = True
+        unknown = [arg for arg in unknown if arg != "--demo"]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.app_lab and hasattr(args, "lab") and args.lab is None:
         args.lab = Path(args.app_lab)  # `comma-tui --lab DIR ledger list` means that lab too
     handler = getattr(args, "handler", None) or open_console

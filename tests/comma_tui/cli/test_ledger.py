@@ -237,6 +237,11 @@ def test_demo_applies_to_every_command(tmp_path: Path, monkeypatch, capsys) -> N
     monkeypatch.chdir(tmp_path)  # no lab here
     code, out, _ = run(capsys, "--demo", "ledger", "list")
     assert code == 0 and "first svt-av1" in out
+    code, out, _ = run(capsys, "ledger", "list", "--demo")  # typed last, as with a command's own options
+    assert code == 0 and "first svt-av1" in out
+    with pytest.raises(SystemExit) as bad:
+        run(capsys, "ledger", "list", "--demo", "--bogus")
+    assert bad.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
     code, _, err = run(capsys, "--demo", "--lab", str(tmp_path), "ledger", "list")
     assert code == 2 and "--lab DIR or --demo, not both" in one_line_error(err)
 
