@@ -228,7 +228,8 @@ class ScorePlot(PlotextPlot):
             self.border_subtitle = f"· run  ◆ frontier{selected}"
         else:
             self.border_title = Text(f"Score history · {track}")
-            self.border_subtitle = f"· run  ~ estimate  ★ promoted  ─ floor{selected}"
+            estimates = "  ~ estimate" if self.data.estimated else ""  # a legend names only what is drawn
+            self.border_subtitle = f"· run{estimates}  ★ promoted  ─ floor{selected}"
 
     def _key(self) -> tuple[object, ...] | None:
         """What the plot shown depends on; None when the pane shows words instead."""

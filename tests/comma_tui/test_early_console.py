@@ -17,6 +17,7 @@ from comma_tui.screens.run_detail import RunDetailScreen
 from comma_tui.widgets.comparison import comparison_rows
 from comma_tui.widgets.format import progress_text
 from comma_tui.widgets.queue_pane import QueueBody
+from comma_tui.widgets.score_plot import ScorePlot
 from engine.runs.progress import ProgressEvent
 from ledger import Lab, Ledger, Progress
 from ledger.records import Job
@@ -84,6 +85,17 @@ async def test_an_estimate_is_marked_in_the_ledger_review_and_detail_and_scored_
         await pilot.press("F")
         await wait_for(pilot, lambda: Ledger(the_lab).get(early).job == Job.RESCORE)
         assert Ledger(the_lab).get(early).status == "queued"
+
+
+async def test_the_plot_legend_names_estimates_only_where_there_are_some(lab: tuple[Lab, str], tmp_path: Path) -> None:
+    assets = stand_in_assets(tmp_path / "plain-assets")
+    plain = make_lab(tmp_path / "plain", assets.clip, assets.models)
+    fill_fixed(plain)
+    for each, legend in ((lab[0], True), (plain, False)):
+        async with open_console(each) as (app, pilot, _table):
+            plot = app.screen.query_one(ScorePlot)
+            await wait_for(pilot, lambda: plot.settled and plot.data.track == "main")
+            assert ("~ estimate" in str(plot.border_subtitle)) is legend
 
 
 async def test_the_queue_says_where_an_early_verdict_stands(lab: tuple[Lab, str]) -> None:
