@@ -94,7 +94,7 @@ async def test_the_plot_legend_names_estimates_only_where_there_are_some(lab: tu
     for each, legend in ((lab[0], True), (plain, False)):
         async with open_console(each) as (app, pilot, _table):
             plot = app.screen.query_one(ScorePlot)
-            await wait_for(pilot, lambda: plot.settled and plot.data.track == "main")
+            await wait_for(pilot, lambda plot=plot: plot.settled and plot.data.track == "main")
             assert ("~ estimate" in str(plot.border_subtitle)) is legend
 
 
