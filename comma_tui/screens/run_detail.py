@@ -121,7 +121,14 @@ class RunDetailScreen(RunScreen):
         COMPARE_BINDING,
         *RUN_BINDINGS,
     ]
-    FOOTER_PRIORITY = ("pop_screen", "compare", *RunScreen.FOOTER_PRIORITY)
+    #: Back, the frames, then the way out and help before the run keys: at 80 columns they must stay.
+    FOOTER_PRIORITY = (
+        "pop_screen",
+        "compare",
+        "quit",
+        "help",
+        *(action for action in RunScreen.FOOTER_PRIORITY if action not in ("quit", "help")),
+    )
 
     class Loaded(Message):
         """The run's detail was read."""
