@@ -22,6 +22,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select
 
 from comma_tui.screens.ffmpeg_line import FfmpegLinePrompt
+from comma_tui.screens.kept import resume_without_restyle
 from comma_tui.widgets import format as fmt
 from engine.media.codecs import CODECS, PIX_FMTS
 from engine.media.inflate_runtime import PATHS
@@ -122,7 +123,6 @@ class RunForm(ModalScreen[RunRequest | None]):
         super().__init__()
         self.fields: dict[str, Input | Select] = {}  # "section.key" -> its field
         self._said = ""
-        self._styled_theme = ""  # the theme the form's styles were last computed in
         self.load(start)
 
     def load(self, start: FormStart) -> None:
@@ -171,14 +171,7 @@ class RunForm(ModalScreen[RunRequest | None]):
             )
 
     def on_screen_resume(self, event: events.ScreenResume) -> None:
-        """Skip Textual's restyle of every node on resume unless the theme changed while hidden.
-
-        Nothing else restyles a kept form while it is away, and restyling its hundreds of widgets
-        was most of what `n` cost.
-        """
-        if self.app.theme == self._styled_theme:
-            event.refresh_styles = False
-        self._styled_theme = self.app.theme
+        resume_without_restyle(self, event)
 
     def on_mount(self) -> None:
         for field in self.query(".axis"):
