@@ -35,6 +35,10 @@ class PairReader(Protocol):
         """Pairs `first` .. `first + count - 1`, one fresh array at a time."""
         ...
 
+    def last_frame(self, pair: int) -> np.ndarray:
+        """The last frame (H, W, 3) of pair `pair`: SegNet's; the first is skipped, never converted."""
+        ...
+
     def close(self) -> None:
         """Let go of the file or decoder."""
         ...
@@ -61,6 +65,14 @@ class RawPairs:
             if self._file.readinto(pair.data.cast("B")) != pair.nbytes:
                 raise UserError(f"{self.path} shrank while being read: let inflate finish before scoring")
             yield pair
+
+    def last_frame(self, pair: int) -> np.ndarray:
+        """The last frame of pair `pair`."""
+        self._file.seek((SEQ_LEN * pair + SEQ_LEN - 1) * FRAME_BYTES)
+        frame = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
+        if self._file.readinto(frame.data.cast("B")) != frame.nbytes:
+            raise UserError(f"{self.path} shrank while being read: let inflate finish before scoring")
+        return frame
 
     def close(self) -> None:
         """Close the file."""
@@ -104,6 +116,11 @@ class ClipPairs:
         self._move_to(SEQ_LEN * first)
         for _ in range(count):
             yield np.stack([as_rgb(self._take()) for _ in range(SEQ_LEN)])
+
+    def last_frame(self, pair: int) -> np.ndarray:
+        """The last frame of pair `pair` (pairs asked for in clip order decode the clip once)."""
+        self._move_to(SEQ_LEN * pair + SEQ_LEN - 1)
+        return as_rgb(self._take())
 
     def _take(self) -> av.VideoFrame:
         assert self._frames is not None

@@ -7,8 +7,9 @@ moves no number). It keeps the SegNet class maps of both sides for
 - this run's worst pairs by the SegNet term and by the PoseNet term, as a bounded running top-k
   (the worst are only known at the end, so at most `worst` candidates per term are held).
 Once scoring is over, `write_previews` reads just those pairs' frames back from the reference
-and the candidate (decoding, not networks), resizes them as SegNet saw them (the last frame of
-each pair, 512x384) and writes them, one pair at a time, into the run's `previews/` folder
+and the candidate (decoding, not networks; in clip order, so each side is decoded once),
+resizes them as SegNet saw them (the last frame of each pair, 512x384) and writes them into the
+run's `previews/` folder
 (layout: `ledger.previews`; frames as JPEG, since a lossless 512x384 photo is ~300 KB and the
 whole set must stay within a few hundred; class maps as exact PNG), the index last. Every file
 is written atomically.
@@ -27,11 +28,12 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from torch.nn import functional as F
 
 from engine.defaults import DEFAULT_PREVIEW_PAIRS
 from engine.media.frame_access import open_pairs
 from engine.media.video import SEQ_LEN
-from engine.scoring.model_inputs import InputBuilder
+from engine.scoring import networks
 from ledger.files import atomic_write
 from ledger.previews import INDEX_NAME, preview_name
 
@@ -122,14 +124,19 @@ class PreviewKeeper:
 
 
 def seen_frames(path: Path, pairs: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """(pair, its last frame as SegNet saw it: 384x512x3 uint8), one pair at a time, in the order given."""
+    """(pair, its last frame resized as SegNet saw it: 384x512x3 uint8), one pair at a time, in clip order.
+
+    In clip order a clip is decoded once, forward. Only the last frame of each pair is converted
+    and resized (bilinear, as the evaluator resizes; the JPEG it goes into loses far more than
+    the kernels' last-bit differences, so the scorer's bit-exact path is not needed here).
+    """
     reader = open_pairs(path)
+    size = (networks.MODEL_H, networks.MODEL_W)
     try:
-        for pair in pairs:
-            builder = InputBuilder(1, torch.device("cpu"))
-            builder.add(next(iter(reader.read(pair, 1))))
-            seg = builder.finish().seg[0]
-            yield pair, seg.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
+        for pair in sorted(pairs):
+            frame = torch.from_numpy(reader.last_frame(pair)).permute(2, 0, 1).unsqueeze(0).float()
+            seen = F.interpolate(frame, size=size, mode="bilinear")[0]
+            yield pair, seen.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
     finally:
         reader.close()
 
@@ -166,27 +173,33 @@ def write_previews(
 ) -> int:
     """Write the kept pairs' previews into `folder` (index.json last); returns the bytes written.
 
-    One pair's frames are in memory at a time. Each frame gets an even share of what the class
-    maps leave of `budget`, giving up JPEG quality to fit; a pair that would still overflow the
-    budget is left out (worst pairs go first), so the folder never exceeds it.
+    One pair's frames are in memory at a time (and the compressed files, within the budget).
+    Each frame gets an even share of what the class maps leave of `budget`, giving up JPEG
+    quality to fit; a pair that would still overflow the budget is left out (worst pairs go
+    first), so the folder never exceeds it.
     """
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*"):
         stale.unlink()  # a rescore's previews replace the first score's
-    pairs = sorted(keeper.kept, key=lambda p: _priority(keeper, p))
+    pairs = sorted(keeper.kept)
     maps = {p: (_png(keeper.kept[p].reference), _png(keeper.kept[p].candidate)) for p in pairs}
     map_bytes = sum(len(a) + len(b) for a, b in maps.values())
     room = budget - _INDEX_RESERVE
     frame_budget = max(1, (room - map_bytes) // max(1, 2 * len(pairs)))
-    written, entries = 0, list[dict[str, Any]]()
+    # Frames are read in clip order (one forward decode of each side) and compressed as they come;
+    # what fits the budget is then chosen in priority order from the compressed files.
+    encoded: dict[int, dict[str, bytes]] = {}
     both = zip(seen_frames(reference, pairs), seen_frames(candidate, pairs), strict=True)
     for (pair, ref_frame), (_, cand_frame) in both:
-        files = {
+        encoded[pair] = {
             "reference": _fitting_jpeg(ref_frame, frame_budget),
             "candidate": _fitting_jpeg(cand_frame, frame_budget),
             "reference-classes": maps[pair][0],
             "candidate-classes": maps[pair][1],
         }
+    written, entries = 0, list[dict[str, Any]]()
+    for pair in sorted(pairs, key=lambda p: _priority(keeper, p)):
+        files = encoded[pair]
         size = sum(len(payload) for payload in files.values())
         if written + size > room:
             continue  # over the budget: this pair is left out, a smaller one may still fit

@@ -46,6 +46,8 @@ def test_clip_pairs_in_any_order_equal_a_decode_from_the_start(demo_assets, tmp_
             got = list(reader.read(first, count))
             for offset, pair in enumerate(got):
                 np.testing.assert_array_equal(pair, expected[first + offset], err_msg=f"{name} pair {first + offset}")
+        for pair in (3, 1, 4):  # SegNet's frame alone (what previews read), here too after seeks
+            np.testing.assert_array_equal(reader.last_frame(pair), expected[pair][-1], err_msg=f"{name} pair {pair}")
     finally:
         reader.close()
 
@@ -58,6 +60,7 @@ def test_raw_pairs_are_read_at_their_offsets(reference_raw: Path, demo_assets) -
         for first in (5, 0, 3):
             (pair,) = reader.read(first, 1)
             np.testing.assert_array_equal(pair, expected[first])
+            np.testing.assert_array_equal(reader.last_frame(first), expected[first][-1])
     finally:
         reader.close()
 
