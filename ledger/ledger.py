@@ -378,8 +378,16 @@ class Ledger:
         return queries.pareto(self._runs.table(), track)
 
     def prior_of(self, run: str) -> queries.Prior[RunRecord] | None:
-        """What a run is compared with, in full (see `queries.prior_of`): reads that run and this one."""
-        prior = queries.prior_of(self._runs.table(), self.get(run))
+        """What a run is compared with, in full (see `queries.prior_of`): reads that run and this one.
+
+        A reviewed run names the floor it was judged by, so only those two records are read (no
+        summary of the history: `ledger show` stays fast in a lab of 100,000 runs).
+        """
+        record = self.get(run)
+        judged_by = record.compared_with and self._runs.get(run_number(record.compared_with))
+        if judged_by:
+            return queries.Prior(judged_by, "floor")
+        prior = queries.prior_of(self._runs.table(), record)
         return None if prior is None else queries.Prior(self.get(prior.run.id), prior.kind)
 
     def neighbourhood(self, run: str) -> list[queries.NeighbourRow]:

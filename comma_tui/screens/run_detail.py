@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -18,6 +18,7 @@ from textual.widgets import Static
 
 from comma_tui.lab_state import RunDetail, Snapshot
 from comma_tui.screens.compare import COMPARE_BINDING
+from comma_tui.screens.kept import resume_without_restyle
 from comma_tui.screens.run_screen import RUN_BINDINGS, RunScreen
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.comparison import comparison_table
@@ -179,6 +180,9 @@ class RunDetailScreen(RunScreen):
             yield Static(id="log")
             yield Static(id="artifacts")
         yield KeyFooter(self.FOOTER_PRIORITY)
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        resume_without_restyle(self, event)
 
     def on_mount(self) -> None:
         for widget_id, title in (("spec", "Spec"), ("delta", "Prior / Current / Delta"), ("verdict", "Verdict")):

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from rich.table import Table
 from rich.text import Text
 
 from comma_tui.widgets import format as fmt
 from ledger import Metrics, RunRecord
 from ledger.queries import Prior
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 MOST = "◀ most"
 EXACT_IN_AN_ESTIMATE = ("bytes", "rate term")  # what an early verdict knows exactly
@@ -85,6 +88,8 @@ def comparison_lines(run: RunRecord, prior: Prior[RunRecord] | None) -> list[str
 
 def comparison_table(run: RunRecord, prior: Prior[RunRecord] | None) -> Table:
     """The comparison as a Rich table whose columns fit their content (the detail screen's)."""
+    from rich.table import Table  # here: `ledger show` (text columns) need not import it
+
     names = headers(run, prior)
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     table.add_column(names[0], no_wrap=True)

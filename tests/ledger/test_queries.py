@@ -201,6 +201,10 @@ def test_prior_of_is_the_floor_reviewed_against_else_the_floor_faced_else_the_pa
     assert q.prior_of(runs, by_id[other.id]) == q.Prior(by_id[first.id], "parent")  # no floor there
     assert q.prior_of(runs, by_id[first.id]) is None  # the first floor: nothing before it
     assert ledger.prior_of(floor.id) == q.Prior(ledger.get(first.id), "floor")  # the prior in full
+    fresh = Ledger(ledger.lab)  # as `comma-tui ledger show` opens it
+    assert fresh.prior_of(worse.id) == q.Prior(ledger.get(floor.id), "floor")
+    assert fresh.prior_of(waiting.id) == q.Prior(ledger.get(floor.id), "floor")
+    assert fresh.prior_of(other.id) == q.Prior(ledger.get(first.id), "parent")
 
 
 def test_filter_by_several_statuses_and_archived(tmp_path: Path) -> None:
