@@ -22,7 +22,18 @@ import av
 import numpy as np
 
 from engine.media.container import open_clip
-from engine.media.video import FRAME_BYTES, HEIGHT, SEQ_LEN, WIDTH, as_rgb, count_frames, is_raw, iter_decoded, open_raw
+from engine.media.video import (
+    FRAME_BYTES,
+    HEIGHT,
+    SEQ_LEN,
+    WIDTH,
+    as_rgb,
+    count_frames,
+    is_raw,
+    iter_decoded,
+    open_raw,
+    segnet_frame,
+)
 from ledger.errors import UserError
 
 
@@ -68,7 +79,7 @@ class RawPairs:
 
     def last_frame(self, pair: int) -> np.ndarray:
         """The last frame of pair `pair`."""
-        self._file.seek((SEQ_LEN * pair + SEQ_LEN - 1) * FRAME_BYTES)
+        self._file.seek(segnet_frame(pair) * FRAME_BYTES)
         frame = np.empty((HEIGHT, WIDTH, 3), dtype=np.uint8)
         if self._file.readinto(frame.data.cast("B")) != frame.nbytes:
             raise UserError(f"{self.path} shrank while being read: let inflate finish before scoring")
@@ -119,7 +130,7 @@ class ClipPairs:
 
     def last_frame(self, pair: int) -> np.ndarray:
         """The last frame of pair `pair` (pairs asked for in clip order decode the clip once)."""
-        self._move_to(SEQ_LEN * pair + SEQ_LEN - 1)
+        self._move_to(segnet_frame(pair))
         return as_rgb(self._take())
 
     def _take(self) -> av.VideoFrame:

@@ -38,6 +38,13 @@ __all__ = [
 ]
 
 SEQ_LEN = 2  # frames per scored sample: the evaluator scores consecutive pairs (0,1), (2,3), ...
+
+
+def segnet_frame(pair: int) -> int:
+    """The frame of pair `pair` that SegNet scores: the pair's last (PoseNet sees both)."""
+    return SEQ_LEN * pair + SEQ_LEN - 1
+
+
 CLIP_FPS = 20  # the challenge clip's frame rate: encodes are stamped with it
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.media.frame_access import open_pairs
 from engine.media.inflate_runtime import VIDEO_SUFFIX, as_array, inflate_frames, make_postfilter
-from engine.media.video import SEQ_LEN, count_frames
+from engine.media.video import SEQ_LEN, count_frames, segnet_frame
 from engine.runs.archive import unpack_archive
 from engine.runs.pipeline import kept_archive
 from engine.runs.spec import RunSpec
@@ -75,7 +75,7 @@ def pair_frames(spec: RunSpec, run_dir: Path, pair: int, scorer: Scorer) -> Pair
     ref_out, cand_out = scorer.reference(reference[None]), scorer.reference(candidate[None])
     return PairFrames(
         pair,
-        pair * SEQ_LEN + SEQ_LEN - 1,
+        segnet_frame(pair),
         reference[-1],
         candidate[-1],
         ref_out.seg[0].cpu().numpy(),

@@ -28,11 +28,10 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from torch.nn import functional as F
 
 from engine.defaults import DEFAULT_PREVIEW_PAIRS
 from engine.media.frame_access import open_pairs
-from engine.media.video import SEQ_LEN
+from engine.media.video import segnet_frame
 from engine.scoring import networks
 from ledger.files import atomic_write
 from ledger.previews import INDEX_NAME, preview_name
@@ -127,15 +126,15 @@ def seen_frames(path: Path, pairs: Iterable[int]) -> Iterator[tuple[int, np.ndar
     """(pair, its last frame resized as SegNet saw it: 384x512x3 uint8), one pair at a time, in clip order.
 
     In clip order a clip is decoded once, forward. Only the last frame of each pair is converted
-    and resized (bilinear, as the evaluator resizes; the JPEG it goes into loses far more than
-    the kernels' last-bit differences, so the scorer's bit-exact path is not needed here).
+    and resized by the evaluator's own SegNet preprocessing (`networks.segnet_input`; the JPEG it
+    goes into loses far more than the kernels' last-bit differences, so the scorer's bit-exact
+    path, `InputBuilder`, is not needed here).
     """
     reader = open_pairs(path)
-    size = (networks.MODEL_H, networks.MODEL_W)
     try:
         for pair in sorted(pairs):
-            frame = torch.from_numpy(reader.last_frame(pair)).permute(2, 0, 1).unsqueeze(0).float()
-            seen = F.interpolate(frame, size=size, mode="bilinear")[0]
+            frame = torch.from_numpy(reader.last_frame(pair)).permute(2, 0, 1).float()
+            seen = networks.segnet_input(frame[None, None])[0]
             yield pair, seen.round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).contiguous().numpy()
     finally:
         reader.close()
@@ -210,7 +209,7 @@ def write_previews(
         entries.append(
             {
                 "pair": pair,
-                "frame": pair * SEQ_LEN + SEQ_LEN - 1,
+                "frame": segnet_frame(pair),
                 "why": keeper.reasons(pair),
                 "posenet": kept.posenet,
                 "segnet": kept.segnet,
