@@ -16,13 +16,14 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from comma_tui.lab_state import Compare, PreviewPair
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.distortion_strip import DistortionStrip
 from comma_tui.widgets.graphics import graphics_widget, view_crop
 from comma_tui.widgets.halfblock import HalfBlockImage, View
+from comma_tui.widgets.key_footer import KeyFooter
 from comma_tui.widgets.panel_images import THIRD_PANELS, class_colours, difference_x4, disagreement
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class CompareScreen(Screen[None]):
         Binding("shift+up,k", "pan(0, -1)", "Pan", show=False),
         Binding("shift+down,j", "pan(0, 1)", "Pan", show=False),
     ]
+    #: What the Footer keeps when it cannot show every key (at 80 columns the zoom keys went under `^p`).
+    FOOTER_PRIORITY = ("pop_screen", "step", "worst", "cycle_third", "toggle_floor", "zoom", "quit", "help", "graphics")
 
     class Loaded(Message):
         """The run's previews were read."""
@@ -86,7 +89,7 @@ class CompareScreen(Screen[None]):
                     yield HalfBlockImage(id=f"{name}-image")
         yield DistortionStrip(id="compare-strip")
         yield Static(id="compare-note")
-        yield Footer(compact=True)
+        yield KeyFooter(self.FOOTER_PRIORITY)
 
     def on_mount(self) -> None:
         self.load()
