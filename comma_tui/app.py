@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
@@ -26,6 +26,7 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState
 
+from comma_tui.collector import Collector
 from comma_tui.lab_actions import LabActions
 from comma_tui.lab_state import Live, Snapshot
 from comma_tui.palette import RunCommands
@@ -89,11 +90,22 @@ class CommaApp(LabActions):
         self._toasted: set[str] = set()
         self._first_painted = threading.Event()
         self.sub_title = str(lab.root)
+        self.collector = Collector()
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.MouseDown):
+            self.collector.input()
+        await super().on_event(event)
+
+    def on_unmount(self) -> None:
+        self.collector.stop()
 
     def get_default_screen(self) -> Screen:
         return MainScreen()
 
     def on_mount(self) -> None:
+        self.collector.start()
+        self.set_interval(1.0, self.collector.at_idle)
         self.poll()
         self.set_interval(self.poll_seconds, self._tick)
         if self.start_scheduler_on_open:
@@ -119,7 +131,9 @@ class CommaApp(LabActions):
             snapshot = self.client.snapshot(since=self._seen_revision)
             if snapshot is not None:
                 self._seen_revision = snapshot.revision
-                self.post_message(self.LedgerLoaded(snapshot, track_plots(snapshot)))
+                plots = track_plots(snapshot, self.plots)
+                self.collector.settle()  # here, while the history loads: not on a key
+                self.post_message(self.LedgerLoaded(snapshot, plots))
             self.post_message(self.LiveUpdated(self.client.live()))
             if snapshot is not None:
                 self.client.prime(snapshot)  # after the first paint, not before it

@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.signal import Signal
 
 from comma_tui.lab_client import LabClient
-from comma_tui.lab_state import Live, Snapshot
+from comma_tui.lab_state import Live, RunDetail, Snapshot
 from comma_tui.screens.autopilot_form import AutopilotForm, AutopilotRequest
 from comma_tui.screens.compare import CompareScreen
 from comma_tui.screens.confirm import Confirm
@@ -57,6 +57,7 @@ class LabActions(App[None]):
         self.filters = RunFilter()
         self.filters_changed: Signal[RunFilter] = Signal(self, "filters-changed")
         self._detail_screen: RunDetailScreen | None = None
+        self._read_ahead: tuple[tuple[RunSummary, object], RunDetail] | None = None  # (run, revision), its detail
         self._run_form: RunForm | None = None
 
     @property
@@ -233,13 +234,43 @@ class LabActions(App[None]):
         self.push_screen(TextPrompt(f"Export {run.id} to folder", value=default), export)
 
     def open_detail(self, run: RunSummary) -> None:
-        """Open a run's detail screen (one screen, kept: composing it anew costs ~0.3 s)."""
+        """Open a run's detail screen once the run is read: it shows that run from its first frame,
+        never the run shown before it or a half-drawn screen. A run read ahead opens at once."""
+        ahead = self._read_ahead
+        if ahead is not None and ahead[0] == self._ahead_key(run):
+            self._show_detail(ahead[1])
+        else:
+            self._read_detail(run, show=True)
+
+    def read_ahead(self, run: RunSummary | None) -> None:
+        """Read the detail of the run the cursor rests on, so that `enter` opens it without waiting.
+
+        A running run is not read ahead: its log and progress move from second to second."""
+        if run is not None and run.status != "running" and self._ahead_key(run) != (self._read_ahead or (None,))[0]:
+            self._read_detail(run, show=False)
+
+    def _ahead_key(self, run: RunSummary) -> tuple[RunSummary, object]:
+        # A detail read at another revision of the ledger may show another floor, parent or verdict.
+        return run, self.snapshot.revision if self.snapshot is not None else None
+
+    @work(thread=True, group="read-detail", exit_on_error=False)
+    def _read_detail(self, run: RunSummary, show: bool) -> None:
+        key, detail = self._ahead_key(run), self.client.detail(run.id)
+        self.call_from_thread(self._detail_read, key, detail, show)
+
+    def _detail_read(self, key: tuple[RunSummary, object], detail: RunDetail, show: bool) -> None:
+        self._read_ahead = (key, detail)
+        if show:
+            self._show_detail(detail)
+
+    def _show_detail(self, detail: RunDetail) -> None:
         if isinstance(self.screen, RunDetailScreen):
             return
-        if self._detail_screen is None:
-            self._detail_screen = RunDetailScreen(run.id)
+        if self._detail_screen is None:  # one screen, kept: composing it anew costs ~0.3 s
+            self._detail_screen = RunDetailScreen(detail)
             self.install_screen(self._detail_screen, name="detail")
-        self._detail_screen.show_run(run.id)
+        else:
+            self._detail_screen.show(detail)
         self.push_screen(self._detail_screen)
 
     def open_compare(self, run: RunSummary) -> None:

@@ -81,6 +81,8 @@ class MainScreen(RunScreen):
         self._draw_table(snapshot)
         if not snapshot.newest_only:  # the first page: the other panes wait for the whole history
             self._draw_plot(snapshot)
+            self.query_one("#plot", ScorePlot).prepare(list(self.lab_app.plots.values()))  # for `t` and `f`
+            self.call_after_refresh(lambda: self.lab_app.read_ahead(self.selected_run()))  # for `enter`
             self._draw_queue()
         self._draw_status()
         self.selection_changed()
@@ -171,6 +173,7 @@ class MainScreen(RunScreen):
             self._draw_plot(snapshot)
         else:
             self.query_one("#plot", ScorePlot).highlighted = selected.id if selected is not None else None
+        self.lab_app.read_ahead(selected)  # `enter` opens it at once
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Unmark applies only while runs are marked; the rest as for every screen of runs."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from rich.table import Table
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -21,9 +20,10 @@ from comma_tui.screens.compare import COMPARE_BINDING
 from comma_tui.screens.kept import resume_without_restyle
 from comma_tui.screens.run_screen import RUN_BINDINGS, RunScreen
 from comma_tui.widgets import format as fmt
-from comma_tui.widgets.comparison import comparison_table
+from comma_tui.widgets.comparison import comparison_text
 from comma_tui.widgets.curve_plot import CurvePlot
 from comma_tui.widgets.key_footer import KeyFooter
+from comma_tui.widgets.key_values import KeyValues
 from comma_tui.widgets.pair_plot import PairPlot
 from ledger import RunRecord, RunSummary
 from ledger.specdiff import flatten
@@ -34,30 +34,28 @@ _STAGE_START = re.compile(r"\bstage ([\w-]+): start\b")
 _STAGE_DONE = re.compile(r"\bstage ([\w-]+): done\b")
 
 
-def spec_table(run: RunRecord) -> Table:
+def spec_table(run: RunRecord) -> KeyValues:
     """The spec by section; axes changed from the parent are marked ● with the parent's value."""
     changed = {}
     for entry in run.changed:
         name, _, rest = entry.partition(" ")
         changed[name] = rest.split(" -> ")[0]
-    table = Table.grid(padding=(0, 1))
-    table.add_column(no_wrap=True)
-    table.add_column(overflow="fold")
+    rows: list[tuple[Text, Text]] = []
     section = None
     for path, value in flatten(run.spec).items():
         head, _, key = path.rpartition(".")
         if head != section:
             section = head
-            table.add_row(Text(f"[{head}]", style="bold"), "")
+            rows.append((Text(f"[{head}]", style="bold"), Text()))
         hit = next((n for n in changed if n in (path, key)), None)
         shown = Text(str(value))
         if hit is not None:
             shown.stylize("bold")
             shown.append(f"  (parent {changed[hit]})", style="italic")
-            table.add_row(Text(f"● {key}", style="bold reverse"), shown)
+            rows.append((Text(f"● {key}", style="bold reverse"), shown))
         else:
-            table.add_row(Text(f"  {key}", style="dim"), shown)
-    return table
+            rows.append((Text(f"  {key}", style="dim"), shown))
+    return KeyValues(rows)
 
 
 def failed_stage(log: str) -> str | None:
@@ -147,24 +145,27 @@ class RunDetailScreen(RunScreen):
             self.curve = curve
             super().__init__()
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, detail: RunDetail) -> None:
         super().__init__()
-        self.run_id = run_id
-        self.detail: RunDetail | None = None
-        self._summary: RunSummary | None = None  # the run's, made once: every key asks which keys apply to it
+        self.detail = detail
+        self._summary = RunSummary.of(detail.run)  # made once per read: every key asks which keys apply to it
 
-    def show_run(self, run_id: str) -> None:
-        """Show another run (the app keeps one detail screen: composing it anew costs ~0.3 s)."""
-        self.run_id, self.detail, self._summary = run_id, None, None
+    @property
+    def run_id(self) -> str:
+        """The run shown."""
+        return self.detail.run.id
+
+    def show(self, detail: RunDetail) -> None:
+        """Show another run, read already (the app keeps one detail screen and opens it with a run read)."""
+        self.detail, self._summary = detail, RunSummary.of(detail.run)
         if self.is_mounted:
-            self.query_one("#detail-title", Static).update(Text(f"{run_id} · loading…"))
             body = self.query_one("#detail-body", VerticalScroll)
             body.scroll_home(animate=False)
             body.focus()
-            self.load()
+            self._draw(detail)
 
     def compose(self) -> ComposeResult:
-        yield Static(f"{self.run_id} · loading…", id="detail-title")
+        yield Static(id="detail-title")
         with VerticalScroll(id="detail-body"):
             with Horizontal(id="detail-top"):
                 # The comparison first: on a narrow terminal it stacks above the (long) spec.
@@ -194,7 +195,7 @@ class RunDetailScreen(RunScreen):
         self.query_one("#detail-body", VerticalScroll).focus()
         self.lab_app.ledger_changed.subscribe(self, self._on_ledger)
         self.set_interval(LIVE_SECONDS, self._live)
-        self.load()
+        self._draw(self.detail)
 
     @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
     def load(self) -> None:
@@ -203,12 +204,12 @@ class RunDetailScreen(RunScreen):
 
     def _on_ledger(self, snapshot: Snapshot) -> None:
         current = snapshot.find(self.run_id)
-        if self.is_current and self.detail is not None and current not in (None, self._summary):
+        if self.is_current and current not in (None, self._summary):
             self.load()
 
     def _live(self) -> None:
         # While a run works only its log moves between ledger changes (which reload the rest).
-        if self.is_current and self.detail is not None and self.detail.run.status == "running":
+        if self.is_current and self.detail.run.status == "running":
             self.load_log(self.detail.run)
 
     @work(thread=True, exclusive=True, group="detail-log", exit_on_error=False)
@@ -219,7 +220,7 @@ class RunDetailScreen(RunScreen):
 
     @on(LogRead)
     def _show_log(self, message: LogRead) -> None:
-        if self.detail is not None and message.run == self.detail.run:  # not a late answer for an older state
+        if message.run == self.detail.run:  # not a late answer for an older state
             self._draw_log(message.run, message.text)
             self.query_one("#curve-plot", CurvePlot).show(message.curve, message.run.status == "running")
 
@@ -229,10 +230,12 @@ class RunDetailScreen(RunScreen):
         log.update(Text(text or "(no log yet)", no_wrap=True, overflow="ellipsis"))
 
     @on(Loaded)
-    def _show(self, message: Loaded) -> None:
-        if message.detail.run.id != self.run_id:
-            return  # a late answer for the run shown before
-        self.detail = detail = message.detail
+    def _reloaded(self, message: Loaded) -> None:
+        if message.detail.run.id == self.run_id:  # not a late answer for the run shown before
+            self._draw(message.detail)
+
+    def _draw(self, detail: RunDetail) -> None:
+        self.detail = detail
         run = detail.run
         self._summary = RunSummary.of(run)
         prior = detail.prior.run if detail.prior is not None else None
@@ -244,7 +247,7 @@ class RunDetailScreen(RunScreen):
         parent = f" · ● changed from parent {run.parent}" if run.parent else ""
         self.query_one("#spec", Static).border_title = f"Spec{parent}"
         self.query_one("#spec", Static).update(spec_table(run))
-        self.query_one("#delta", Static).update(comparison_table(run, detail.prior))
+        self.query_one("#delta", Static).update(comparison_text(run, detail.prior))
         self.query_one("#verdict", Static).update(verdict_text(detail))
         self.query_one("#timings", Static).update(timings_text(run))
         names = (run.id, prior.id if prior else "")

@@ -1,8 +1,7 @@
 """Prior / Current / Delta: one run's metrics against the run it is compared with.
 
-One builder for `comma-tui ledger show` (text columns) and the console's detail screen (a Rich
-table sized from its content each time it is drawn). Which run is the prior is
-`ledger.queries.prior_of`'s answer.
+One builder of aligned columns for `comma-tui ledger show` (plain lines) and the console's detail
+screen (styled text). Which run is the prior is `ledger.queries.prior_of`'s answer.
 """
 
 from __future__ import annotations
@@ -11,14 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rich.text import Text
-
 from comma_tui.widgets import format as fmt
 from ledger import Metrics, RunRecord
 from ledger.queries import Prior
 
 if TYPE_CHECKING:
-    from rich.table import Table
+    from rich.text import Text
 
 MOST = "◀ most"
 EXACT_IN_AN_ESTIMATE = ("bytes", "rate term")  # what an early verdict knows exactly
@@ -75,7 +72,7 @@ def headers(run: RunRecord, prior: Prior[RunRecord] | None) -> tuple[str, str, s
 
 
 def comparison_lines(run: RunRecord, prior: Prior[RunRecord] | None) -> list[str]:
-    """The comparison as aligned text lines (the CLI's)."""
+    """The titles and a line per metric in aligned columns, the costliest term's change marked (the CLI's)."""
     rows = [list(headers(run, prior))]
     for row in comparison_rows(run, prior.run if prior else None):
         rows.append([row.name, row.prior, row.current, row.delta + (f" {MOST}" if row.costliest else "")])
@@ -86,18 +83,18 @@ def comparison_lines(run: RunRecord, prior: Prior[RunRecord] | None) -> list[str
     ]
 
 
-def comparison_table(run: RunRecord, prior: Prior[RunRecord] | None) -> Table:
-    """The comparison as a Rich table whose columns fit their content (the detail screen's)."""
-    from rich.table import Table  # here: `ledger show` (text columns) need not import it
+def comparison_text(run: RunRecord, prior: Prior[RunRecord] | None) -> Text:
+    """The comparison with its titles bold and the costliest term's mark bold (the detail screen's)."""
+    from rich.text import Text  # here: `ledger show` (plain lines) need not import Rich
 
-    names = headers(run, prior)
-    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
-    table.add_column(names[0], no_wrap=True)
-    for title in names[1:]:
-        table.add_column(title, justify="right", no_wrap=True)
-    for row in comparison_rows(run, prior.run if prior else None):
-        delta = Text(row.delta)
-        if row.costliest:
-            delta.append(f" {MOST}", style="bold")
-        table.add_row(row.name, row.prior, row.current, delta)
-    return table
+    titles, *lines = comparison_lines(run, prior)
+    text = Text()
+    text.append(titles, style="bold")
+    for line in lines:
+        text.append("\n")
+        if line.endswith(MOST):
+            text.append(line.removesuffix(MOST))
+            text.append(MOST, style="bold")
+        else:
+            text.append(line)
+    return text

@@ -38,16 +38,23 @@ class KeyFooter(Footer):
     def __init__(self, priority: Sequence[str] = ()) -> None:
         super().__init__(compact=True)
         self.priority = list(priority)
+        self._rebuild_waiting = False
 
     async def recompose(self) -> None:
         """Rebuild the keys (the bindings changed), then fit them."""
+        self._rebuild_waiting = False
         await super().recompose()
         self.fit()
 
     def bindings_changed(self, screen: Screen) -> None:
-        """Grey or ungrey the keys in place when only that changed (the cursor moved); else rebuild them."""
+        """Grey or ungrey the keys in place when only that changed (the cursor moved); else rebuild them,
+        once for a burst of changes (a screen shown for the first time sends several)."""
         if self.is_attached and screen is self.screen and self._bindings_ready and self._restyle():
             return
+        if self._rebuild_waiting:  # the rebuild to come reads the bindings as they are then
+            self._bindings_ready = True
+            return
+        self._rebuild_waiting = self.is_attached and screen is self.screen and screen.app.app_focus
         super().bindings_changed(screen)
 
     def _restyle(self) -> bool:

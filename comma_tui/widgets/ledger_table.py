@@ -152,7 +152,7 @@ class LedgerTable(ScrollView, can_focus=True):
         self._deltas, self._floor_ids = deltas, floor_ids
         self._runs, self._current = self._sorted(runs), None
         self._cells.clear()
-        self.virtual_size = Size(self.size.width, len(self._runs) + 1)
+        self._set_height(len(self._runs) + 1)
         if keep is None or not self.select(keep):
             self.cursor = min(self.cursor, max(0, len(self._runs) - 1)) if keep else 0
         self.refresh()
@@ -297,6 +297,24 @@ class LedgerTable(ScrollView, can_focus=True):
             self.cursor = row
 
     # Drawing.
+
+    def _set_height(self, lines: int) -> None:
+        """Scroll over `lines` lines (the header and the rows).
+
+        The virtual size is a layout attribute: setting it relays out the whole screen and paints it
+        a second time. When the vertical scrollbar stays shown (or hidden), nothing moves: the bar
+        is told its new range directly, as the layout would, and the table repaints alone.
+        """
+        size, window = Size(self.size.width, lines), self.scrollable_content_region.height
+        if size == self.virtual_size:
+            return
+        if (size.height > window) != (self.virtual_size.height > window) or not self.show_vertical_scrollbar:
+            self.virtual_size = size
+            return
+        self.set_reactive(LedgerTable.virtual_size, size)
+        self.vertical_scrollbar.window_virtual_size = size.height
+        self.scroll_y = min(self.scroll_y, self.max_scroll_y)
+        self.refresh()
 
     def on_resize(self) -> None:
         self._columns = self._fit(self.scrollable_content_region.width)

@@ -17,11 +17,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from rich.color import Color as RichColor
 from rich.console import Console
+from rich.segment import Segment
+from rich.style import Style as RichStyle
 from rich.text import Text
 from textual import work
 from textual.app import RenderResult
 from textual.content import Content
+from textual.geometry import Region
 from textual.reactive import reactive
 from textual.strip import Strip
 from textual.style import Style
@@ -114,10 +118,15 @@ def plot_data(table: SummaryTable, track: str, frontier: Sequence[RunSummary]) -
     )
 
 
-def track_plots(snapshot: Snapshot) -> dict[str, PlotData]:
-    """Both views' points for every track (worth doing in a worker on a big ledger)."""
-    table = snapshot.table
-    return {track: plot_data(table, track, pareto(table, track)) for track in snapshot.tracks}
+def track_plots(snapshot: Snapshot, before: dict[str, PlotData] | None = None) -> dict[str, PlotData]:
+    """Both views' points for every track (worth doing in a worker on a big ledger).
+
+    A track whose points did not change keeps its data from `before`, the same object, so the
+    plots the pane built of it stay good.
+    """
+    table, before = snapshot.table, before or {}
+    plots = {track: plot_data(table, track, pareto(table, track)) for track in snapshot.tracks}
+    return {track: before[track] if before.get(track) == data else data for track, data in plots.items()}
 
 
 def thin(points: Sequence[tuple[float, float]], limit: int = MAX_POINTS) -> list[tuple[float, float]]:
@@ -170,6 +179,66 @@ class Colours:
     selected: tuple[int, int, int]
 
 
+@dataclass(frozen=True)
+class Canvas:
+    """Where a built plot put its data: the cells of its canvas and the data ranges they span.
+
+    plotext maps a value to a cell as `floor(0.5 + (cells - 1) * (value - low) / (high - low))`,
+    counting rows from the bottom; `cell` does the same, so a mark drawn over the built lines lands
+    where plotext would have drawn it.
+    """
+
+    columns: range
+    rows: range  # from the bottom of the plot
+    height: int  # the plot's lines
+    xlim: Point
+    ylim: Point
+
+    @staticmethod
+    def of(plt: Plot, height: int) -> Canvas | None:
+        """The canvas of the plot `plt` just built (None where it has no room for data)."""
+        # plotext keeps the canvas it laid out in its monitor's matrix (plotext < 6, as pinned).
+        monitor = plt.monitor  # type: ignore[attr-defined]  # set in the figure's __init__, untyped
+        matrix = monitor.matrix
+        xlim, ylim = monitor.xlim[0], monitor.ylim[0]
+        if len(matrix.Cols_canvas) < 1 or len(matrix.Rows_canvas) < 1 or None in (*xlim, *ylim):
+            return None
+        x, y = (float(xlim[0]), float(xlim[1])), (float(ylim[0]), float(ylim[1]))
+        return Canvas(matrix.Cols_canvas, matrix.Rows_canvas, height, x, y)
+
+    def cell(self, point: Point) -> tuple[int, int] | None:
+        """The (line, column) where `point` is drawn, None if it is off the canvas."""
+
+        def place(value: float, lim: Point, cells: range) -> int | None:
+            if lim[1] == lim[0] or math.isnan(value):
+                return None
+            at = math.floor(round(0.5 + (len(cells) - 1) * (value - lim[0]) / (lim[1] - lim[0]), 8))
+            return cells.start + at if 0 <= at < len(cells) else None
+
+        column, row = place(point[0], self.xlim, self.columns), place(point[1], self.ylim, self.rows)
+        return None if column is None or row is None else (self.height - 1 - row, column)
+
+
+@dataclass(frozen=True)
+class Built:
+    """A plot built for one key: its lines, where its data went, and the style of the selected run's mark."""
+
+    data: PlotData
+    lines: list[Strip]
+    canvas: Canvas | None
+    mark: RichStyle
+
+
+@dataclass(frozen=True)
+class Paint:
+    """What one paint of the pane draws: a built plot at a width and style, and the mark's (line, column)."""
+
+    plot: Built
+    width: int
+    style: RichStyle
+    mark: tuple[int, int] | None
+
+
 class ScorePlot(PlotextPlot):
     """Score history, or the bytes-vs-score Pareto view (`pareto = True`).
 
@@ -177,7 +246,9 @@ class ScorePlot(PlotextPlot):
     and turning its text into lines of cells costs as much again: too long for the UI thread to
     wait on a key. A thread worker does both, and the pane draws the lines it hands back (the
     Line API), showing the last plot built until the new one is ready (`settled` says when it
-    is). The last few plots are kept, so flipping between tracks or views draws at once.
+    is). The last few plots are kept, and `prepare` builds the other tracks' plots while the
+    console is idle, so switching tracks or views draws at once. The selected run's mark (◉) is
+    not part of a build: it is drawn over the built lines, so moving the cursor builds nothing.
     """
 
     DEFAULT_CSS = """
@@ -190,23 +261,37 @@ class ScorePlot(PlotextPlot):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.data = PlotData()
-        # Plots built, newest last, by `_key`; each keeps its data, whose id is in the key.
-        self._built: OrderedDict[tuple[object, ...], tuple[PlotData, list[Strip]]] = OrderedDict()
-        self._shown: list[Strip] | None = None
+        self._built: OrderedDict[tuple[object, ...], Built] = OrderedDict()  # newest last, by `_key`
+        self._shown: Built | None = None
+        self._paint: Paint | None = None  # worked out by `render_lines`, read by `render_line`
         self._building: tuple[object, ...] | None = None
+        self._waiting: list[tuple[PlotData, bool]] = []  # plots to build while idle (`prepare`)
         self._lock = threading.Lock()  # one figure: one build at a time
 
     @property
     def settled(self) -> bool:
         """Whether the pane shows the plot of its current data and view (no build waits or runs)."""
-        key = self._key()
+        key = self._key(self.data, self.pareto)
         return key is None or (key in self._built and self._building is None)
+
+    @property
+    def prepared(self) -> bool:
+        """Whether every plot `prepare` asked for is built (and the one shown)."""
+        return self.settled and not self._waiting
 
     def show(self, data: PlotData) -> None:
         """Draw new data."""
         self.data = data
         self._titles()
         self.refresh()
+
+    def prepare(self, plots: Sequence[PlotData]) -> None:
+        """Build these plots when nothing else is being built: the current view of each, then the
+        other view of the data shown; as many as the pane keeps."""
+        wanted = [(data, self.pareto) for data in plots if data is not self.data]
+        wanted.append((self.data, not self.pareto))
+        self._waiting = wanted[: KEEP_PLOTS - 1]
+        self.call_after_refresh(self._build_next)  # after the paint this call comes with
 
     def watch_pareto(self) -> None:
         self._titles()
@@ -231,13 +316,12 @@ class ScorePlot(PlotextPlot):
             estimates = "  ~ estimate" if self.data.estimated else ""  # a legend names only what is drawn
             self.border_subtitle = f"· run{estimates}  ★ promoted  ─ floor{selected}"
 
-    def _key(self) -> tuple[object, ...] | None:
-        """What the plot shown depends on; None when the pane shows words instead."""
+    def _key(self, data: PlotData, pareto: bool) -> tuple[object, ...] | None:
+        """What a plot of `data` depends on; None when the pane would show words instead."""
         width, height = self.size
-        if width < 16 or height < 5 or not self.data.runs:
+        if width < 16 or height < 5 or not data.runs:
             return None
-        # The highlight's place, not its run: moving the cursor over unplotted runs (queued ones) draws nothing anew.
-        return (width, height, id(self.data), self.pareto, self._highlight(), self.app.theme)
+        return (width, height, id(data), pareto, self.app.theme)
 
     def render(self) -> RenderResult:
         """Words, where the pane shows no plot (the plot itself is drawn by `render_line`)."""
@@ -248,24 +332,61 @@ class ScorePlot(PlotextPlot):
             return Text(f"no measured runs in track {self.data.track or '-'} yet", style="dim")
         return Text("drawing the plot…", style="dim")
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines in `crop`: which plot and where its mark goes are worked out once for all of them."""
+        self._paint = self._what_to_paint()
+        return super().render_lines(crop)
+
+    def _what_to_paint(self) -> Paint | None:
+        key = self._key(self.data, self.pareto)
+        if key is None:
+            return None
+        found = self._built.get(key)
+        if found is None:
+            self._build_next()
+        else:
+            self._built.move_to_end(key)  # the plot shown is the last to be dropped
+            self._shown = found
+        shown = self._shown
+        if shown is None:
+            return None
+        # The selected run's mark, only over the plot of the data shown (not over the last one while building).
+        selected = self._highlight() if shown is found else None
+        place = shown.canvas.cell(selected) if selected is not None and shown.canvas is not None else None
+        return Paint(shown, self.size.width, self.visual_style.rich_style, place)
+
     def render_line(self, y: int) -> Strip:
         """A line of the plot for the current size, data and theme once built (meanwhile the last one)."""
-        key = self._key()
-        if key is not None:
-            found = self._built.get(key)
-            if found is None and self._building != key:
-                self._start_build(key)
-            if found is not None:
-                self._shown = found[1]
-            if self._shown is not None:
-                width, style = self.size.width, self.visual_style.rich_style
-                if y >= len(self._shown):
-                    return Strip.blank(width, style)
-                line = self._shown[y]
-                return line if line.cell_length == width else line.crop_extend(0, width, style)
-        return super().render_line(y)
+        paint = self._paint
+        if paint is None:
+            return super().render_line(y)
+        width, style, lines = paint.width, paint.style, paint.plot.lines
+        if y >= len(lines):
+            return Strip.blank(width, style)
+        line = lines[y] if lines[y].cell_length == width else lines[y].crop_extend(0, width, style)
+        if paint.mark is None or paint.mark[0] != y:
+            return line
+        column = paint.mark[1]
+        left, cell, right = line.divide([column, column + 1, width])
+        under = next(iter(cell), None)
+        mark = Segment("◉", (under.style or RichStyle()) + paint.plot.mark if under else paint.plot.mark)
+        return Strip.join([left, Strip([mark], 1), right])
 
-    def _start_build(self, key: tuple[object, ...]) -> None:
+    def _build_next(self) -> None:
+        """Unless a build runs, start the next: the plot shown first, then those `prepare` asked for."""
+        while self._building is None:
+            key = self._key(self.data, self.pareto)
+            if key is not None and key not in self._built:
+                self._start_build(key, self.data, self.pareto)
+            elif not self._waiting:
+                return
+            else:
+                data, pareto = self._waiting.pop(0)
+                key = self._key(data, pareto)
+                if key is not None and key not in self._built:
+                    self._start_build(key, data, pareto)
+
+    def _start_build(self, key: tuple[object, ...], data: PlotData, pareto: bool) -> None:
         self._building = key
         colours = Colours(
             theme_rgb(self.app, "primary", "#4a90d9"),
@@ -279,7 +400,7 @@ class ScorePlot(PlotextPlot):
         options = RenderOptions(self._get_style, {k: v for k, v in rules.items() if v is not None})  # type: ignore[arg-type]
         layout = (self.visual_style, options, self.app.console)
         theme = self._get_plotext_theme_name(self.app.theme)
-        self._build(key, self.data, self.pareto, self._highlight(), colours, theme, layout)
+        self._build(key, data, pareto, colours, theme, layout)
 
     @work(thread=True, group="plot", exit_on_error=False, description="build the score plot")
     def _build(
@@ -287,7 +408,6 @@ class ScorePlot(PlotextPlot):
         key: tuple[object, ...],
         data: PlotData,
         pareto: bool,
-        selected: Point | None,
         colours: Colours,
         theme: str,
         layout: tuple[Style, RenderOptions, Console],
@@ -295,31 +415,33 @@ class ScorePlot(PlotextPlot):
         """Build one plot off the UI thread and hand its lines to the pane."""
         width, height = key[0], key[1]
         assert isinstance(width, int) and isinstance(height, int)
+        canvas = None
         with self._lock:
             plt = self.plt
             try:
                 plt.clear_figure()
                 (draw_pareto if pareto else draw_history)(plt, data, colours)
-                if selected is not None:  # last, over everything: the cursor's run is always found
-                    plt.scatter([selected[0]], [selected[1]], marker="◉", color=colours.selected)
                 plt.plotsize(width, height)
                 plt._set_size(width, height)  # as `PlotextPlot.render` does: resizing needs both
                 plt.theme(theme)
                 drawn = Text.from_ansi(plt.build())
+                canvas = Canvas.of(plt, height)
             except Exception as exc:  # plotext is third-party drawing code: a bad frame must not end the app
                 drawn = Text(f"(plot could not be drawn: {exc})", style="dim")
         style, options, console = layout
         lines = Content.from_rich_text(drawn, console=console).render_strips(width, height, style, options)
-        self.app.call_from_thread(self._done, key, data, lines)
+        mark = RichStyle(color=RichColor.from_rgb(*colours.selected), bold=True)
+        self.app.call_from_thread(self._done, key, Built(data, lines, canvas, mark))
 
-    def _done(self, key: tuple[object, ...], data: PlotData, lines: list[Strip]) -> None:
-        self._built[key] = (data, lines)
+    def _done(self, key: tuple[object, ...], built: Built) -> None:
+        self._built[key] = built
         self._built.move_to_end(key)
         while len(self._built) > KEEP_PLOTS:
             self._built.popitem(last=False)
         if self._building == key:
             self._building = None
         self.refresh()
+        self._build_next()
 
 
 def draw_history(plt: Plot, data: PlotData, colours: Colours) -> None:

@@ -85,6 +85,11 @@ class StatusLine(Static):
     StatusLine.-problem { background: $error 30%; }
     """
 
+    _lines = -1  # the lines shown, as `show` last laid them out (-1: unknown)
+
+    def on_resize(self) -> None:
+        self._lines = -1  # laid out anew at another width: the next `show` lays out again
+
     def show(
         self,
         snapshot: Snapshot | None,
@@ -99,4 +104,7 @@ class StatusLine(Static):
         text = status_text(snapshot, scheduler, filters, lab, problems, mark_style)
         text.no_wrap = False
         self.set_class(bool(problems), "-problem")
-        self.update(text)
+        # Its height follows its lines (one or two): lay the screen out again only when that changes.
+        lines = min(2, len(text.wrap(self.app.console, max(1, self.content_size.width))))
+        self.update(text, layout=lines != self._lines)
+        self._lines = lines

@@ -188,7 +188,7 @@ async def test_detail_shows_delta_table_whole_every_time(lab: tuple[Lab, dict[st
         for run_id in (roles["rejected"], roles["floor"], roles["rejected"], roles["first"], roles["rejected"]):
             await select(pilot, table, run_id)
             await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.detail is not None)
+            await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
             await pilot.pause()
             lines = [line.strip(" │") for line in widget_lines(app.screen.query_one("#delta", Static))[1:-1]]
             rows = {cells[0]: cells[1:] for line in lines[1:] if (cells := re.split(r"\s{2,}", line.strip()))[0]}
@@ -203,6 +203,25 @@ async def test_detail_shows_delta_table_whole_every_time(lab: tuple[Lab, dict[st
             await wait_for(pilot, lambda: not isinstance(app.screen, RunDetailScreen))
 
 
+async def test_a_run_read_ahead_opens_as_it_is_now(lab: tuple[Lab, dict[str, str]]) -> None:
+    # The detail of the run under the cursor is read ahead, so that enter opens it at once; once
+    # the run changes, what was read ahead is not what enter shows.
+    the_lab, roles = lab
+    async with open_console(the_lab) as (app, pilot, table):
+        await select(pilot, table, roles["queued"])
+        await pilot.pause(0.5)  # the cursor rests: read ahead
+        Ledger(the_lab).record_failure(roles["queued"], "cancelled by hand", "", status="cancelled")
+        await wait_for(pilot, lambda: table.current is not None and table.current.status == "cancelled")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        assert "cancelled" in str(app.screen.query_one("#detail-title", Static).content)
+        await pilot.press("escape")
+        await pilot.pause(0.5)  # read ahead again, as it is now
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        assert "cancelled" in str(app.screen.query_one("#detail-title", Static).content)
+
+
 async def test_detail_of_a_running_run_follows_its_log(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, roles = lab
     log = Path(Ledger(the_lab).get(roles["running"]).artifacts) / "log.txt"
@@ -211,7 +230,7 @@ async def test_detail_of_a_running_run_follows_its_log(lab: tuple[Lab, dict[str,
     async with open_console(the_lab) as (app, pilot, table):
         await select(pilot, table, roles["running"])
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.detail is not None)
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
         shown = app.screen.query_one("#log", Static)
         await wait_for(pilot, lambda: "encode: starting" in str(shown.content))
         assert shown.border_title == "Log tail · live"
@@ -239,8 +258,9 @@ async def test_detail_of_a_training_run_plots_its_curve_live(lab: tuple[Lab, dic
         await pilot.press("escape")
         await select(pilot, table, roles["floor"])
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run_id == roles["floor"])
-        await wait_for(pilot, lambda: app.screen.detail is not None and app.screen.detail.run.id == roles["floor"])
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+        # From its first frame the kept screen shows the run asked for, not the one shown before it.
+        assert str(app.screen.query_one("#detail-title", Static).content).startswith(roles["floor"])
         assert not plot.display  # a run that did not train: no plot
 
 
@@ -343,7 +363,7 @@ async def test_resizing_and_views_never_crash(lab: tuple[Lab, dict[str, str]]) -
             await pilot.pause()
         app.theme = "textual-light"  # the plots register the light theme with plotext
         await pilot.press("f", "enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.detail is not None)
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
         await pilot.press("escape")
         await pilot.press("t", "t", "o", "o", "O", "question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))

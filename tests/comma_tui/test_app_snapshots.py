@@ -116,7 +116,7 @@ def detail_of(app: CommaApp, run_id: str) -> Callable[[Pilot], Awaitable[None]]:
         await loaded(app)(pilot)
         app.screen.select_run(run_id)  # type: ignore[attr-defined]
         await pilot.press("enter")
-        await _until(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.detail is not None)
+        await _until(pilot, lambda: isinstance(app.screen, RunDetailScreen))
 
     return open_detail
 

@@ -11,6 +11,7 @@ import pytest
 from rich.style import Style
 from textual.geometry import Region
 
+from comma_tui.screens.filter import RunFilter
 from comma_tui.widgets.ledger_table import LedgerTable
 from comma_tui.widgets.score_plot import ScorePlot
 from ledger import Lab, Ledger
@@ -84,3 +85,18 @@ async def test_the_plot_shows_a_view_it_drew_before_at_once(big_lab: Lab) -> Non
         await wait_for(pilot, lambda: plot.settled)
         await pilot.press("f")
         assert plot.settled and not plot.pareto  # the history again, kept: no plot to build
+
+
+async def test_a_filter_that_keeps_the_scrollbar_gives_it_the_new_range(big_lab: Lab) -> None:
+    # Fewer rows that still overflow the pane: the table repaints alone (no layout), so it must tell
+    # the scrollbar its new range itself, exactly as a layout would.
+    async with open_console(big_lab, size=(80, 24)) as (app, pilot, table):
+        bar = table.vertical_scrollbar
+        for filters in (RunFilter(verdict="rejected"), RunFilter(), RunFilter(status="done")):
+            app.set_filters(filters)
+            await pilot.press("end")
+            shown = (bar.window_virtual_size, bar.window_size, bar.position, table.max_scroll_y)
+            assert shown[0] == len(table.runs) + 1 and len(table.runs) > shown[1]  # still a scrollbar
+            app.screen.refresh(layout=True)
+            await pilot.pause()
+            assert (bar.window_virtual_size, bar.window_size, bar.position, table.max_scroll_y) == shown

@@ -28,7 +28,7 @@ async def test_compare_view_from_detail_moves_between_pairs_and_panels(lab: tupl
     async with open_console(the_lab) as (app, pilot, table):
         await select(pilot, table, roles["rejected"])
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.detail is not None)
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
         await pilot.press("i")
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.compare is not None)
         screen = app.screen

@@ -78,7 +78,7 @@ async def test_an_estimate_is_marked_in_the_ledger_review_and_detail_and_scored_
         review = app.screen.query_one("#review", DataTable)
         assert [str(c) for c in review.get_row(early)][1] == f"~{run.score:.3f}"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.detail is not None)
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
         await pilot.pause()
         verdict = str(app.screen.query_one("#verdict", Static).content)
         assert "rejected early: score ≥" in verdict and "estimates from 8 of 30 pairs: F scores it fully" in verdict

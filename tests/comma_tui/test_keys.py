@@ -57,7 +57,7 @@ async def test_the_footer_shows_whole_keys_that_fit(lab: tuple[Lab, dict[str, st
         assert {"Filter", "Review", "Track", "Pareto"} <= set(shown_keys(app))  # 160 columns hold them all
         await select(pilot, table, roles["floor"])
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.detail is not None)
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
         await pilot.resize_terminal(80, 24)
         await pilot.pause()
         assert {"Back", "Quit", "palette"} <= set(shown_keys(app))

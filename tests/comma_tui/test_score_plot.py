@@ -1,14 +1,16 @@
-"""The score plot's data on a lab that has not measured anything yet (the demo lab's first start)."""
+"""The score plot's data: on a lab that has not measured anything yet (the demo lab's first start), and
+kept from one snapshot to the next where a track did not change."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from comma_tui.lab_client import LabClient
-from comma_tui.widgets.score_plot import plot_data
+from comma_tui.widgets.score_plot import plot_data, track_plots
 from ledger import Ledger
 from ledger.queries import pareto
-from tests.comma_tui.app_fixtures import make_lab, spec, stand_in_assets
+from tests.comma_tui.app_fixtures import fill_fixed, make_lab, result, spec, stand_in_assets
 
 
 def test_a_track_of_only_queued_runs_plots_nothing_and_has_no_frontier(tmp_path: Path) -> None:
@@ -22,3 +24,22 @@ def test_a_track_of_only_queued_runs_plots_nothing_and_has_no_frontier(tmp_path:
     data = plot_data(snapshot.table, "main", [])
     assert data.runs == 0 and data.scores == [] and data.floor_steps == []
     assert pareto(snapshot.table, "main") == []
+
+
+def test_a_track_whose_runs_did_not_change_keeps_its_plot_data(tmp_path: Path) -> None:
+    assets = stand_in_assets(tmp_path / "assets")
+    lab = make_lab(tmp_path / "lab", assets.clip, assets.models)
+    fill_fixed(lab)
+    client = LabClient(lab)
+    first = client.snapshot()
+    assert first is not None
+    before = track_plots(first)
+    ledger = Ledger(lab)
+    run = ledger.add_run(spec(crf=28, width=0, height=0), track="native")
+    ledger.update(run.id, status="running", pid=os.getpid(), slot=0)
+    ledger.record_result(run.id, result(28, 22))
+    second = client.snapshot()
+    assert second is not None
+    after = track_plots(second, before)
+    assert after["main"] is before["main"]  # the same object: the plots built of it stay good
+    assert after["native"] is not before["native"] and after["native"].runs == before["native"].runs + 1

@@ -20,7 +20,7 @@ from comma_tui.screens.run_form import RunForm
 from comma_tui.screens.sweep_form import SweepForm
 from comma_tui.widgets.score_plot import ScorePlot
 from ledger import Lab, Ledger
-from tests.comma_tui.pilot import open_console, select, wait_for
+from tests.comma_tui.pilot import open_console, select, wait_for, widget_lines
 
 pytestmark = pytest.mark.anyio
 
@@ -83,17 +83,46 @@ async def test_the_palette_goes_to_a_run(lab: tuple[Lab, dict[str, str]]) -> Non
         assert not app.filters  # cleared, and said so
 
 
+def marks(plot: ScorePlot) -> list[tuple[int, int]]:
+    """Where the plot shows the selected run's mark (◉), as (line, column) on screen (inside its border,
+    whose subtitle names the run with a ◉ too)."""
+    inside = widget_lines(plot)[1:-1]
+    return [(y, line.index("◉")) for y, line in enumerate(inside) if "◉" in line]
+
+
 async def test_the_plot_highlights_the_selected_run(lab: tuple[Lab, dict[str, str]]) -> None:
     the_lab, roles = lab
+    ledger = Ledger(the_lab)
     async with open_console(the_lab) as (app, pilot, table):
         plot = app.screen.query_one("#plot", ScorePlot)
         await select(pilot, table, roles["rejected"])
-        await wait_for(pilot, lambda: plot.highlighted == roles["rejected"])
+        await wait_for(pilot, lambda: plot.highlighted == roles["rejected"] and plot.settled)
         assert f"◉ {roles['rejected']}" in str(plot.border_subtitle)
+        [(rejected_line, rejected_column)] = marks(plot)
         await select(pilot, table, roles["floor"])
         await wait_for(pilot, lambda: plot.highlighted == roles["floor"])
+        # The mark moved over the plot already built: nothing to build, and it sits where the run does.
+        assert plot.settled
+        [(floor_line, floor_column)] = marks(plot)
+        floor, rejected = ledger.get(roles["floor"]), ledger.get(roles["rejected"])
+        assert floor.score is not None and rejected.score is not None and floor.score < rejected.score
+        assert floor_line > rejected_line  # a lower score, lower in the plot
+        assert (floor_column > rejected_column) == (floor.number > rejected.number)  # finish order, left to right
         await pilot.press("f")  # the Pareto view marks it too
         await wait_for(pilot, lambda: f"◉ {roles['floor']}" in str(plot.border_subtitle))
+
+
+async def test_the_next_tracks_plot_is_built_before_t_is_pressed(lab: tuple[Lab, dict[str, str]]) -> None:
+    the_lab, _roles = lab
+    async with open_console(the_lab) as (app, pilot, _table):
+        plot = app.screen.query_one("#plot", ScorePlot)
+        await wait_for(pilot, lambda: plot.prepared)
+        shown = {plot.data.track}
+        for _ in range(3):  # every track in turn, then all tracks again
+            await pilot.press("t")
+            shown.add(plot.data.track)
+            assert plot.settled, f"track {plot.data.track}: its plot was not built ahead"
+        assert shown == {"main", "native"}
 
 
 async def test_review_queues_the_floors_neighbours_and_leaves_out_what_was_measured(
@@ -163,7 +192,7 @@ async def test_a_failed_runs_detail_says_where_it_died_and_its_last_log_lines(
     async with open_console(the_lab) as (app, pilot, table):
         await select(pilot, table, roles["failed"])
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.detail is not None)
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
         verdict = str(app.screen.query_one("#verdict", Static).content)
         assert verdict.startswith("! failed in stage inflate: worker killed by signal 9")
         assert "Last log lines:" in verdict and "frame 40 of 60" in verdict
