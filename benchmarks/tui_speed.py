@@ -35,7 +35,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]  # run from a checkout, installed or not
 
 from ledger_speed import lab_in  # noqa: E402
+from textual.geometry import Region  # noqa: E402
 from textual.pilot import Pilot  # noqa: E402
+from textual.strip import Strip  # noqa: E402
 
 from comma_tui.app import CommaApp  # noqa: E402
 from comma_tui.screens.run_detail import RunDetailScreen  # noqa: E402
@@ -86,6 +88,18 @@ def resident_mb() -> tuple[float, float]:
 
 async def measure(lab: Lab, runs: int, repeat: int, size: tuple[int, int]) -> None:
     """Open the app on `lab`, time the first paint, then keys."""
+    # When the table first draws rows: Pilot's `pause` waits until the whole process is idle (up to
+    # a second), and while the worker reads the rest of a big history it is not, so the time a
+    # pause ends says when the read ended, not when the rows were painted. Both are printed.
+    rows_drawn: list[float] = []
+    draw = LedgerTable.render_lines
+
+    def render_lines(table: LedgerTable, crop: Region) -> list[Strip]:
+        if not rows_drawn and len(table.runs):
+            rows_drawn.append(time.perf_counter())
+        return draw(table, crop)
+
+    LedgerTable.render_lines = render_lines  # type: ignore[method-assign,assignment]
     start = time.perf_counter()
     app = CommaApp(lab, start_scheduler=False, poll_seconds=3600)  # no timer reloads while timing keys
     async with app.run_test(size=size) as pilot:
@@ -93,7 +107,8 @@ async def measure(lab: Lab, runs: int, repeat: int, size: tuple[int, int]) -> No
         table = app.screen.query_one("#ledger", LedgerTable)
         await until(pilot, lambda: len(table.runs) > 0)
         await pilot.pause()
-        first = time.perf_counter()
+        idle, first = time.perf_counter(), rows_drawn[0]
+        LedgerTable.render_lines = draw  # type: ignore[method-assign]
         await until(pilot, lambda: len(table.runs) == runs and app.live is not None)
         await pilot.pause()
         painted = time.perf_counter()
@@ -103,6 +118,7 @@ async def measure(lab: Lab, runs: int, repeat: int, size: tuple[int, int]) -> No
         print(f"{'start-up to first frame (empty panes)':<40} {(shown - start) * 1000:8.1f} ms")
         goal = f"target <= {PAINT_TARGET * 1000:.0f} ms  {'ok' if first - start <= PAINT_TARGET else 'MISSED'}"
         print(f"{'start-up to first paint (a screen of rows)':<40} {(first - start) * 1000:8.1f} ms   {goal}")
+        print(f"{'start-up to rows shown, Pilot idle':<40} {(idle - start) * 1000:8.1f} ms")
         print(f"{'start-up to every run shown':<40} {(painted - start) * 1000:8.1f} ms")
         print(f"{'start-up to every track plotted (idle)':<40} {(prepared - start) * 1000:8.1f} ms")
 

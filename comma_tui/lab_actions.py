@@ -246,7 +246,10 @@ class LabActions(App[None]):
         """Read the detail of the run the cursor rests on, so that `enter` opens it without waiting.
 
         A running run is not read ahead: its log and progress move from second to second."""
-        if run is not None and run.status != "running" and self._ahead_key(run) != (self._read_ahead or (None,))[0]:
+        if run is None or run.status == "running":
+            return
+        ahead = self._read_ahead
+        if ahead is None or ahead[0] != self._ahead_key(run):
             self._read_detail(run, show=False)
 
     def _ahead_key(self, run: RunSummary) -> tuple[RunSummary, object]:

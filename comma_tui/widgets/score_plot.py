@@ -10,6 +10,7 @@ pane, never as a crash.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 from collections import OrderedDict
@@ -37,7 +38,9 @@ from comma_tui.lab_state import Snapshot
 from comma_tui.widgets import format as fmt
 from comma_tui.widgets.colors import theme_rgb
 from ledger import RunSummary, SummaryTable, Verdict
+from ledger.errors import LedgerError
 from ledger.queries import pareto
+from ledger.records import run_number
 
 MAX_POINTS = 400
 KEEP_PLOTS = 8  # plots kept built (a few tracks, both views)
@@ -47,9 +50,32 @@ Point = tuple[float, float]
 
 
 @dataclass(frozen=True)
+class Places:
+    """Where each measured run of a track sits in both views, found by its run number."""
+
+    numbers: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))  # sorted
+    history: np.ndarray = field(default_factory=lambda: np.empty((0, 2)))  # (finish order, score), as `numbers`
+    pareto: np.ndarray = field(default_factory=lambda: np.empty((0, 2)))  # (log10 bytes, score); NaN: not exact
+
+    def find(self, run_id: str | None, view: np.ndarray) -> Point | None:
+        """Where the run `run_id` sits in `view` (one of the two arrays), if it is there."""
+        try:
+            number = run_number(run_id) if run_id else 0
+        except LedgerError:
+            return None
+        at = int(np.searchsorted(self.numbers, number))
+        if at >= len(self.numbers) or self.numbers[at] != number or np.isnan(view[at, 0]):
+            return None
+        return float(view[at, 0]), float(view[at, 1])
+
+
+@dataclass(frozen=True, eq=False)
 class PlotData:
     """What both views of one track draw: its points, thinned to what a pane can show (`thin`),
-    and the ranges of all of them (a track of 25,000 runs keeps a few hundred points)."""
+    and the ranges of all of them (a track of 25,000 runs keeps a few hundred points).
+
+    `fingerprint` digests everything it was made from: equal fingerprints, equal data.
+    """
 
     track: str = ""
     runs: int = 0  # measured runs: the history's x axis runs 1..runs
@@ -61,20 +87,16 @@ class PlotData:
     pareto_points: list[Point] = field(default_factory=list)  # (log10 bytes, score), by bytes
     pareto_range: tuple[Point, Point] = ((0.0, 0.0), (0.0, 0.0))  # bytes, then score
     frontier: list[Point] = field(default_factory=list)
-    history_at: dict[str, Point] = field(default_factory=dict)  # each measured run's place in the history
-    pareto_at: dict[str, Point] = field(default_factory=dict)  # each exact run's place in the Pareto view
+    places: Places = field(default_factory=Places)
+    fingerprint: bytes = b""
 
     def history_point(self, run_id: str | None) -> Point | None:
         """Where a run sits in the score history, if it is there."""
-        return self.history_at.get(run_id or "")
+        return self.places.find(run_id, self.places.history)
 
     def pareto_point(self, run_id: str | None) -> Point | None:
         """Where a run sits in the Pareto view, if it is there."""
-        return self.pareto_at.get(run_id or "")
-
-
-def _points(x: np.ndarray, y: np.ndarray) -> list[Point]:
-    return list(zip(x.tolist(), y.tolist(), strict=True))
+        return self.places.find(run_id, self.places.pareto)
 
 
 def _range(values: np.ndarray) -> Point:
@@ -91,30 +113,37 @@ def plot_data(table: SummaryTable, track: str, frontier: Sequence[RunSummary]) -
     rows = rows[np.lexsort((table.numbers[rows], np.nan_to_num(table.arrays["finished"][rows], nan=0.0)))]
     scores, estimated = table.arrays["score"][rows], table.arrays["estimated"][rows]
     exact = ~table.arrays["approximate"][rows] & ~estimated
-    xs = np.arange(1, len(rows) + 1)
+    xs = np.arange(1, len(rows) + 1, dtype=np.float64)
     promoted = table.is_("verdict", Verdict.PROMOTED)[rows] & exact
     # The floor after each run: the score of the latest promotion so far; it steps down at a promotion.
     latest = np.maximum.accumulate(np.where(promoted, np.arange(len(rows)), -1))
     floor = np.where(latest >= 0, scores[np.maximum(latest, 0)], np.nan)
     before = np.concatenate([[np.nan], floor])[:-1]  # the floor before each run (none before the first)
     keep = np.column_stack([promoted & ~np.isnan(before), ~np.isnan(floor)]).ravel()
-    steps = _points(np.repeat(xs, 2)[keep], np.column_stack([before, floor]).ravel()[keep])
     sizes = _log_bytes(table.arrays["total_bytes"][rows])
-    ids = np.array(table.view(rows).ids, dtype=object)
+    by_size = np.lexsort((scores[exact], sizes[exact]))
     edge = [(math.log10(max(1, r.total_bytes or 1)), r.score if r.score is not None else math.nan) for r in frontier]
+    numbers = table.numbers[rows]
+    order = np.argsort(numbers)
+    places = Places(
+        numbers=numbers[order],
+        history=np.column_stack([xs, scores])[order],
+        pareto=np.column_stack([np.where(exact, sizes, np.nan), scores])[order],
+    )
+    made_of = (numbers, scores, xs, sizes, exact, promoted, estimated, np.array(edge, dtype=np.float64))
     return PlotData(
         track=track,
         runs=len(rows),
-        scores=thin(_points(xs, scores)),
-        estimated=thin(_points(xs[estimated], scores[estimated])),
+        scores=thin(xs, scores),
+        estimated=thin(xs[estimated], scores[estimated]),
         score_range=_range(scores),
-        promoted=thin(_points(xs[promoted], scores[promoted])),
-        floor_steps=thin(steps, 2 * MAX_POINTS),
-        pareto_points=thin(sorted(_points(sizes[exact], scores[exact]))),
+        promoted=thin(xs[promoted], scores[promoted]),
+        floor_steps=thin(np.repeat(xs, 2)[keep], np.column_stack([before, floor]).ravel()[keep], 2 * MAX_POINTS),
+        pareto_points=thin(sizes[exact][by_size], scores[exact][by_size]),
         pareto_range=(_range(sizes[exact]), _range(scores[exact])),
         frontier=edge,
-        history_at=dict(zip(ids, _points(xs, scores), strict=True)),
-        pareto_at=dict(zip(ids[exact].tolist(), _points(sizes[exact], scores[exact]), strict=True)),
+        places=places,
+        fingerprint=hashlib.blake2b(b"".join(a.tobytes() for a in made_of), digest_size=16).digest(),
     )
 
 
@@ -126,20 +155,27 @@ def track_plots(snapshot: Snapshot, before: dict[str, PlotData] | None = None) -
     """
     table, before = snapshot.table, before or {}
     plots = {track: plot_data(table, track, pareto(table, track)) for track in snapshot.tracks}
-    return {track: before[track] if before.get(track) == data else data for track, data in plots.items()}
+    return {
+        track: old if (old := before.get(track)) is not None and old.fingerprint == data.fingerprint else data
+        for track, data in plots.items()
+    }
 
 
-def thin(points: Sequence[tuple[float, float]], limit: int = MAX_POINTS) -> list[tuple[float, float]]:
-    """At most about `limit` points, keeping each bucket's lowest and highest (the shape stays)."""
-    if len(points) <= limit:
-        return list(points)
-    size = math.ceil(len(points) / (limit / 2))
-    kept: list[tuple[float, float]] = []
-    for start in range(0, len(points), size):
-        bucket = points[start : start + size]
-        low, high = min(bucket, key=lambda p: p[1]), max(bucket, key=lambda p: p[1])
-        kept += sorted({low, high})
-    return kept
+def thin(x: np.ndarray, y: np.ndarray, limit: int = MAX_POINTS) -> list[Point]:
+    """The points (x, y), ordered by x, as at most about `limit`: each bucket of neighbours keeps its
+    lowest and highest y (the shape stays)."""
+    if len(y) <= limit:
+        return list(zip(x.tolist(), y.tolist(), strict=True))
+    size = math.ceil(len(y) / (limit / 2))
+    buckets = math.ceil(len(y) / size)
+    pad = buckets * size - len(y)
+    low = np.concatenate([y, np.full(pad, np.inf)]).reshape(buckets, size).argmin(axis=1)
+    high = np.concatenate([y, np.full(pad, -np.inf)]).reshape(buckets, size).argmax(axis=1)
+    start = np.arange(buckets) * size
+    kept = np.unique(np.concatenate([start + low, start + high]))
+    # Within a bucket the low and high go by (x, y), as a line through them is drawn.
+    kept = kept[np.lexsort((y[kept], x[kept]))]
+    return list(zip(x[kept].tolist(), y[kept].tolist(), strict=True))
 
 
 def whole_ticks(first: int, last: int, most: int = 6) -> list[int]:
