@@ -157,12 +157,13 @@ class RunDetailScreen(RunScreen):
 
     def show(self, detail: RunDetail) -> None:
         """Show another run, read already (the app keeps one detail screen and opens it with a run read)."""
-        self.detail, self._summary = detail, RunSummary.of(detail.run)
-        if self.is_mounted:
-            body = self.query_one("#detail-body", VerticalScroll)
-            body.scroll_home(animate=False)
-            body.focus()
-            self._draw(detail)
+        if not self.is_mounted:  # `on_mount` draws it
+            self.detail, self._summary = detail, RunSummary.of(detail.run)
+            return
+        body = self.query_one("#detail-body", VerticalScroll)
+        body.scroll_home(animate=False)
+        body.focus()
+        self._draw(detail)
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
