@@ -16,6 +16,7 @@ from textual import work
 from textual.app import App
 from textual.message import Message
 from textual.signal import Signal
+from textual.timer import Timer
 
 from comma_tui.lab_client import LabClient
 from comma_tui.lab_state import Live, RunDetail, Snapshot
@@ -23,6 +24,7 @@ from comma_tui.screens.autopilot_form import AutopilotForm, AutopilotRequest
 from comma_tui.screens.compare import CompareScreen
 from comma_tui.screens.confirm import Confirm
 from comma_tui.screens.filter import FilterScreen, RunFilter
+from comma_tui.screens.kept import build_unseen, render_unseen
 from comma_tui.screens.prompt import TextPrompt
 from comma_tui.screens.review import neighbour_offsets
 from comma_tui.screens.run_detail import RunDetailScreen
@@ -34,6 +36,9 @@ from comma_tui.widgets.score_plot import PlotData
 from engine.runs.spec import RunSpec, SourceSpec
 from ledger import Lab, RunRecord, RunSummary
 from ledger.errors import UserError
+
+#: How long the cursor rests on a run before its detail is drawn, unseen, for `enter`.
+DRAW_AHEAD_SECONDS = 0.1
 
 
 class LabActions(App[None]):
@@ -58,6 +63,7 @@ class LabActions(App[None]):
         self.filters_changed: Signal[RunFilter] = Signal(self, "filters-changed")
         self._detail_screen: RunDetailScreen | None = None
         self._read_ahead: tuple[tuple[RunSummary, object], RunDetail] | None = None  # (run, revision), its detail
+        self._draw_timer: Timer | None = None  # draws the run read ahead into the detail screen, unseen
         self._run_form: RunForm | None = None
 
     @property
@@ -265,14 +271,50 @@ class LabActions(App[None]):
         self._read_ahead = (key, detail)
         if show:
             self._show_detail(detail)
+        else:
+            self._draw_ahead(detail)
+
+    def _draw_ahead(self, detail: RunDetail) -> None:
+        """Draw a run read ahead into the detail screen, unseen, so that `enter` only has to show it.
+
+        The first builds the screen. The others are drawn once the cursor has rested a while
+        (someone reading the row, not running down the table), then laid out and rendered after the
+        next refresh: a key pressed in between is handled first, and a cursor moved on skips it.
+        """
+        if self._detail_screen is None:
+            self._detail_screen = RunDetailScreen(detail)
+            self.run_worker(build_unseen(self, self._detail_screen, "detail"), group="build", exit_on_error=False)
+            return
+        if self._draw_timer is not None:
+            self._draw_timer.stop()
+        self._draw_timer = self.set_timer(DRAW_AHEAD_SECONDS, lambda: self._draw_unseen(detail))
+
+    def _still_ahead(self, detail: RunDetail) -> RunDetailScreen | None:
+        # The detail screen, when it is unseen and `detail` is still the selected run's, as read ahead.
+        shown = self.screen_stack[-1] if self.screen_stack else None  # none while the app closes
+        screen, ahead = self._detail_screen, self._read_ahead
+        selected = shown.selected_run() if isinstance(shown, RunScreen) else None
+        if screen is None or not screen.is_mounted or screen.is_current or ahead is None or ahead[1] is not detail:
+            return None
+        return screen if selected is not None and selected.id == detail.run.id else None
+
+    def _draw_unseen(self, detail: RunDetail) -> None:
+        self._draw_timer = None
+        if (screen := self._still_ahead(detail)) is not None:
+            screen.show(detail)
+            self.call_after_refresh(self._render_unseen, detail)
+
+    def _render_unseen(self, detail: RunDetail) -> None:
+        if (screen := self._still_ahead(detail)) is not None and screen.detail is detail:
+            render_unseen(screen)
 
     def _show_detail(self, detail: RunDetail) -> None:
         if isinstance(self.screen, RunDetailScreen):
             return
-        if self._detail_screen is None:  # one screen, kept: composing it anew costs ~0.3 s
+        if self._detail_screen is None:  # one screen, kept (and built ahead): composing it costs ~0.3 s
             self._detail_screen = RunDetailScreen(detail)
             self.install_screen(self._detail_screen, name="detail")
-        else:
+        elif self._detail_screen.detail is not detail:
             self._detail_screen.show(detail)
         self.push_screen(self._detail_screen)
 

@@ -258,6 +258,9 @@ class RunStore:
         return text_block([records[n].search_text if n in records else "" for n in numbers.tolist()])
 
     def _segment_of(self, number: int) -> int | None:
+        guess = self._segments.get((number - 1) // self.per_file)  # where it was written, unless the lab
+        if guess is not None and guess.holds(number):  # once used another RUNS_PER_FILE
+            return (number - 1) // self.per_file
         return next((i for i, s in self._segments.items() if s.holds(number)), None)
 
     def _locate(self, number: int) -> int | None:
@@ -268,6 +271,15 @@ class RunStore:
             guess = (number - 1) // self.per_file
             if number in self._records(guess):
                 return guess
+        # A run stays in the file it was written to: when that file is as summarised, it still
+        # holds the run, and the hundreds of other files need no stat (a run's detail reads four).
+        known = self._segment_of(number)
+        if known is not None:
+            try:
+                if signature_of(os.stat(self.path(known))) == self._segments[known].signature:
+                    return known
+            except FileNotFoundError:
+                pass
         self.refresh()
         return self._segment_of(number)
 

@@ -11,7 +11,7 @@ from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
@@ -25,6 +25,7 @@ from comma_tui.widgets.curve_plot import CurvePlot
 from comma_tui.widgets.key_footer import KeyFooter
 from comma_tui.widgets.key_values import KeyValues
 from comma_tui.widgets.pair_plot import PairPlot
+from comma_tui.widgets.panes import Pane, PaneColumn, PaneRow
 from ledger import RunRecord, RunSummary
 from ledger.specdiff import flatten
 
@@ -166,21 +167,21 @@ class RunDetailScreen(RunScreen):
         self._draw(detail)
 
     def compose(self) -> ComposeResult:
-        yield Static(id="detail-title")
+        yield Pane(id="detail-title")
         with VerticalScroll(id="detail-body"):
-            with Horizontal(id="detail-top"):
+            with PaneRow(id="detail-top"):
                 # The comparison first: on a narrow terminal it stacks above the (long) spec.
-                with Vertical(id="detail-right"):
-                    yield Static(id="delta")
-                    yield Static(id="verdict")
-                    yield Static(id="timings")
-                yield Static(id="spec")
-            with Horizontal(id="pairs"):
+                with PaneColumn(id="detail-right"):
+                    yield Pane(id="delta")
+                    yield Pane(id="verdict")
+                    yield Pane(id="timings")
+                yield Pane(id="spec")
+            with PaneRow(id="pairs"):
                 yield PairPlot("PoseNet", id="posenet-plot")
                 yield PairPlot("SegNet", id="segnet-plot")
             yield CurvePlot(id="curve-plot")
-            yield Static(id="log")
-            yield Static(id="artifacts")
+            yield Pane(id="log")
+            yield Pane(id="artifacts")
         yield KeyFooter(self.FOOTER_PRIORITY)
 
     def on_screen_resume(self, event: events.ScreenResume) -> None:

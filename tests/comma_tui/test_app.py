@@ -27,6 +27,7 @@ from comma_tui.lab_client import LabClient
 from comma_tui.screens.autopilot_form import AutopilotForm
 from comma_tui.screens.ffmpeg_line import FfmpegLinePrompt
 from comma_tui.screens.help import HelpScreen, keys_table
+from comma_tui.screens.main import MainScreen
 from comma_tui.screens.review import ReviewScreen
 from comma_tui.screens.run_detail import RunDetailScreen
 from comma_tui.screens.run_form import RunForm
@@ -203,6 +204,29 @@ async def test_detail_shows_delta_table_whole_every_time(lab: tuple[Lab, dict[st
             await wait_for(pilot, lambda: not isinstance(app.screen, RunDetailScreen))
 
 
+async def test_detail_panes_take_each_runs_size(lab: tuple[Lab, dict[str, str]]) -> None:
+    # The panes are laid out once per run shown: a failed run's verdict (with its last log lines)
+    # is taller than a promoted run's, and the stage timings sit right under it, never over it or
+    # after a gap.
+    the_lab, roles = lab
+    async with open_console(the_lab) as (app, pilot, table):
+        heights = []
+        for run_id in (roles["failed"], roles["floor"], roles["failed"]):
+            await select(pilot, table, run_id)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
+            await pilot.pause()
+            verdict = app.screen.query_one("#verdict", Static)
+            timings = app.screen.query_one("#timings", Static)
+            inside = [line.strip(" │") for line in widget_lines(verdict)[1:-1]]
+            assert inside[0] and inside[-1], inside  # neither cut short nor padded
+            assert timings.region.y == verdict.region.bottom
+            heights.append(verdict.region.height)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, RunDetailScreen))
+        assert heights[0] == heights[2] > heights[1]
+
+
 async def test_a_run_read_ahead_opens_as_it_is_now(lab: tuple[Lab, dict[str, str]]) -> None:
     # The detail of the run under the cursor is read ahead, so that enter opens it at once; once
     # the run changes, what was read ahead is not what enter shows.
@@ -220,6 +244,34 @@ async def test_a_run_read_ahead_opens_as_it_is_now(lab: tuple[Lab, dict[str, str
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen))
         assert "cancelled" in str(app.screen.query_one("#detail-title", Static).content)
+
+
+async def test_the_detail_screen_is_built_and_drawn_unseen_before_enter(lab: tuple[Lab, dict[str, str]]) -> None:
+    # Composing the detail screen made the first enter of a session take 0.3 s, and drawing a run
+    # into it 50 ms more each time: it is built while the console waits, the run under the resting
+    # cursor is drawn into it unseen, and enter only shows it.
+    the_lab, roles = lab
+    async with open_console(the_lab) as (app, pilot, table):
+        await wait_for(pilot, lambda: app.is_screen_installed("detail"))
+        built = app.get_screen("detail")
+        assert isinstance(built, RunDetailScreen)
+        await wait_for(pilot, lambda: built.is_mounted and built.query_one("#spec", Static).size.height > 0)
+        assert isinstance(app.screen, MainScreen)  # built, not shown
+        await select(pilot, table, roles["rejected"])  # not the run it was built with
+        await wait_for(pilot, lambda: built.run_id == roles["rejected"])  # the cursor rests: drawn unseen
+        assert isinstance(app.screen, MainScreen)
+        verdict = built.query_one("#verdict", Static)
+        await wait_for(pilot, lambda: f"Lost to {roles['floor']}" in "".join(widget_lines(verdict)))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is built)
+        await pilot.pause()
+        assert str(built.query_one("#detail-title", Static).content).startswith(roles["rejected"])
+        assert f"Lost to {roles['floor']}" in "".join(widget_lines(verdict))
+        await pilot.press("escape", "down")  # another run: enter shows it, drawn ahead or not
+        await wait_for(pilot, lambda: table.current is not None and table.current.id != roles["rejected"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is built and table.current is not None)
+        assert table.current is not None and built.run_id == table.current.id
 
 
 async def test_detail_of_a_running_run_follows_its_log(lab: tuple[Lab, dict[str, str]]) -> None:

@@ -252,6 +252,23 @@ def test_history_rolls_over_into_new_files_and_reopens(lab: Lab, monkeypatch: py
     assert reopened.add_run(spec()).id == "r0011"
 
 
+def test_a_run_read_from_its_own_file_is_as_another_writer_left_it(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Reading one run stats only the file it was written to while that file is as summarised: a
+    # change there by another writer is read, and a file that is gone sends it to look everywhere.
+    monkeypatch.setattr(segments, "RUNS_PER_FILE", 4)
+    reader, writer = Ledger(lab), Ledger(lab.root)
+    ids = [writer.add_run(spec(crf=20 + i)).id for i in range(10)]
+    assert [r.id for r in reader.all()] == ids  # every summary read
+    assert reader.get(ids[5]).label == ""
+    writer.update(ids[5], label="changed by the writer")
+    assert reader.get(ids[5]).label == "changed by the writer"
+    newer = writer.add_run(spec()).id  # a file the reader never summarised
+    assert reader.get(newer).id == newer
+    (lab.ledger_dir / "runs-0002.json").unlink()
+    with pytest.raises(LedgerError):
+        reader.get(ids[9])
+
+
 def test_threads_sharing_a_lab_lose_nothing(lab: Lab) -> None:
     ledgers = [Ledger(lab), Ledger(lab)]
     made: list[str] = []
