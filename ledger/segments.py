@@ -258,9 +258,9 @@ class RunStore:
         return text_block([records[n].search_text if n in records else "" for n in numbers.tolist()])
 
     def _segment_of(self, number: int) -> int | None:
-        guess = self._segments.get((number - 1) // self.per_file)  # where it was written, unless the lab
-        if guess is not None and guess.holds(number):  # once used another RUNS_PER_FILE
-            return (number - 1) // self.per_file
+        written = (number - 1) // self.per_file  # where it was written, unless the lab once used another
+        if (guess := self._segments.get(written)) is not None and guess.holds(number):  # RUNS_PER_FILE
+            return written
         return next((i for i, s in self._segments.items() if s.holds(number)), None)
 
     def _locate(self, number: int) -> int | None:

@@ -41,9 +41,7 @@ async def build_unseen(app: App[Any], screen: Screen[Any], name: str) -> None:
 
 def render_unseen(screen: Screen[Any]) -> None:
     """Lay out and render a mounted screen that is not shown, so that showing it paints what is
-    already rendered. Does nothing to a screen on show (Textual renders it itself)."""
-    if screen.is_current or not screen.is_mounted:
-        return
+    already rendered (a screen on show Textual renders itself)."""
     for _ in range(2):  # a second time when the first brought a scrollbar (or took one away)
         screen._layout_required = False
         screen._refresh_layout(screen.app.size)

@@ -49,7 +49,7 @@ KEEP_PLOTS = 8  # plots kept built (a few tracks, both views)
 Point = tuple[float, float]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # arrays: compared by identity, as PlotData is (by its fingerprint)
 class Places:
     """Where each measured run of a track sits in both views, found by its run number."""
 
