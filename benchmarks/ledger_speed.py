@@ -193,8 +193,10 @@ def main() -> int:
         lab = lab_in(args.keep or Path(tmp), args.runs)
         report("open (reads every summary)", timed(lambda: len(Ledger(lab).all()), max(3, args.repeat // 3)), 1.0)
         report("open in a new process (+imports)", [open_in_new_process(lab) for _ in range(3)], 1.0)
-        report("comma-tui ledger show (process)", [show_in_new_process(lab, "r0042") for _ in range(3)], 0.5)
         ledger = Ledger(lab)
+        newest = max(ledger.all(), key=lambda run: run.number)  # queued or running, in a lab at work
+        for name, run in (("an early run", "r0042"), (f"the newest ({newest.status})", newest.id)):
+            report(f"comma-tui ledger show, {name}", [show_in_new_process(lab, run) for _ in range(3)], 0.5)
         filtered = lambda: ledger.runs(track="main", verdict="rejected", sort="score")  # noqa: E731
         report("filtered list (track+verdict,sort)", timed(filtered, args.repeat), 0.1)
         report("text search list", timed(lambda: ledger.runs(text="nlmeans"), args.repeat), 0.1)

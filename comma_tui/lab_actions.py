@@ -283,11 +283,16 @@ class LabActions(App[None]):
         """
         if self._detail_screen is None:
             self._detail_screen = RunDetailScreen(detail)
-            self.run_worker(build_unseen(self, self._detail_screen, "detail"), group="build", exit_on_error=False)
+            self._build_unseen(self._detail_screen)
             return
         if self._draw_timer is not None:
             self._draw_timer.stop()
         self._draw_timer = self.set_timer(DRAW_AHEAD_SECONDS, lambda: self._draw_unseen(detail))
+
+    @work(group="build", exit_on_error=False)
+    async def _build_unseen(self, screen: RunDetailScreen) -> None:
+        # A worker, its coroutine made as it starts: an app that closes first makes none.
+        await build_unseen(self, screen, "detail")
 
     def _still_ahead(self, detail: RunDetail) -> RunDetailScreen | None:
         # The detail screen, when it is unseen and `detail` is still the selected run's, as read ahead.

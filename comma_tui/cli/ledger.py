@@ -205,7 +205,9 @@ def run_show(args: argparse.Namespace) -> int:
     """`comma-tui ledger show RUN`: everything about one run."""
     ledger = open_ledger(args.lab)
     record = ledger.get(args.run)
-    prior = ledger.prior_of(record.id)
+    # Only a measured run is compared; a queued run would face the current floor, which in a lab
+    # of 100,000 runs means reading every summary for a line the report does not print.
+    prior = ledger.prior_of(record.id) if args.json or record.metrics is not None else None
     if args.json:
         payload = record.to_dict() | {"prior": prior.run.id if prior else None}
         print(json.dumps(payload, indent=2, ensure_ascii=False))

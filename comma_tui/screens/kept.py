@@ -27,8 +27,10 @@ async def build_unseen(app: App[Any], screen: Screen[Any], name: str) -> None:
     """Install `screen` under `name`, then compose, style, lay out and render it without showing it.
 
     Its first showing then costs what every later one does. Pushing the screen before this ends
-    is safe: Textual then finishes the work as usual.
+    is safe: Textual then finishes the work as usual. A closing app builds nothing.
     """
+    if not app.is_running:  # a screen started now would be closed before its children mount
+        return
     app.install_screen(screen, name=name)
     _, mounted = app._get_screen(screen)
     await mounted

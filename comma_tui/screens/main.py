@@ -52,6 +52,7 @@ class MainScreen(RunScreen):
         self._pending_select: str | None = None
         self._plot_track: str | None = None
         self._plot_timer: Timer | None = None
+        self._follow_on_resume = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="panes"):
@@ -164,8 +165,16 @@ class MainScreen(RunScreen):
     def on_ledger_table_marked(self, _message: LedgerTable.Marked) -> None:
         self.selection_changed()
 
+    def on_screen_resume(self) -> None:
+        if self._follow_on_resume:
+            self._follow_selection()
+
     def _follow_selection(self) -> None:
         self._plot_timer = None
+        # Covered (`enter` pressed as the cursor came to rest) the plot waits for the screen's return.
+        self._follow_on_resume = self.covered
+        if self._follow_on_resume:
+            return
         snapshot, selected = self.lab_app.snapshot, self.selected_run()
         if snapshot is None or snapshot.newest_only:
             return

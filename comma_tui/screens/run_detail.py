@@ -188,6 +188,8 @@ class RunDetailScreen(RunScreen):
         resume_without_restyle(self, event)
 
     def on_mount(self) -> None:
+        if not self.app.is_running:  # built unseen as the app closed: its children were never mounted
+            return
         for widget_id, title in (("spec", "Spec"), ("delta", "Prior / Current / Delta"), ("verdict", "Verdict")):
             self.query_one(f"#{widget_id}").border_title = title
         self.query_one("#timings").border_title = "Stage timings"

@@ -106,6 +106,19 @@ class RunScreen(Screen[None]):
         """The app, typed."""
         return cast("CommaApp", self.app)
 
+    @property
+    def covered(self) -> bool:
+        """Whether an opaque screen is in front (a run's detail over the main screen): nothing of
+        this one shows. Around a dialog it does."""
+        return not self.is_active and self.app.screen.styles.background.a == 1
+
+    def _compositor_refresh(self) -> None:
+        # Textual repaints the screen in front wherever the one behind it changed, in case it shows
+        # through: for a covered screen that was two more frames for an `enter`. Shown again, a
+        # screen repaints whatever changed meanwhile.
+        if not self.covered:
+            super()._compositor_refresh()
+
     def selected_run(self) -> RunSummary | None:
         """The run the keys act on (the cursor's, or the one shown)."""
         return None

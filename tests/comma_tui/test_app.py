@@ -27,6 +27,7 @@ from comma_tui.lab_client import LabClient
 from comma_tui.screens.autopilot_form import AutopilotForm
 from comma_tui.screens.ffmpeg_line import FfmpegLinePrompt
 from comma_tui.screens.help import HelpScreen, keys_table
+from comma_tui.screens.kept import build_unseen
 from comma_tui.screens.main import MainScreen
 from comma_tui.screens.review import ReviewScreen
 from comma_tui.screens.run_detail import RunDetailScreen
@@ -272,6 +273,19 @@ async def test_the_detail_screen_is_built_and_drawn_unseen_before_enter(lab: tup
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is built and table.current is not None)
         assert table.current is not None and built.run_id == table.current.id
+
+
+async def test_a_closing_console_builds_no_screen_unseen(lab: tuple[Lab, dict[str, str]]) -> None:
+    # A screen started as the console closes is closed before its children mount, and its first
+    # query failed (seen when a build began as a test's console quit): a closing app builds nothing.
+    the_lab, _ = lab
+    async with open_console(the_lab) as (app, pilot, _table):
+        await wait_for(pilot, lambda: app.is_screen_installed("detail"))
+        built = app.get_screen("detail")
+        assert isinstance(built, RunDetailScreen)
+    late = RunDetailScreen(built.detail)
+    await build_unseen(app, late, "late")
+    assert not app.is_screen_installed("late") and not late.is_mounted
 
 
 async def test_detail_of_a_running_run_follows_its_log(lab: tuple[Lab, dict[str, str]]) -> None:

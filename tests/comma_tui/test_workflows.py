@@ -12,6 +12,7 @@ import pytest
 from textual.command import CommandList
 from textual.widgets import DataTable, Input, Label, Static
 
+from comma_tui.screens import main as main_screen
 from comma_tui.screens.confirm import Confirm
 from comma_tui.screens.prompt import TextPrompt
 from comma_tui.screens.review import ReviewScreen
@@ -81,6 +82,26 @@ async def test_the_palette_goes_to_a_run(lab: tuple[Lab, dict[str, str]]) -> Non
         await pilot.press("enter")
         await wait_for(pilot, lambda: table.current is not None and table.current.id == roles["rejected"])
         assert not app.filters  # cleared, and said so
+
+
+async def test_a_run_opened_before_the_cursor_rests_is_followed_by_the_plot_once_back(
+    lab: tuple[Lab, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The plot follows the cursor once it rests. Under the detail screen it waits: Textual repaints
+    # a screen wherever the one below it changed, which cost `enter` two more frames.
+    monkeypatch.setattr(main_screen, "PLOT_FOLLOW_SECONDS", 0.3)
+    the_lab, roles = lab
+    async with open_console(the_lab) as (app, pilot, table):
+        plot = app.screen.query_one("#plot", ScorePlot)
+        await select(pilot, table, roles["rejected"])
+        await wait_for(pilot, lambda: plot.highlighted == roles["rejected"])
+        await select(pilot, table, roles["floor"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunDetailScreen) and app.screen.run_id == roles["floor"])
+        await pilot.pause(0.5)  # the cursor has rested, under the detail
+        assert plot.highlighted == roles["rejected"]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: plot.highlighted == roles["floor"])
 
 
 def marks(plot: ScorePlot) -> list[tuple[int, int]]:
