@@ -28,7 +28,7 @@ from comma_tui.screens.kept import build_unseen, render_unseen
 from comma_tui.screens.prompt import TextPrompt
 from comma_tui.screens.review import neighbour_offsets
 from comma_tui.screens.run_detail import RunDetailScreen
-from comma_tui.screens.run_form import FormStart, RunForm, RunRequest
+from comma_tui.screens.run_form import FormStart, RunForm, RunRequest, shape
 from comma_tui.screens.run_screen import RunScreen
 from comma_tui.screens.sweep_form import SweepForm, SweepRequest
 from comma_tui.widgets import format as fmt
@@ -64,7 +64,7 @@ class LabActions(App[None]):
         self._detail_screen: RunDetailScreen | None = None
         self._read_ahead: tuple[tuple[RunSummary, object], RunDetail] | None = None  # (run, revision), its detail
         self._draw_timer: Timer | None = None  # draws the run read ahead into the detail screen, unseen
-        self._run_form: RunForm | None = None
+        self._run_forms: dict[tuple[str, ...], RunForm] = {}  # by the fields a spec needs (`run_form.shape`)
 
     @property
     def lab(self) -> Lab:
@@ -114,12 +114,13 @@ class LabActions(App[None]):
     ) -> None:
         tracks = self.snapshot.tracks if self.snapshot else []
         start = FormStart(spec, source, base, tracks, measured)
-        if self._run_form is None:  # one form, kept: see RunForm
-            self._run_form = RunForm(start)
-            self.install_screen(self._run_form, name="run-form")
+        form = self._run_forms.get(fields := shape(spec))
+        if form is None:  # kept, one for each shape of spec: see RunForm
+            form = self._run_forms[fields] = RunForm(start)
+            self.install_screen(form, name=f"run-form-{len(self._run_forms)}")
         else:
-            self._run_form.load(start)
-        self.push_screen(self._run_form, self._queue_from_form)
+            form.load(start)
+        self.push_screen(form, self._queue_from_form)
 
     def _queue_from_form(self, request: RunRequest | None) -> None:
         if request is None:

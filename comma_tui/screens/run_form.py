@@ -24,10 +24,11 @@ from textual.widgets import Input, Label, Select
 from comma_tui.screens.ffmpeg_line import FfmpegLinePrompt
 from comma_tui.screens.kept import resume_without_restyle
 from comma_tui.widgets import format as fmt
-from engine.media.codecs import CODECS, PIX_FMTS
+from engine.media.codecs import PIX_FMTS
 from engine.media.inflate_runtime import PATHS
 from engine.runs.from_ffmpeg import Translation
 from engine.runs.measured import measure_key
+from engine.runs.registry import registry
 from engine.runs.spec import (
     COMPRESSIONS,
     PIXEL_LOSSES,
@@ -49,7 +50,6 @@ LEDGER_KEYS = frozenset({"track", "label", "notes", "parent"})
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("preprocess", "path"): PATHS,
     ("preprocess", "scaler"): SCALERS,
-    ("encode", "codec"): tuple(CODECS),
     ("encode", "pix_fmt"): tuple(PIX_FMTS),
     ("archive", "compression"): COMPRESSIONS,
     ("inflate", "path"): PATHS,
@@ -82,6 +82,18 @@ class RunRequest:
     priority: int = 0
 
 
+def choices(section: str, key: str) -> tuple[str, ...] | None:
+    """The values an axis takes when they are a fixed set (a dropdown), else None."""
+    if (section, key) == ("encode", "codec"):
+        return tuple(registry().codecs)  # PyAV's, the neural codec and the installed plug-ins'
+    return CHOICES.get((section, key))
+
+
+def shape(spec: RunSpec) -> tuple[str, ...]:
+    """The fields a spec needs in the form: a neural run's has its [neural] section, say."""
+    return tuple(f"{section}.{key}" for section, key, _ in axes(spec))
+
+
 def value_text(value: Any) -> str:
     """A spec value as the form shows it: true/false, pixel=1.0,scorer=0.5, 35."""
     if isinstance(value, bool):
@@ -109,8 +121,9 @@ def axes(spec: RunSpec) -> list[tuple[str, str, Any]]:
 class RunForm(ModalScreen[RunRequest | None]):
     """Edit a spec and queue it: Ctrl+S (or Enter in a field) queues, Escape cancels.
 
-    The app keeps one form and `load`s each new base spec into it: its forty-odd fields cost
-    seconds of CPU to compose on a busy two-core machine, and `n` must answer at once.
+    The app keeps a form for each `shape` of spec and `load`s each new base spec into it: its
+    forty-odd fields cost seconds of CPU to compose on a busy two-core machine, and `n` must
+    answer at once.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -152,10 +165,10 @@ class RunForm(ModalScreen[RunRequest | None]):
                     with Grid(classes="axis-grid"):  # one grid per section: fewer widgets than a row each
                         for key, value in keys:
                             yield Label(key, classes="axis-name")
-                            choices = CHOICES.get((name, key))
-                            if choices is not None:
+                            values = choices(name, key)
+                            if values is not None:
                                 yield Select(
-                                    [(c, c) for c in choices],
+                                    [(c, c) for c in values],
                                     value=value,
                                     allow_blank=False,
                                     id=f"ax-{name}-{key}",
@@ -206,6 +219,11 @@ class RunForm(ModalScreen[RunRequest | None]):
         for axis, field in self.fields.items():
             section, key = axis.split(".", 1)
             data[section][key] = field.value if isinstance(field, Select) else parse_value(section, key, field.value)
+        # Another codec chosen: the keys of the one it replaces stay behind (its own take their defaults).
+        codec = data["encode"].get("codec")
+        for name, kind in registry().codecs.items():
+            if kind.section and name != codec:
+                data.pop(kind.section, None)
         return parse_spec(data, self.start.source)
 
     def _say(self, text: str) -> None:

@@ -14,6 +14,7 @@ from comma_tui.screens.prompt import TextPrompt
 from comma_tui.screens.run_detail import RunDetailScreen
 from comma_tui.screens.run_form import RunForm
 from comma_tui.widgets.status_line import lab_text
+from engine.runs.spec import lab_source, parse_spec
 from engine.sched.state import hold, holder
 from ledger import Lab, Ledger
 from tests.comma_tui.pilot import footer_keys, greyed, open_console, select, shown_keys, wait_for
@@ -174,3 +175,31 @@ async def test_the_new_run_form_offers_choices_as_dropdowns(lab: tuple[Lab, dict
         await wait_for(pilot, lambda: "film_grain is an svt-av1 feature" in str(error.content))
         form.query_one("#ax-encode-film_grain", Input).value = "0"
         await wait_for(pilot, lambda: form.spec is not None and form.spec.encode.codec == "libx264")
+
+
+async def test_n_on_a_neural_run_opens_a_form_with_its_section(lab: tuple[Lab, dict[str, str]]) -> None:
+    # The form's codec list once lacked the neural codec, and the one kept form had the first
+    # run's fields: `n` on a neural run ended the console.
+    the_lab, roles = lab
+    spec = parse_spec({"encode": {"codec": "neural"}, "neural": {"steps": 7}}, lab_source(the_lab))
+    neural = Ledger(the_lab).add_run(spec.to_dict(), label="neural").id
+    async with open_console(the_lab) as (app, pilot, table):
+        await select(pilot, table, roles["floor"])
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunForm))
+        assert not app.screen.query("#ax-neural-steps")
+        await pilot.press("escape")
+        await select(pilot, table, neural)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunForm) and bool(app.screen.query("#ax-neural-steps")))
+        form = app.screen
+        assert isinstance(form, RunForm)
+        assert form.query_one("#ax-encode-codec", Select).value == "neural"
+        assert form.query_one("#ax-neural-steps", Input).value == "7"
+        form.query_one("#ax-encode-codec", Select).value = "libsvtav1"  # the [neural] keys stay behind
+        await wait_for(pilot, lambda: form.spec is not None and form.spec.encode.codec == "libsvtav1")
+        assert form.spec is not None and "neural" not in form.spec.plugins
+        await pilot.press("escape")
+        await select(pilot, table, roles["floor"])
+        await pilot.press("n")  # the first form again, for the first shape of spec
+        await wait_for(pilot, lambda: isinstance(app.screen, RunForm) and not app.screen.query("#ax-neural-steps"))
