@@ -166,10 +166,7 @@ class Scheduler:
             if not self.lab.config_path.exists():
                 self.say(f"the lab {self.lab.root} is gone: stopping")
                 self._stop = "now"
-            if self._stop != self._announced:
-                self._announced = self._stop
-                self._write("stopping")
-                self.say(f"stopping ({self._stop}): {len(self.workers)} run(s) running")
+            self._announce_stop()
             if self._stop == "now":
                 self.stop_now()
                 return
@@ -184,8 +181,16 @@ class Scheduler:
             else:
                 self._last_error = ""
             if self._stop == "graceful" and not self.workers:
+                self._announce_stop()  # a signal taken during the tick
                 return
             time.sleep(POLL_SECONDS)
+
+    def _announce_stop(self) -> None:
+        # Once for each way of stopping asked for: in the state file and in the log.
+        if self._stop != self._announced:
+            self._announced = self._stop
+            self._write("stopping")
+            self.say(f"stopping ({self._stop}): {len(self.workers)} run(s) running")
 
     def tick(self) -> None:
         """One pass over the scheduler's duties, in this order; another periodic duty is one more line here."""
