@@ -115,7 +115,7 @@ class RunScreen(Screen[None]):
     def _compositor_refresh(self) -> None:
         # Textual repaints the screen in front wherever the one behind it changed, in case it shows
         # through: for a covered screen that was two more frames for an `enter`. Shown again, a
-        # screen repaints whatever changed meanwhile.
+        # screen repaints whatever changed meanwhile. (A Textual private: see `kept` on the pin.)
         if not self.covered:
             super()._compositor_refresh()
 
