@@ -19,9 +19,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 from textual import events
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Label, Static, TextArea
 
 from comma_tui import demo
+from comma_tui.app import CommaApp
 from comma_tui.cli import main
 from comma_tui.lab_client import LabClient
 from comma_tui.screens.autopilot_form import AutopilotForm
@@ -247,15 +249,21 @@ async def test_a_run_read_ahead_opens_as_it_is_now(lab: tuple[Lab, dict[str, str
         assert "cancelled" in str(app.screen.query_one("#detail-title", Static).content)
 
 
+async def detail_built_ahead(app: CommaApp, pilot: Pilot) -> RunDetailScreen:
+    """The detail screen the console installs before any `enter`, once it is there."""
+    await wait_for(pilot, lambda: app.is_screen_installed("detail"))
+    built = app.get_screen("detail")
+    assert isinstance(built, RunDetailScreen)
+    return built
+
+
 async def test_the_detail_screen_is_built_and_drawn_unseen_before_enter(lab: tuple[Lab, dict[str, str]]) -> None:
     # Composing the detail screen made the first enter of a session take 0.3 s, and drawing a run
     # into it 50 ms more each time: it is built while the console waits, the run under the resting
     # cursor is drawn into it unseen, and enter only shows it.
     the_lab, roles = lab
     async with open_console(the_lab) as (app, pilot, table):
-        await wait_for(pilot, lambda: app.is_screen_installed("detail"))
-        built = app.get_screen("detail")
-        assert isinstance(built, RunDetailScreen)
+        built = await detail_built_ahead(app, pilot)
         await wait_for(pilot, lambda: built.is_mounted and built.query_one("#spec", Static).size.height > 0)
         assert isinstance(app.screen, MainScreen)  # built, not shown
         await select(pilot, table, roles["rejected"])  # not the run it was built with
@@ -280,9 +288,7 @@ async def test_a_closing_console_builds_no_screen_unseen(lab: tuple[Lab, dict[st
     # query failed (seen when a build began as a test's console quit): a closing app builds nothing.
     the_lab, _ = lab
     async with open_console(the_lab) as (app, pilot, _table):
-        await wait_for(pilot, lambda: app.is_screen_installed("detail"))
-        built = app.get_screen("detail")
-        assert isinstance(built, RunDetailScreen)
+        built = await detail_built_ahead(app, pilot)
     late = RunDetailScreen(built.detail)
     await build_unseen(app, late, "late")
     assert not app.is_screen_installed("late") and not late.is_mounted
